@@ -1,0 +1,36 @@
+// inpaint: the command-line tool. Errors are printed as one message and exit 1.
+#include <ATen/Parallel.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <thread>
+
+#include "engine/cli/commands.h"
+#include "engine/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"inpaint: Stable Diffusion inpainting on the CPU"};
+  app.require_subcommand(1);
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  app.add_option("--threads", threads, "Intra-op threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  inpaint::cli::add_info(app);
+  inpaint::cli::add_gen_model(app);
+  // libtorch starts with one thread here: set it before any subcommand runs.
+  app.parse_complete_callback([&] { at::set_num_threads(threads); });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const inpaint::Error& e) {
+    std::cerr << "inpaint: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "inpaint: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "inpaint: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,242 @@
+#include "engine/model_generator.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include "engine/error.h"
+#include "engine/model_presets.h"
+#include "engine/model_source.h"
+
+namespace fs = std::filesystem;
+
+namespace inpaint {
+namespace {
+
+const char* const kComponents[] = {"unet", "vae", "text_encoder"};
+
+uint64_t fnv1a(const std::string& s, uint64_t seed) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+bool is_norm(const std::string& module) {
+  return module.find("norm") != std::string::npos || module.rfind("ln_", 0) == 0;
+}
+
+struct Pending {  // one tensor of the output file, possibly built from several params
+  SafetensorsWriter::Entry entry;
+  std::function<at::Tensor()> make;
+};
+
+at::Tensor in_dtype(const at::Tensor& t, DType dtype) {
+  return t.to(scalar_type_of(dtype)).contiguous();
+}
+
+void write_file(const fs::path& path, const std::vector<Pending>& tensors,
+                const std::map<std::string, std::string>& metadata,
+                const std::function<void(const std::string&)>& progress) {
+  std::vector<SafetensorsWriter::Entry> entries;
+  for (const auto& t : tensors) entries.push_back(t.entry);
+  SafetensorsWriter writer(path, entries, metadata);
+  for (const auto& t : tensors) {
+    const at::Tensor value = t.make();
+    writer.write_next(t.entry.name, value.data_ptr(), value.nbytes());
+  }
+  writer.finish();
+  if (progress) progress("wrote " + path.string());
+}
+
+void write_json(const fs::path& path, const nlohmann::json& j) {
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  if (!out) throw Error(path.string() + ": cannot write");
+}
+
+void write_tokenizer(const fs::path& dir, const fs::path& source, Family family) {
+  fs::create_directories(dir);
+  for (const char* f : {"vocab.json", "merges.txt"})
+    fs::copy_file(source / f, dir / f, fs::copy_options::overwrite_existing);
+  const std::string pad = family == Family::SD2 ? "!" : "<|endoftext|>";
+  write_json(dir / "special_tokens_map.json",
+             {{"bos_token", "<|startoftext|>"}, {"eos_token", "<|endoftext|>"},
+              {"pad_token", pad}, {"unk_token", "<|endoftext|>"}});
+  write_json(dir / "tokenizer_config.json",
+             {{"tokenizer_class", "CLIPTokenizer"}, {"model_max_length", 77},
+              {"do_lower_case", true}, {"bos_token", "<|startoftext|>"},
+              {"eos_token", "<|endoftext|>"}, {"pad_token", pad}, {"unk_token", "<|endoftext|>"}});
+}
+
+void prepare_output(const fs::path& out, bool force) {
+  if (fs::exists(out)) {
+    if (!force) throw Error(out.string() + ": exists already (pass --force to replace it)");
+    fs::remove_all(out);
+  }
+}
+
+void generate_folder(const ModelPreset& preset, const GenerateOptions& o,
+                     const fs::path& tokenizer,
+                     const std::function<void(const std::string&)>& progress) {
+  const fs::path tmp = o.out.string() + ".partial";
+  fs::remove_all(tmp);
+  for (const char* name : kComponents) {
+    const nlohmann::json& config = name == std::string("unet") ? preset.unet
+                                   : name == std::string("vae") ? preset.vae
+                                                                : preset.text_encoder;
+    fs::create_directories(tmp / name);
+    write_json(tmp / name / "config.json", config);
+    std::vector<Pending> tensors;
+    for (const ParamSpec& s : declared_params(name, config))
+      tensors.push_back({{s.name, o.dtype, s.shape},
+                         [s, &o] { return in_dtype(random_parameter(s.name, s.shape, o.seed), o.dtype); }});
+    const std::string file =
+        name == std::string("text_encoder") ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
+    write_file(tmp / name / file, tensors, {{"format", "pt"}}, progress);
+  }
+  fs::create_directories(tmp / "scheduler");
+  write_json(tmp / "scheduler" / "scheduler_config.json", preset.scheduler);
+  write_tokenizer(tmp / "tokenizer", tokenizer, preset.family);
+  write_json(tmp / "model_index.json",
+             {{"_class_name", preset.unet["in_channels"] == 9 ? "StableDiffusionInpaintPipeline"
+                                                             : "StableDiffusionPipeline"},
+              {"_diffusers_version", "0.25.1"},
+              {"scheduler", {"diffusers", "PNDMScheduler"}},
+              {"text_encoder", {"transformers", "CLIPTextModel"}},
+              {"tokenizer", {"transformers", "CLIPTokenizer"}},
+              {"unet", {"diffusers", "UNet2DConditionModel"}},
+              {"vae", {"diffusers", "AutoencoderKL"}},
+              {"requires_safety_checker", false}});
+  fs::rename(tmp, o.out);
+}
+
+// The tensors of a single-file checkpoint, sorted by name, with how to make each.
+std::vector<Pending> single_file_tensors(const ModelPreset& preset, const GenerateOptions& o) {
+  const CheckpointLayout layout = checkpoint_layout(preset.family, preset.unet, preset.vae);
+  // Original key -> the parameters it is made of, in part order.
+  std::map<std::string, std::vector<std::pair<OriginalKey, ParamSpec>>> groups;
+  for (const char* name : kComponents) {
+    const nlohmann::json& config = name == std::string("unet") ? preset.unet
+                                   : name == std::string("vae") ? preset.vae
+                                                                : preset.text_encoder;
+    for (const ParamSpec& s : declared_params(name, config)) {
+      const OriginalKey key = original_key(name, s.name, layout);
+      groups[key.name].push_back({key, s});
+    }
+  }
+  std::vector<Pending> tensors;
+  for (auto& [name, parts] : groups) {
+    std::sort(parts.begin(), parts.end(),
+              [](const auto& a, const auto& b) { return a.first.part < b.first.part; });
+    std::vector<int64_t> shape = parts[0].second.shape;
+    shape[0] *= static_cast<int64_t>(parts.size());
+    if (parts[0].first.conv1x1) shape.insert(shape.end(), {1, 1});
+    tensors.push_back({{name, o.dtype, shape}, [parts, shape, &o] {
+                         std::vector<at::Tensor> values;
+                         for (const auto& [key, s] : parts)
+                           values.push_back(random_parameter(s.name, s.shape, o.seed));
+                         return in_dtype(at::cat(values, 0).reshape(shape), o.dtype);
+                       }});
+  }
+  // What real checkpoints also carry: buffers, and for SD 2 the text layer it skips.
+  tensors.push_back({{"alphas_cumprod", DType::F32, {1000}},
+                     [] { return at::linspace(0.999, 0.005, 1000); }});
+  if (preset.family == Family::SD1) {
+    tensors.push_back({{"cond_stage_model.transformer.text_model.embeddings.position_ids",
+                        DType::I64, {1, 77}},
+                       [] { return at::arange(77, at::kLong).unsqueeze(0); }});
+  } else {
+    const int64_t layers = preset.text_encoder["num_hidden_layers"].get<int64_t>();
+    const int64_t d = preset.text_encoder["hidden_size"].get<int64_t>();
+    const std::string base = "cond_stage_model.model.transformer.resblocks." + std::to_string(layers);
+    for (const auto& [suffix, shape] : std::vector<std::pair<std::string, std::vector<int64_t>>>{
+             {".ln_1.weight", {d}}, {".ln_1.bias", {d}}, {".attn.in_proj_weight", {3 * d, d}},
+             {".attn.in_proj_bias", {3 * d}}, {".attn.out_proj.weight", {d, d}},
+             {".attn.out_proj.bias", {d}}, {".ln_2.weight", {d}}, {".ln_2.bias", {d}},
+             {".mlp.c_fc.weight", {4 * d, d}}, {".mlp.c_fc.bias", {4 * d}},
+             {".mlp.c_proj.weight", {d, 4 * d}}, {".mlp.c_proj.bias", {d}}})
+      tensors.push_back({{base + suffix, o.dtype, shape}, [n = base + suffix, shape = shape, &o] {
+                           return in_dtype(random_parameter(n, shape, o.seed), o.dtype);
+                         }});
+    tensors.push_back({{"cond_stage_model.model.text_projection", o.dtype, {d, d}}, [d = d, &o] {
+                         return in_dtype(random_parameter("text_projection", {d, d}, o.seed), o.dtype);
+                       }});
+  }
+  std::sort(tensors.begin(), tensors.end(),
+            [](const Pending& a, const Pending& b) { return a.entry.name < b.entry.name; });
+  return tensors;
+}
+
+void generate_single_file(const ModelPreset& preset, const GenerateOptions& o,
+                          const fs::path& tokenizer,
+                          const std::function<void(const std::string&)>& progress) {
+  const std::vector<Pending> tensors = single_file_tensors(preset, o);
+  if (o.out.has_parent_path()) fs::create_directories(o.out.parent_path());
+  write_file(o.out, tensors,
+             {{"format", "pt"}, {"generator", "inpaint gen-model"}, {"preset", preset.name},
+              {"seed", std::to_string(o.seed)}, {"unet_config", preset.unet.dump()},
+              {"vae_config", preset.vae.dump()}, {"text_encoder_config", preset.text_encoder.dump()}},
+             progress);
+  const fs::path tok = o.out.parent_path() / "tokenizer";
+  if (!fs::exists(tok / "vocab.json")) write_tokenizer(tok, tokenizer, preset.family);
+}
+
+}  // namespace
+
+at::Tensor random_parameter(const std::string& name, const std::vector<int64_t>& shape,
+                            uint64_t seed) {
+  at::Generator gen = at::detail::createCPUGenerator(fnv1a(name, seed));
+  const size_t dot = name.rfind('.');
+  const std::string last = dot == std::string::npos ? name : name.substr(dot + 1);
+  const std::string head = dot == std::string::npos ? "" : name.substr(0, dot);
+  const std::string module = head.substr(head.rfind('.') == std::string::npos ? 0 : head.rfind('.') + 1);
+  if (shape.size() <= 1) {
+    if (last == "weight" && is_norm(module))  // norm scales about 1 +- 0.1
+      return at::rand(shape, gen) * 0.2 + 0.9;
+    return at::randn(shape, gen) * 0.02;
+  }
+  int64_t fan_in = 1;
+  for (size_t i = 1; i < shape.size(); ++i) fan_in *= shape[i];
+  return at::randn(shape, gen) / std::sqrt(static_cast<double>(fan_in));
+}
+
+std::vector<SafetensorsWriter::Entry> single_file_entries(const std::string& preset, DType dtype) {
+  GenerateOptions o;
+  o.dtype = dtype;
+  std::vector<SafetensorsWriter::Entry> entries;
+  for (const auto& t : single_file_tensors(model_preset(preset), o)) entries.push_back(t.entry);
+  return entries;
+}
+
+fs::path find_tokenizer_dir(const fs::path& given) {
+  std::vector<fs::path> candidates;
+  if (!given.empty()) candidates.push_back(given);
+  if (const char* env = std::getenv("INPAINT_TOKENIZER")) candidates.emplace_back(env);
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  const char* home = std::getenv("HOME");
+  if (xdg && *xdg) candidates.push_back(fs::path(xdg) / "inpaint" / "tokenizer");
+  else if (home) candidates.push_back(fs::path(home) / ".local/share/inpaint/tokenizer");
+  for (const auto& dir : candidates)
+    if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt")) return dir;
+  std::string tried;
+  for (const auto& d : candidates) tried += "\n  " + d.string();
+  throw Error("no CLIP tokenizer files (vocab.json + merges.txt) found in:" + tried +
+              "\nPass --tokenizer DIR (e.g. ../shared/assets/clip) or set INPAINT_TOKENIZER.");
+}
+
+void generate_model(const GenerateOptions& o,
+                    const std::function<void(const std::string&)>& progress) {
+  const ModelPreset& preset = model_preset(o.preset);
+  if (o.dtype != DType::F32 && o.dtype != DType::F16 && o.dtype != DType::BF16)
+    throw Error(std::string("gen-model: dtype ") + dtype_name(o.dtype) + " is not f32, f16 or bf16");
+  const fs::path tokenizer = find_tokenizer_dir(o.tokenizer_dir);
+  prepare_output(o.out, o.force);
+  if (o.single_file)
+    generate_single_file(preset, o, tokenizer, progress);
+  else
+    generate_folder(preset, o, tokenizer, progress);
+}
+
+}  // namespace inpaint

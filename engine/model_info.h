@@ -1,0 +1,34 @@
+// What `inpaint info` reports about a model: architecture, per-component parameter
+// counts, dtypes, bytes, and every missing / wrongly shaped / unexpected tensor.
+#pragma once
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/model_source.h"
+
+namespace inpaint {
+
+struct ComponentReport {
+  std::string name;
+  int64_t parameters = 0;
+  uint64_t bytes = 0;
+  std::map<std::string, int64_t> dtypes;  // tensors per dtype
+  std::vector<std::string> files, missing, wrong_shape, unexpected;
+  std::string error;  // a config the network cannot be built from
+  bool ok() const { return error.empty() && missing.empty() && wrong_shape.empty(); }
+};
+
+struct ModelReport {
+  std::string path, format, architecture, tokenizer, scheduler;
+  std::vector<ComponentReport> components;
+  int64_t ignored = 0;  // single file: tensors outside the networks
+  bool ok() const;
+  nlohmann::json to_json() const;
+  std::string to_text() const;
+};
+
+ModelReport inspect_model(const ModelSource& model);
+
+}  // namespace inpaint

@@ -1,0 +1,21 @@
+// Configs of the models the generator can write: the real SD architectures and tiny
+// ones with the same block structure (matching ../shared/fixtures' tiny models).
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/checkpoint_keys.h"
+
+namespace inpaint {
+
+struct ModelPreset {
+  std::string name;
+  Family family;
+  nlohmann::json unet, vae, text_encoder, scheduler;
+};
+
+const ModelPreset& model_preset(const std::string& name);  // throws, listing the names
+std::vector<std::string> model_preset_names();
+
+}  // namespace inpaint

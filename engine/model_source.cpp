@@ -1,0 +1,389 @@
+#include "engine/model_source.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include "engine/error.h"
+#include "models/clip_text.h"
+#include "models/unet.h"
+#include "models/vae.h"
+
+namespace fs = std::filesystem;
+
+namespace inpaint {
+namespace {
+
+const char* const kComponents[] = {"unet", "vae", "text_encoder"};
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path.string() + ": cannot read");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path.string() + ": not valid JSON: " + e.what());
+  }
+}
+
+// Picks the weights file of a component folder: "<stem>.safetensors" or its fp16 variant.
+fs::path pick_weights(const fs::path& dir, const std::string& stem, bool prefer_fp16) {
+  const fs::path plain = dir / (stem + ".safetensors");
+  const fs::path half = dir / (stem + ".fp16.safetensors");
+  const bool has_plain = fs::exists(plain), has_half = fs::exists(half);
+  if (has_half && (prefer_fp16 || !has_plain)) return half;
+  if (has_plain) return plain;
+  for (const char* pickle : {".bin", ".fp16.bin", ".ckpt"})
+    if (fs::exists(dir / (stem + pickle))) refuse_pickle(dir / (stem + pickle));
+  throw Error(dir.string() + ": no weights (" + plain.filename().string() + ")");
+}
+
+Component folder_component(const fs::path& root, const std::string& name, bool prefer_fp16) {
+  const fs::path dir = root / name;
+  if (!fs::is_directory(dir)) throw Error(root.string() + ": missing the '" + name + "' folder");
+  Component c;
+  c.name = name;
+  c.config_label = (dir / "config.json").string();
+  if (!fs::exists(dir / "config.json")) throw Error(c.config_label + ": missing");
+  c.config = read_json(dir / "config.json");
+  const fs::path weights =
+      pick_weights(dir, name == "text_encoder" ? "model" : "diffusion_pytorch_model", prefer_fp16);
+  c.files.push_back(weights.string());
+  c.tensors = tensors_of(SafetensorsFile::open(weights));
+  // transformers 4.30 saves the position_ids buffer with the text encoder: not a weight.
+  c.tensors.erase("text_model.embeddings.position_ids");
+  return c;
+}
+
+void check_tokenizer_dir(const fs::path& dir, const std::string& model) {
+  for (const char* f : {"vocab.json", "merges.txt"})
+    if (!fs::exists(dir / f))
+      throw Error(model + ": missing tokenizer file " + (dir / f).string());
+}
+
+// ---- single-file checkpoints -------------------------------------------------------
+
+const TensorInfo& need(const SafetensorsFile& f, const std::string& name, const std::string& why) {
+  const TensorInfo* t = f.find(name);
+  if (!t) throw Error(f.label() + ": not a Stable Diffusion checkpoint (" + why + ": no tensor '" + name + "')");
+  return *t;
+}
+
+int64_t count_indexed(const SafetensorsFile& f, const std::string& prefix) {
+  std::set<int64_t> seen;
+  for (const auto& t : f.tensors())
+    if (t.name.rfind(prefix, 0) == 0) seen.insert(std::atoll(t.name.c_str() + prefix.size()));
+  return static_cast<int64_t>(seen.size());
+}
+
+nlohmann::json single_file_unet_config(const SafetensorsFile& f, Family family) {
+  const std::string p = "model.diffusion_model.";
+  const auto& conv_in = need(f, p + "input_blocks.0.0.weight", "UNet");
+  const auto& conv_out = need(f, p + "out.2.weight", "UNet");
+  const auto& to_k = need(f, p + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", "UNet");
+  const auto& proj_in = need(f, p + "input_blocks.1.1.proj_in.weight", "UNet");
+  // Channels per level: the out-conv of each level's first resnet.
+  std::vector<int64_t> channels;
+  for (int level = 0; level < 4; ++level)
+    channels.push_back(
+        need(f, p + "input_blocks." + std::to_string(1 + 3 * level) + ".0.out_layers.3.weight", "UNet")
+            .shape[0]);
+  // Head counts are not in the weights: SD 1.x has 8 heads, SD 2.x heads of 64 channels.
+  nlohmann::json heads = 8;
+  if (family == Family::SD2) heads = {channels[0] / 64, channels[1] / 64, channels[2] / 64, channels[3] / 64};
+  return {{"_class_name", "UNet2DConditionModel"},
+          {"in_channels", conv_in.shape[1]},
+          {"out_channels", conv_out.shape[0]},
+          {"sample_size", 64},
+          {"layers_per_block", 2},
+          {"block_out_channels", channels},
+          {"down_block_types", {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"}},
+          {"up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}},
+          {"attention_head_dim", heads},
+          {"cross_attention_dim", to_k.shape[1]},
+          {"use_linear_projection", proj_in.shape.size() == 2},
+          {"norm_num_groups", 32},
+          {"norm_eps", 1e-5},
+          {"flip_sin_to_cos", true},
+          {"freq_shift", 0}};
+}
+
+nlohmann::json single_file_vae_config(const SafetensorsFile& f) {
+  const auto& conv_in = need(f, "first_stage_model.encoder.conv_in.weight", "VAE");
+  const auto& post = need(f, "first_stage_model.post_quant_conv.weight", "VAE");
+  std::vector<int64_t> channels;
+  for (int level = 0; level < 4; ++level)
+    channels.push_back(need(f, "first_stage_model.encoder.down." + std::to_string(level) +
+                                   ".block.0.conv2.weight", "VAE").shape[0]);
+  const std::vector<std::string> down(4, "DownEncoderBlock2D"), up(4, "UpDecoderBlock2D");
+  return {{"_class_name", "AutoencoderKL"},
+          {"in_channels", conv_in.shape[1]},
+          {"out_channels", 3},
+          {"latent_channels", post.shape[0]},
+          {"layers_per_block", 2},
+          {"block_out_channels", channels},
+          {"down_block_types", down},
+          {"up_block_types", up},
+          {"norm_num_groups", 32},
+          {"sample_size", 512},
+          {"scaling_factor", 0.18215}};
+}
+
+nlohmann::json single_file_text_config(const SafetensorsFile& f, Family family) {
+  nlohmann::json c = {{"architectures", {"CLIPTextModel"}}, {"layer_norm_eps", 1e-5}};
+  if (family == Family::SD2) {
+    const std::string p = "cond_stage_model.model.";
+    const auto& tok = need(f, p + "token_embedding.weight", "OpenCLIP text encoder");
+    const auto& pos = need(f, p + "positional_embedding", "OpenCLIP text encoder");
+    const auto& fc = need(f, p + "transformer.resblocks.0.mlp.c_fc.weight", "OpenCLIP text encoder");
+    // SD 2 uses the penultimate layer: the single file's last layer is dropped.
+    const int64_t layers = count_indexed(f, p + "transformer.resblocks.") - 1;
+    c.update({{"vocab_size", tok.shape[0]}, {"hidden_size", tok.shape[1]},
+              {"max_position_embeddings", pos.shape[0]}, {"intermediate_size", fc.shape[0]},
+              {"num_hidden_layers", layers}, {"num_attention_heads", tok.shape[1] / 64},
+              {"hidden_act", "gelu"}});
+  } else {
+    const std::string p = "cond_stage_model.transformer.text_model.";
+    const auto& tok = need(f, p + "embeddings.token_embedding.weight", "CLIP text encoder");
+    const auto& pos = need(f, p + "embeddings.position_embedding.weight", "CLIP text encoder");
+    const auto& fc = need(f, p + "encoder.layers.0.mlp.fc1.weight", "CLIP text encoder");
+    c.update({{"vocab_size", tok.shape[0]}, {"hidden_size", tok.shape[1]},
+              {"max_position_embeddings", pos.shape[0]}, {"intermediate_size", fc.shape[0]},
+              {"num_hidden_layers", count_indexed(f, p + "encoder.layers.")},
+              {"num_attention_heads", tok.shape[1] / 64}, {"hidden_act", "quick_gelu"}});
+  }
+  return c;
+}
+
+// The SD default scheduler (what the reference model folders ship).
+nlohmann::json default_scheduler_config() {
+  return {{"_class_name", "PNDMScheduler"}, {"num_train_timesteps", 1000},
+          {"beta_start", 0.00085},          {"beta_end", 0.012},
+          {"beta_schedule", "scaled_linear"}, {"skip_prk_steps", true},
+          {"set_alpha_to_one", false},      {"steps_offset", 1},
+          {"prediction_type", "epsilon"},   {"timestep_spacing", "leading"},
+          {"clip_sample", false}};
+}
+
+// Tensors outside the three networks, or parts of them the pipeline does not use.
+bool ignorable(const std::string& key, Family family, int64_t text_layers) {
+  for (const char* prefix : {"model.diffusion_model.", "first_stage_model.", "cond_stage_model."})
+    if (key.rfind(prefix, 0) == 0) {
+      if (key == "cond_stage_model.transformer.text_model.embeddings.position_ids" ||
+          key == "cond_stage_model.model.text_projection" ||
+          key == "cond_stage_model.model.logit_scale" ||
+          key.rfind("cond_stage_model.model.visual.", 0) == 0)
+        return true;
+      static const std::regex layer(R"(cond_stage_model\.model\.transformer\.resblocks\.(\d+)\..*)");
+      std::smatch m;
+      if (family == Family::SD2 && std::regex_match(key, m, layer))
+        return std::stoll(m[1]) >= text_layers;
+      return false;
+    }
+  return true;  // EMA copies, noise-schedule buffers, ...
+}
+
+ModelSource open_single_file(const fs::path& path, const OpenOptions& options) {
+  auto file = SafetensorsFile::open(path);
+  // Older text-encoder layouts omit "text_model.": read them as the current one.
+  std::map<std::string, const TensorInfo*> by_name;
+  for (const auto& t : file->tensors()) {
+    std::string name = t.name;
+    const std::string old = "cond_stage_model.transformer.";
+    if (name.rfind(old, 0) == 0 && name.rfind(old + "text_model.", 0) != 0)
+      name = old + "text_model." + name.substr(old.size());
+    by_name[name] = &t;
+  }
+
+  ModelSource m;
+  m.path = path;
+  m.single_file = true;
+  if (file->find("cond_stage_model.model.token_embedding.weight"))
+    m.family = Family::SD2;
+  else if (by_name.count("cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"))
+    m.family = Family::SD1;
+  else
+    throw Error(path.string() + ": not a Stable Diffusion 1.x/2.x checkpoint (no CLIP or OpenCLIP text encoder found)");
+
+  std::map<std::string, nlohmann::json> configs = {
+      {"unet", single_file_unet_config(*file, m.family)},
+      {"vae", single_file_vae_config(*file)},
+      {"text_encoder", single_file_text_config(*file, m.family)}};
+  // Our generator records the exact configs (group counts, head sizes: not in the
+  // weights) in the metadata; they win over what the shapes suggest.
+  for (auto& [name, config] : configs) {
+    auto it = file->metadata().find(name + "_config");
+    if (it == file->metadata().end()) continue;
+    try {
+      config = nlohmann::json::parse(it->second);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(path.string() + ": __metadata__ " + name + "_config is not valid JSON");
+    }
+  }
+  const CheckpointLayout layout = checkpoint_layout(m.family, configs["unet"], configs["vae"]);
+  std::set<std::string> used;
+  for (const char* name : kComponents) {
+    Component c;
+    c.name = name;
+    c.config = configs[name];
+    c.config_label = path.string() + " (" + name + " config derived from tensor shapes)";
+    c.files.push_back(path.string());
+    for (const ParamSpec& spec : declared_params(name, c.config)) {
+      const OriginalKey key = original_key(name, spec.name, layout);
+      auto it = by_name.find(key.name);
+      if (it == by_name.end()) continue;  // reported as missing when the network loads
+      used.insert(key.name);
+      const TensorInfo* t = it->second;
+      TensorRef ref{file, t, t->shape, 0};
+      if (key.parts > 1 && !t->shape.empty() && t->shape[0] % key.parts == 0) {
+        ref.shape[0] /= key.parts;
+        ref.byte_offset = static_cast<uint64_t>(key.part) * (t->nbytes() / key.parts);
+      }
+      if (key.conv1x1 && ref.shape.size() == 4 && ref.shape[2] == 1 && ref.shape[3] == 1)
+        ref.shape.resize(2);
+      c.tensors[spec.name] = ref;
+    }
+    m.components[name] = std::move(c);
+  }
+  const int64_t text_layers = configs["text_encoder"]["num_hidden_layers"].get<int64_t>();
+  for (const auto& [name, t] : by_name) {
+    if (used.count(name)) continue;
+    if (ignorable(name, m.family, text_layers)) {
+      m.ignored.push_back(t->name);
+      continue;
+    }
+    for (const char* comp : kComponents)
+      if (name.rfind(checkpoint_prefix(comp, m.family), 0) == 0)
+        m.components[comp].unexpected.push_back(t->name);
+  }
+  m.scheduler_config = default_scheduler_config();
+  m.tokenizer_pad = m.family == Family::SD2 ? "!" : "<|endoftext|>";
+
+  // A single file carries no tokenizer: take it from the option, beside the file, or
+  // from the user's data folder.
+  std::vector<fs::path> candidates;
+  if (!options.tokenizer_dir.empty()) candidates.push_back(options.tokenizer_dir);
+  if (const char* env = std::getenv("INPAINT_TOKENIZER")) candidates.emplace_back(env);
+  candidates.push_back(path.parent_path() / "tokenizer");
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  const char* home = std::getenv("HOME");
+  if (xdg && *xdg) candidates.push_back(fs::path(xdg) / "inpaint" / "tokenizer");
+  else if (home) candidates.push_back(fs::path(home) / ".local/share/inpaint/tokenizer");
+  for (const auto& dir : candidates)
+    if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt")) {
+      m.tokenizer_dir = dir;
+      break;
+    }
+  if (m.tokenizer_dir.empty()) {
+    std::string tried;
+    for (const auto& d : candidates) tried += "\n  " + d.string();
+    throw Error(path.string() + ": missing tokenizer: a single-file checkpoint has none, and no "
+                "vocab.json + merges.txt was found in:" + tried +
+                "\nPass --tokenizer DIR or run install/fetch-model.sh tokenizer.");
+  }
+  return m;
+}
+
+ModelSource open_folder(const fs::path& path, const OpenOptions& options) {
+  if (!fs::exists(path / "model_index.json")) {
+    if (fs::is_empty(path)) throw Error(path.string() + ": empty folder, not a model");
+    throw Error(path.string() + ": not a diffusers model folder (no model_index.json)");
+  }
+  const nlohmann::json index = read_json(path / "model_index.json");
+  if (!index.is_object()) throw Error((path / "model_index.json").string() + ": not an object");
+  ModelSource m;
+  m.path = path;
+  for (const char* name : kComponents)
+    m.components[name] = folder_component(path, name, options.prefer_fp16);
+  const fs::path sched = path / "scheduler" / "scheduler_config.json";
+  if (!fs::exists(sched)) throw Error(sched.string() + ": missing");
+  m.scheduler_config = read_json(sched);
+  m.tokenizer_dir = path / "tokenizer";
+  if (!fs::is_directory(m.tokenizer_dir))
+    throw Error(path.string() + ": missing tokenizer (no 'tokenizer' folder)");
+  check_tokenizer_dir(m.tokenizer_dir, path.string());
+  // OpenCLIP (SD 2.x) text encoders use gelu; OpenAI CLIP (SD 1.x) quick_gelu.
+  const auto& te = m.components["text_encoder"].config;
+  m.family = te.value("hidden_act", "quick_gelu") == "gelu" ? Family::SD2 : Family::SD1;
+  return m;
+}
+
+}  // namespace
+
+void refuse_pickle(const fs::path& path) {
+  throw Error(path.string() + ": a pickle checkpoint (.ckpt/.pt/.pth/.bin) can run arbitrary code "
+              "when opened, so inpaint does not read it. Convert it once to .safetensors, e.g.\n"
+              "  python3 -c \"import torch, safetensors.torch as s; d = torch.load('IN', "
+              "map_location='cpu', weights_only=True); d = d.get('state_dict', d); "
+              "s.save_file({k: v.contiguous() for k, v in d.items() if torch.is_tensor(v)}, "
+              "'OUT.safetensors')\"");
+}
+
+ModelSource ModelSource::open(const fs::path& path, const OpenOptions& options) {
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (!fs::exists(status)) throw Error(path.string() + ": no such file or folder");
+  if (fs::is_directory(status)) return open_folder(path, options);
+  const std::string ext = path.extension().string();
+  for (const char* pickle : {".ckpt", ".pt", ".pth", ".bin", ".pkl"})
+    if (ext == pickle) refuse_pickle(path);
+  // A safetensors file has a JSON header at byte 8; anything else that looks like
+  // torch.save output (a zip archive, or a pickle protocol opcode) is a pickle.
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[9] = {0};
+  in.read(reinterpret_cast<char*>(head), 9);
+  const bool zip = head[0] == 'P' && head[1] == 'K';
+  const bool pickle = head[0] == 0x80 && head[1] >= 2 && head[1] <= 5;
+  if ((zip || pickle) && head[8] != '{') refuse_pickle(path);
+  return open_single_file(path, options);
+}
+
+const Component& ModelSource::component(const std::string& name) const {
+  auto it = components.find(name);
+  if (it == components.end()) throw Error(path.string() + ": no " + name);
+  return it->second;
+}
+
+int64_t ModelSource::unet_in_channels() const {
+  return component("unet").config.value("in_channels", 4);
+}
+
+std::string ModelSource::architecture() const {
+  std::string s = family == Family::SD2 ? "SD 2.x" : "SD 1.x";
+  const int64_t in = unet_in_channels();
+  s += in == 9 ? " inpainting (9-channel UNet)"
+               : " text-to-image (" + std::to_string(in) + "-channel UNet, masked-latent blending)";
+  return s;
+}
+
+void declare_network(const std::string& component, const nlohmann::json& config,
+                     const std::string& label, ParamLoader& p) {
+  if (component == "unet")
+    UNet(UNetConfig::from_json(config, label), p);
+  else if (component == "vae")
+    AutoencoderKL(VaeConfig::from_json(config, label), p);
+  else if (component == "text_encoder")
+    ClipTextModel(ClipTextConfig::from_json(config, label), p);
+  else
+    throw Error("unknown component '" + component + "'");
+}
+
+std::vector<ParamSpec> declared_params(const std::string& component, const nlohmann::json& config) {
+  ParamLoader p(component);
+  declare_network(component, config, component + " config", p);
+  return p.specs();
+}
+
+CheckpointLayout checkpoint_layout(Family family, const nlohmann::json& unet_config,
+                                   const nlohmann::json& vae_config) {
+  CheckpointLayout l;
+  l.family = family;
+  const UNetConfig u = UNetConfig::from_json(unet_config, "unet config");
+  l.layers_per_block = static_cast<int>(u.layers_per_block);
+  for (const auto& t : u.up_block_types) l.up_block_has_attention.push_back(t == "CrossAttnUpBlock2D");
+  l.vae_levels = static_cast<int>(VaeConfig::from_json(vae_config, "vae config").block_out_channels.size());
+  return l;
+}
+
+}  // namespace inpaint

@@ -1,0 +1,61 @@
+// Opening a model: a diffusers folder or a single-file .safetensors checkpoint. Either
+// way the result is the same: per component a config and a map from diffusers parameter
+// names to zero-copy tensor views. Nothing is read beyond headers and configs.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/checkpoint_keys.h"
+#include "engine/weights.h"
+
+namespace inpaint {
+
+struct Component {
+  std::string name;            // unet, vae, text_encoder
+  nlohmann::json config;
+  std::string config_label;    // where the config came from, for messages
+  TensorMap tensors;           // by diffusers parameter name
+  std::vector<std::string> files;
+  std::vector<std::string> unexpected;  // single file: under the component's prefix, unused
+};
+
+struct OpenOptions {
+  bool prefer_fp16 = false;              // pick *.fp16.safetensors when both exist
+  std::filesystem::path tokenizer_dir;   // for single files (vocab.json + merges.txt)
+};
+
+struct ModelSource {
+  std::filesystem::path path;
+  bool single_file = false;
+  Family family = Family::SD1;
+  std::map<std::string, Component> components;  // "unet", "vae", "text_encoder"
+  nlohmann::json scheduler_config;
+  std::filesystem::path tokenizer_dir;
+  std::string tokenizer_pad;      // set for single files (no tokenizer_config.json)
+  std::vector<std::string> ignored;  // single file: tensors outside the networks (EMA, buffers)
+
+  static ModelSource open(const std::filesystem::path& path, const OpenOptions& options = {});
+  const Component& component(const std::string& name) const;
+  int64_t unet_in_channels() const;
+  bool inpainting() const { return unet_in_channels() == 9; }
+  std::string architecture() const;  // e.g. "SD 1.x inpainting (9-channel UNet)"
+};
+
+// Builds the component's network against `p` (loading or declaring mode) and drops it:
+// what is missing or misshapen is then in `p`.
+void declare_network(const std::string& component, const nlohmann::json& config,
+                     const std::string& label, ParamLoader& p);
+// The networks' declared parameters for a config (no weights needed).
+std::vector<ParamSpec> declared_params(const std::string& component,
+                                       const nlohmann::json& config);
+// The layout of a single-file checkpoint for these configs.
+CheckpointLayout checkpoint_layout(Family family, const nlohmann::json& unet_config,
+                                   const nlohmann::json& vae_config);
+
+// Refuses pickle files (.ckpt/.pt/.pth/.bin) with the way to convert them.
+void refuse_pickle(const std::filesystem::path& path);
+
+}  // namespace inpaint

@@ -1,0 +1,258 @@
+#include "engine/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+
+namespace inpaint {
+namespace {
+
+struct DTypeRow {
+  DType dtype;
+  const char* name;
+  size_t size;
+};
+constexpr DTypeRow kDTypes[] = {
+    {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
+    {DType::BF16, "BF16", 2}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
+    {DType::I16, "I16", 2}, {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
+    {DType::BOOL, "BOOL", 1}};
+
+// The reference implementation refuses headers above 100 MB; so do we.
+constexpr uint64_t kMaxHeader = 100u << 20;
+
+[[noreturn]] void fail(const std::string& label, const std::string& what) {
+  throw Error(label + ": " + what);
+}
+
+uint64_t read_u64_le(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+}  // namespace
+
+const char* dtype_name(DType d) {
+  for (const auto& row : kDTypes)
+    if (row.dtype == d) return row.name;
+  return "?";
+}
+
+size_t dtype_size(DType d) {
+  for (const auto& row : kDTypes)
+    if (row.dtype == d) return row.size;
+  return 0;
+}
+
+bool parse_dtype(const std::string& name, DType* out) {
+  for (const auto& row : kDTypes)
+    if (name == row.name) {
+      *out = row.dtype;
+      return true;
+    }
+  return false;
+}
+
+int64_t TensorInfo::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
+  std::shared_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->label_ = path.string();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(file->label_, std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(file->label_, "not a regular file");
+  }
+  file->size_ = static_cast<size_t>(st.st_size);
+  if (file->size_ < 8) {
+    ::close(fd);
+    fail(file->label_, "truncated: " + std::to_string(file->size_) +
+                           " bytes, a safetensors file has at least an 8-byte header length");
+  }
+  void* map = mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) fail(file->label_, std::string("cannot map: ") + std::strerror(errno));
+  file->base_ = static_cast<const uint8_t*>(map);
+  file->mapped_ = true;
+  file->parse();
+  return file;
+}
+
+std::shared_ptr<SafetensorsFile> SafetensorsFile::from_memory(const uint8_t* data, size_t size,
+                                                              const std::string& label) {
+  std::shared_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->label_ = label;
+  file->base_ = data;
+  file->size_ = size;
+  if (size < 8) fail(label, "truncated: shorter than the 8-byte header length");
+  file->parse();
+  return file;
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (mapped_) munmap(const_cast<uint8_t*>(base_), size_);
+}
+
+const TensorInfo* SafetensorsFile::find(const std::string& name) const {
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+void SafetensorsFile::parse() {
+  const uint64_t header_len = read_u64_le(base_);
+  if (header_len > kMaxHeader)
+    fail(label_, "header length " + std::to_string(header_len) + " exceeds the 100 MB limit");
+  if (header_len > size_ - 8)
+    fail(label_, "truncated: header length " + std::to_string(header_len) + " but only " +
+                     std::to_string(size_ - 8) + " bytes follow");
+  data_ = base_ + 8 + header_len;
+  const uint64_t data_size = size_ - 8 - header_len;
+
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(base_ + 8, base_ + 8 + header_len);
+  } catch (const nlohmann::json::exception& e) {
+    fail(label_, std::string("header is not valid JSON: ") + e.what());
+  }
+  if (!header.is_object()) fail(label_, "header is not a JSON object");
+
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      if (!entry.is_object()) fail(label_, "__metadata__ is not an object");
+      for (const auto& [k, v] : entry.items()) {
+        if (!v.is_string()) fail(label_, "__metadata__ value '" + k + "' is not a string");
+        metadata_[k] = v.get<std::string>();
+      }
+      continue;
+    }
+    const std::string where = label_ + ": tensor '" + name + "': ";
+    if (!entry.is_object()) throw Error(where + "entry is not an object");
+    for (const char* key : {"dtype", "shape", "data_offsets"})
+      if (!entry.contains(key)) throw Error(where + "missing '" + key + "'");
+    TensorInfo t;
+    t.name = name;
+    const auto& dt = entry["dtype"];
+    if (!dt.is_string() || !parse_dtype(dt.get<std::string>(), &t.dtype))
+      throw Error(where + "unknown dtype " + dt.dump());
+    const auto& shape = entry["shape"];
+    if (!shape.is_array()) throw Error(where + "shape is not an array");
+    uint64_t numel = 1;
+    for (const auto& d : shape) {
+      if (!d.is_number_unsigned()) throw Error(where + "shape has a non-integer or negative entry");
+      uint64_t v = d.get<uint64_t>();
+      if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+          (v != 0 && numel > std::numeric_limits<uint64_t>::max() / 16 / v))
+        throw Error(where + "shape is too large");
+      numel *= v;
+      t.shape.push_back(static_cast<int64_t>(v));
+    }
+    const auto& offs = entry["data_offsets"];
+    if (!offs.is_array() || offs.size() != 2 || !offs[0].is_number_unsigned() ||
+        !offs[1].is_number_unsigned())
+      throw Error(where + "data_offsets is not a pair of non-negative integers");
+    t.begin = offs[0].get<uint64_t>();
+    t.end = offs[1].get<uint64_t>();
+    if (t.end < t.begin) throw Error(where + "data_offsets end before they begin");
+    if (t.end > data_size)
+      throw Error(where + "data range [" + std::to_string(t.begin) + ", " +
+                  std::to_string(t.end) + ") lies outside the data section of " +
+                  std::to_string(data_size) + " bytes (truncated file?)");
+    const uint64_t expected = numel * dtype_size(t.dtype);
+    if (t.nbytes() != expected)
+      throw Error(where + "shape and dtype need " + std::to_string(expected) +
+                  " bytes but data_offsets give " + std::to_string(t.nbytes()));
+    index_[name] = tensors_.size();
+    tensors_.push_back(std::move(t));
+  }
+
+  // Ranges must not overlap (a lying header could alias two tensors).
+  std::vector<const TensorInfo*> by_offset;
+  for (const auto& t : tensors_)
+    if (t.nbytes() > 0) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const TensorInfo* a, const TensorInfo* b) { return a->begin < b->begin; });
+  for (size_t i = 1; i < by_offset.size(); ++i)
+    if (by_offset[i]->begin < by_offset[i - 1]->end)
+      fail(label_, "tensor '" + by_offset[i]->name + "' overlaps tensor '" +
+                       by_offset[i - 1]->name + "'");
+}
+
+SafetensorsWriter::SafetensorsWriter(const std::filesystem::path& path, std::vector<Entry> entries,
+                                     const std::map<std::string, std::string>& metadata)
+    : path_(path), partial_(path.string() + ".partial"), entries_(std::move(entries)) {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (const auto& e : entries_) {
+    uint64_t n = dtype_size(e.dtype);
+    for (int64_t d : e.shape) n *= static_cast<uint64_t>(d);
+    header[e.name] = {{"dtype", dtype_name(e.dtype)},
+                      {"shape", e.shape},
+                      {"data_offsets", {offset, offset + n}}};
+    offset += n;
+  }
+  std::string text = header.dump();
+  while ((text.size() + 8) % 8 != 0) text.push_back(' ');  // keep the data 8-byte aligned
+  file_ = std::fopen(partial_.c_str(), "wb");
+  if (!file_) throw Error(partial_.string() + ": cannot create: " + std::strerror(errno));
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(text.size() >> (8 * i));
+  if (std::fwrite(len, 1, 8, file_) != 8 ||
+      std::fwrite(text.data(), 1, text.size(), file_) != text.size())
+    throw Error(partial_.string() + ": write failed: " + std::strerror(errno));
+}
+
+SafetensorsWriter::~SafetensorsWriter() {
+  if (file_) {
+    std::fclose(file_);
+    std::error_code ec;
+    std::filesystem::remove(partial_, ec);
+  }
+}
+
+void SafetensorsWriter::write_next(const std::string& name, const void* bytes, size_t nbytes) {
+  if (next_ >= entries_.size() || entries_[next_].name != name)
+    throw Error(path_.string() + ": tensor '" + name + "' written out of order");
+  const Entry& e = entries_[next_];
+  uint64_t expected = dtype_size(e.dtype);
+  for (int64_t d : e.shape) expected *= static_cast<uint64_t>(d);
+  if (nbytes != expected)
+    throw Error(path_.string() + ": tensor '" + name + "' has " + std::to_string(nbytes) +
+                " bytes, expected " + std::to_string(expected));
+  if (nbytes > 0 && std::fwrite(bytes, 1, nbytes, file_) != nbytes)
+    throw Error(partial_.string() + ": write failed (disk full?): " + std::strerror(errno));
+  ++next_;
+}
+
+void SafetensorsWriter::finish() {
+  if (next_ != entries_.size())
+    throw Error(path_.string() + ": " + std::to_string(entries_.size() - next_) +
+                " tensors were not written");
+  const bool ok = std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
+  const int err = errno;
+  std::fclose(file_);
+  file_ = nullptr;
+  if (!ok) {
+    std::filesystem::remove(partial_);
+    throw Error(partial_.string() + ": write failed (disk full?): " + std::strerror(err));
+  }
+  std::filesystem::rename(partial_, path_);
+}
+
+}  // namespace inpaint

@@ -1,0 +1,87 @@
+// safetensors files: a memory-mapped, fully validated reader and a streaming writer.
+// No libtorch here (the header parser is also the fuzz target); engine/weights.h turns
+// tensors into zero-copy at::Tensor views.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace inpaint {
+
+enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
+
+const char* dtype_name(DType);          // "F32", as written in the header
+size_t dtype_size(DType);               // bytes per element
+bool parse_dtype(const std::string& name, DType* out);
+
+struct TensorInfo {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;  // byte range relative to the data section
+  int64_t numel() const;
+  uint64_t nbytes() const { return end - begin; }
+};
+
+// A parsed and validated safetensors image (a mapped file, or bytes in memory).
+class SafetensorsFile {
+ public:
+  // Maps the file read-only; throws Error naming the file and the problem.
+  static std::shared_ptr<SafetensorsFile> open(const std::filesystem::path& path);
+  // Validates a buffer the caller keeps alive (used by the fuzz target and tests).
+  static std::shared_ptr<SafetensorsFile> from_memory(const uint8_t* data, size_t size,
+                                                      const std::string& label);
+  ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const std::string& label() const { return label_; }  // the file path, for messages
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const TensorInfo* find(const std::string& name) const;
+  const uint8_t* data(const TensorInfo& t) const { return data_ + t.begin; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  size_t file_size() const { return size_; }
+
+ private:
+  SafetensorsFile() = default;
+  void parse();
+
+  std::string label_;
+  const uint8_t* base_ = nullptr;  // whole image
+  const uint8_t* data_ = nullptr;  // data section
+  size_t size_ = 0;
+  bool mapped_ = false;
+  std::vector<TensorInfo> tensors_;
+  std::map<std::string, size_t> index_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// Writes a file tensor by tensor in the order given, so a 2 GB model never has to be
+// in memory at once. Data goes to "<path>.partial", renamed on finish(): a failed or
+// interrupted write never leaves a file under the final name.
+class SafetensorsWriter {
+ public:
+  struct Entry {
+    std::string name;
+    DType dtype;
+    std::vector<int64_t> shape;
+  };
+  SafetensorsWriter(const std::filesystem::path& path, std::vector<Entry> entries,
+                    const std::map<std::string, std::string>& metadata = {});
+  ~SafetensorsWriter();  // removes the partial file if finish() was not reached
+  // Appends the bytes of the next tensor in order; nbytes must match its shape and dtype.
+  void write_next(const std::string& name, const void* bytes, size_t nbytes);
+  void finish();
+
+ private:
+  std::filesystem::path path_, partial_;
+  std::vector<Entry> entries_;
+  size_t next_ = 0;
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace inpaint

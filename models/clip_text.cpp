@@ -1,0 +1,69 @@
+#include "models/clip_text.h"
+
+#include <limits>
+#include "models/config.h"
+
+namespace inpaint {
+
+ClipTextConfig ClipTextConfig::from_json(const nlohmann::json& j, const std::string& label) {
+  ConfigReader r{j, label};
+  ClipTextConfig c;
+  c.vocab_size = r.integer("vocab_size");
+  c.hidden_size = r.integer("hidden_size");
+  c.intermediate_size = r.integer("intermediate_size");
+  c.num_heads = r.integer("num_attention_heads");
+  c.num_layers = r.integer("num_hidden_layers");
+  c.max_positions = r.integer("max_position_embeddings");
+  c.hidden_act = r.string("hidden_act", "quick_gelu");
+  c.layer_norm_eps = r.number("layer_norm_eps", 1e-5);
+  for (const char* k : {"vocab_size", "hidden_size", "intermediate_size", "num_attention_heads",
+                        "num_hidden_layers", "max_position_embeddings"})
+    r.positive(k, r.integer(k));
+  if (c.hidden_size % c.num_heads != 0)
+    r.bad("num_attention_heads", "does not divide hidden_size");
+  if (c.hidden_act != "quick_gelu" && c.hidden_act != "gelu")
+    r.bad("hidden_act", "is '" + c.hidden_act + "'; supported: quick_gelu, gelu");
+  return c;
+}
+
+ClipTextModel::ClipTextModel(const ClipTextConfig& c, ParamLoader& p) : config_(c) {
+  const int64_t d = c.hidden_size;
+  token_embedding = p.take("text_model.embeddings.token_embedding.weight", {c.vocab_size, d});
+  position_embedding =
+      p.take("text_model.embeddings.position_embedding.weight", {c.max_positions, d});
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string n = "text_model.encoder.layers." + std::to_string(i);
+    const double eps = c.layer_norm_eps;
+    layers_.push_back(Layer{LayerNorm(p, n + ".layer_norm1", d, eps),
+                            LayerNorm(p, n + ".layer_norm2", d, eps),
+                            Linear(p, n + ".self_attn.q_proj", d, d),
+                            Linear(p, n + ".self_attn.k_proj", d, d),
+                            Linear(p, n + ".self_attn.v_proj", d, d),
+                            Linear(p, n + ".self_attn.out_proj", d, d),
+                            Linear(p, n + ".mlp.fc1", d, c.intermediate_size),
+                            Linear(p, n + ".mlp.fc2", c.intermediate_size, d)});
+  }
+  final_layer_norm_ = LayerNorm(p, "text_model.final_layer_norm", d, c.layer_norm_eps);
+}
+
+at::Tensor ClipTextModel::forward(const at::Tensor& input_ids) const {
+  const int64_t len = input_ids.size(1);
+  if (len > config_.max_positions)
+    throw Error("text encoder: " + std::to_string(len) + " tokens, at most " +
+                std::to_string(config_.max_positions));
+  at::Tensor x = at::embedding(widen(token_embedding), input_ids) +
+                 widen(position_embedding).narrow(0, 0, len);
+  // Causal mask: a token sees itself and those before it.
+  at::Tensor mask = at::full({len, len}, -std::numeric_limits<float>::infinity()).triu_(1);
+  for (const Layer& l : layers_) {
+    at::Tensor h = l.layer_norm1(x);
+    h = attention(l.q_proj(h), l.k_proj(h), l.v_proj(h), config_.num_heads, mask);
+    x = x + l.out_proj(h);
+    h = l.fc1(l.layer_norm2(x));
+    h = config_.hidden_act == "gelu" ? at::gelu(h) : h * at::sigmoid(h * 1.702);
+    x = x + l.fc2(h);
+  }
+  return final_layer_norm_(x);
+}
+
+}  // namespace inpaint

@@ -1,0 +1,250 @@
+#include "models/unet.h"
+
+#include <cmath>
+#include "models/config.h"
+
+namespace inpaint {
+
+UNetConfig UNetConfig::from_json(const nlohmann::json& j, const std::string& label) {
+  ConfigReader r{j, label};
+  UNetConfig c;
+  c.in_channels = r.integer("in_channels");
+  c.out_channels = r.integer("out_channels");
+  c.sample_size = r.integer("sample_size", 64);
+  c.layers_per_block = r.integer("layers_per_block");
+  c.norm_num_groups = r.integer("norm_num_groups", 32);
+  c.norm_eps = r.number("norm_eps", 1e-5);
+  c.cross_attention_dim = r.integer("cross_attention_dim");
+  c.block_out_channels = r.integers("block_out_channels");
+  c.down_block_types = r.strings("down_block_types");
+  c.up_block_types = r.strings("up_block_types");
+  c.use_linear_projection = r.boolean("use_linear_projection", false);
+  c.upcast_attention = r.boolean("upcast_attention", false);
+  c.flip_sin_to_cos = r.boolean("flip_sin_to_cos", true);
+  c.freq_shift = r.number("freq_shift", 0);
+  const size_t levels = c.block_out_channels.size();
+  if (levels == 0) r.bad("block_out_channels", "is empty");
+  if (c.down_block_types.size() != levels || c.up_block_types.size() != levels)
+    r.bad("down_block_types", "and up_block_types must have one entry per block_out_channels");
+  // diffusers 0.25 reads attention_head_dim as the number of heads.
+  if (r.has("num_attention_heads")) r.bad("num_attention_heads", "is not supported (use attention_head_dim)");
+  if (j.contains("attention_head_dim") && j["attention_head_dim"].is_array())
+    c.heads = r.integers("attention_head_dim");
+  else
+    c.heads.assign(levels, r.integer("attention_head_dim", 8));
+  if (c.heads.size() != levels) r.bad("attention_head_dim", "must have one entry per block");
+  for (size_t i = 0; i < levels; ++i) {
+    r.positive("block_out_channels", c.block_out_channels[i]);
+    r.positive("attention_head_dim", c.heads[i]);
+    if (c.block_out_channels[i] % c.norm_num_groups != 0)
+      r.bad("norm_num_groups", "does not divide block_out_channels");
+    if (c.block_out_channels[i] % c.heads[i] != 0)
+      r.bad("attention_head_dim", "does not divide block_out_channels");
+    const auto& d = c.down_block_types[i];
+    const auto& u = c.up_block_types[i];
+    if (d != "CrossAttnDownBlock2D" && d != "DownBlock2D")
+      r.bad("down_block_types", "has unsupported '" + d + "'");
+    if (u != "CrossAttnUpBlock2D" && u != "UpBlock2D")
+      r.bad("up_block_types", "has unsupported '" + u + "'");
+  }
+  for (const char* k : {"in_channels", "out_channels", "layers_per_block", "norm_num_groups",
+                        "cross_attention_dim"})
+    r.positive(k, r.integer(k, 32));
+  if (r.string("mid_block_type", "UNetMidBlock2DCrossAttn") != "UNetMidBlock2DCrossAttn")
+    r.bad("mid_block_type", "is not supported");
+  // Features of other model families that this UNet does not implement.
+  for (const char* k : {"class_embed_type", "addition_embed_type", "time_cond_proj_dim",
+                        "encoder_hid_dim", "time_embedding_dim"})
+    if (r.has(k)) r.bad(k, "is not supported");
+  if (r.string("resnet_time_scale_shift", "default") != "default")
+    r.bad("resnet_time_scale_shift", "is not supported");
+  if (r.has("transformer_layers_per_block") && !(j["transformer_layers_per_block"].is_number() &&
+                                                  j["transformer_layers_per_block"] == 1))
+    r.bad("transformer_layers_per_block", "other than 1 is not supported");
+  if (r.boolean("only_cross_attention", false) || r.boolean("dual_cross_attention", false))
+    r.bad("only_cross_attention", "and dual_cross_attention are not supported");
+  if (r.integer("conv_in_kernel", 3) != 3 || r.integer("conv_out_kernel", 3) != 3)
+    r.bad("conv_in_kernel", "other than 3 is not supported");
+  if (r.string("time_embedding_type", "positional") != "positional")
+    r.bad("time_embedding_type", "is not supported");
+  return c;
+}
+
+ResnetBlock::ResnetBlock(ParamLoader& p, const std::string& n, int64_t in, int64_t out,
+                         int64_t temb, int64_t groups, double eps)
+    : norm1(p, n + ".norm1", groups, in, eps),
+      norm2(p, n + ".norm2", groups, out, eps),
+      conv1(p, n + ".conv1", in, out, 3, 1, 1),
+      conv2(p, n + ".conv2", out, out, 3, 1, 1) {
+  if (temb > 0) {
+    time_emb_proj = Linear(p, n + ".time_emb_proj", temb, out);
+    has_time = true;
+  }
+  if (in != out) {
+    conv_shortcut = Conv2d(p, n + ".conv_shortcut", in, out, 1);
+    has_shortcut = true;
+  }
+}
+
+at::Tensor ResnetBlock::operator()(const at::Tensor& x, const at::Tensor& temb) const {
+  at::Tensor h = conv1(at::silu(norm1(x)));
+  if (has_time) h = h + time_emb_proj(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+  h = conv2(at::silu(norm2(h)));
+  return (has_shortcut ? conv_shortcut(x) : x) + h;
+}
+
+SpatialTransformer::SpatialTransformer(ParamLoader& p, const std::string& n, int64_t c,
+                                       int64_t heads_, int64_t ctx, int64_t groups, bool lin)
+    : norm(p, n + ".norm", groups, c, 1e-6), heads(heads_), linear(lin) {
+  if (linear)
+    proj_in_linear = Linear(p, n + ".proj_in", c, c);
+  else
+    proj_in_conv = Conv2d(p, n + ".proj_in", c, c, 1);
+  const std::string b = n + ".transformer_blocks.0";
+  norm1 = LayerNorm(p, b + ".norm1", c, 1e-5);
+  to_q1 = Linear(p, b + ".attn1.to_q", c, c, false);
+  to_k1 = Linear(p, b + ".attn1.to_k", c, c, false);
+  to_v1 = Linear(p, b + ".attn1.to_v", c, c, false);
+  to_out1 = Linear(p, b + ".attn1.to_out.0", c, c);
+  norm2 = LayerNorm(p, b + ".norm2", c, 1e-5);
+  to_q2 = Linear(p, b + ".attn2.to_q", c, c, false);
+  to_k2 = Linear(p, b + ".attn2.to_k", ctx, c, false);
+  to_v2 = Linear(p, b + ".attn2.to_v", ctx, c, false);
+  to_out2 = Linear(p, b + ".attn2.to_out.0", c, c);
+  norm3 = LayerNorm(p, b + ".norm3", c, 1e-5);
+  ff_proj = Linear(p, b + ".ff.net.0.proj", c, c * 8);  // GEGLU: value and gate
+  ff_out = Linear(p, b + ".ff.net.2", c * 4, c);
+  if (linear)
+    proj_out_linear = Linear(p, n + ".proj_out", c, c);
+  else
+    proj_out_conv = Conv2d(p, n + ".proj_out", c, c, 1);
+}
+
+at::Tensor SpatialTransformer::operator()(const at::Tensor& x, const at::Tensor& context) const {
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  at::Tensor t = norm(x);
+  if (!linear) t = proj_in_conv(t);
+  t = t.permute({0, 2, 3, 1}).reshape({b, h * w, c});
+  if (linear) t = proj_in_linear(t);
+
+  at::Tensor n = norm1(t);
+  t = t + to_out1(attention(to_q1(n), to_k1(n), to_v1(n), heads));
+  n = norm2(t);
+  t = t + to_out2(attention(to_q2(n), to_k2(context), to_v2(context), heads));
+  auto parts = ff_proj(norm3(t)).chunk(2, -1);
+  t = t + ff_out(parts[0] * at::gelu(parts[1]));
+
+  if (linear) t = proj_out_linear(t);
+  t = t.reshape({b, h, w, c}).permute({0, 3, 1, 2}).contiguous();
+  if (!linear) t = proj_out_conv(t);
+  return t + x;
+}
+
+UNet::UNet(const UNetConfig& c, ParamLoader& p) : config_(c) {
+  const auto& ch = c.block_out_channels;
+  const int64_t levels = static_cast<int64_t>(ch.size());
+  const int64_t temb = ch[0] * 4, g = c.norm_num_groups, ctx = c.cross_attention_dim;
+  const double eps = c.norm_eps;
+  const bool lin = c.use_linear_projection;
+  time_linear_1 = Linear(p, "time_embedding.linear_1", ch[0], temb);
+  time_linear_2 = Linear(p, "time_embedding.linear_2", temb, temb);
+  conv_in_ = Conv2d(p, "conv_in", c.in_channels, ch[0], 3, 1, 1);
+
+  int64_t out = ch[0];
+  for (int64_t i = 0; i < levels; ++i) {
+    const std::string n = "down_blocks." + std::to_string(i);
+    const int64_t in = out;
+    out = ch[i];
+    Block block;
+    for (int64_t j = 0; j < c.layers_per_block; ++j) {
+      const std::string s = std::to_string(j);
+      block.resnets.emplace_back(p, n + ".resnets." + s, j == 0 ? in : out, out, temb, g, eps);
+      if (c.down_block_types[i] == "CrossAttnDownBlock2D")
+        block.attentions.emplace_back(p, n + ".attentions." + s, out, c.heads[i], ctx, g, lin);
+    }
+    if (i < levels - 1) {
+      block.sampler = Conv2d(p, n + ".downsamplers.0.conv", out, out, 3, 2, 1);
+      block.has_sampler = true;
+    }
+    down_.push_back(std::move(block));
+  }
+
+  const int64_t top = ch.back();
+  mid_.resnets.emplace_back(p, "mid_block.resnets.0", top, top, temb, g, eps);
+  mid_.attentions.emplace_back(p, "mid_block.attentions.0", top, c.heads.back(), ctx, g, lin);
+  mid_.resnets.emplace_back(p, "mid_block.resnets.1", top, top, temb, g, eps);
+
+  out = top;
+  for (int64_t i = 0; i < levels; ++i) {
+    const std::string n = "up_blocks." + std::to_string(i);
+    const int64_t prev = out;
+    out = ch[levels - 1 - i];
+    const int64_t skip_in = ch[std::max<int64_t>(levels - 2 - i, 0)];
+    const int64_t heads = c.heads[levels - 1 - i];
+    Block block;
+    for (int64_t j = 0; j <= c.layers_per_block; ++j) {
+      const std::string s = std::to_string(j);
+      const int64_t res_in = (j == 0 ? prev : out) + (j == c.layers_per_block ? skip_in : out);
+      block.resnets.emplace_back(p, n + ".resnets." + s, res_in, out, temb, g, eps);
+      if (c.up_block_types[i] == "CrossAttnUpBlock2D")
+        block.attentions.emplace_back(p, n + ".attentions." + s, out, heads, ctx, g, lin);
+    }
+    if (i < levels - 1) {
+      block.sampler = Conv2d(p, n + ".upsamplers.0.conv", out, out, 3, 1, 1);
+      block.has_sampler = true;
+    }
+    up_.push_back(std::move(block));
+  }
+  conv_norm_out_ = GroupNorm(p, "conv_norm_out", g, ch[0], eps);
+  conv_out_ = Conv2d(p, "conv_out", ch[0], c.out_channels, 3, 1, 1);
+}
+
+at::Tensor UNet::time_embedding(double timestep, int64_t batch) const {
+  // Sinusoidal embedding as diffusers' get_timestep_embedding (float32 throughout).
+  const int64_t dim = config_.block_out_channels[0], half = dim / 2;
+  at::Tensor exponent = at::arange(0, half, at::kFloat) * static_cast<float>(-std::log(10000.0));
+  exponent = exponent / static_cast<float>(half - config_.freq_shift);
+  at::Tensor t = at::full({batch, 1}, static_cast<float>(timestep));
+  at::Tensor arg = t * at::exp(exponent).unsqueeze(0);
+  at::Tensor emb = config_.flip_sin_to_cos ? at::cat({at::cos(arg), at::sin(arg)}, -1)
+                                           : at::cat({at::sin(arg), at::cos(arg)}, -1);
+  if (dim % 2 == 1) emb = at::constant_pad_nd(emb, {0, 1});
+  return time_linear_2(at::silu(time_linear_1(emb)));
+}
+
+at::Tensor UNet::forward(const at::Tensor& sample, double timestep,
+                         const at::Tensor& context) const {
+  const at::Tensor temb = time_embedding(timestep, sample.size(0));
+  at::Tensor h = conv_in_(sample);
+  std::vector<at::Tensor> skips{h};
+  for (const Block& block : down_) {
+    for (size_t j = 0; j < block.resnets.size(); ++j) {
+      h = block.resnets[j](h, temb);
+      if (!block.attentions.empty()) h = block.attentions[j](h, context);
+      skips.push_back(h);
+    }
+    if (block.has_sampler) {
+      h = block.sampler(h);
+      skips.push_back(h);
+    }
+  }
+  h = mid_.resnets[0](h, temb);
+  h = mid_.attentions[0](h, context);
+  h = mid_.resnets[1](h, temb);
+  for (const Block& block : up_) {
+    for (size_t j = 0; j < block.resnets.size(); ++j) {
+      h = block.resnets[j](at::cat({h, skips.back()}, 1), temb);
+      skips.pop_back();
+      if (!block.attentions.empty()) h = block.attentions[j](h, context);
+    }
+    if (block.has_sampler) {
+      // Upsample to the size of the next skip (odd latent sizes), as diffusers does.
+      const at::Tensor& next = skips.back();
+      h = at::upsample_nearest2d(h, {next.size(2), next.size(3)});
+      h = block.sampler(h);
+    }
+  }
+  return conv_out_(at::silu(conv_norm_out_(h)));
+}
+
+}  // namespace inpaint

@@ -1,0 +1,75 @@
+// UNet2DConditionModel (diffusers) as SD 1.x / 2.x use it: CrossAttnDownBlock2D /
+// DownBlock2D, UNetMidBlock2DCrossAttn, UpBlock2D / CrossAttnUpBlock2D; 9-channel
+// inpainting and plain 4-channel inputs. Parameter names follow diffusers' state dict.
+#pragma once
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "models/layers.h"
+
+namespace inpaint {
+
+struct UNetConfig {
+  int64_t in_channels, out_channels, sample_size, layers_per_block, norm_num_groups;
+  int64_t cross_attention_dim;
+  double norm_eps;
+  std::vector<int64_t> block_out_channels;
+  std::vector<std::string> down_block_types, up_block_types;
+  std::vector<int64_t> heads;  // per down block (diffusers' attention_head_dim)
+  bool use_linear_projection, upcast_attention, flip_sin_to_cos;
+  double freq_shift;
+  static UNetConfig from_json(const nlohmann::json& j, const std::string& label);
+};
+
+struct ResnetBlock {
+  GroupNorm norm1, norm2;
+  Conv2d conv1, conv2, conv_shortcut;
+  Linear time_emb_proj;
+  bool has_shortcut = false, has_time = false;
+  ResnetBlock() = default;
+  // temb_channels 0: no time embedding (the VAE's resnets).
+  ResnetBlock(ParamLoader& p, const std::string& name, int64_t in, int64_t out,
+              int64_t temb_channels, int64_t groups, double eps);
+  at::Tensor operator()(const at::Tensor& x, const at::Tensor& temb = {}) const;
+};
+
+// Transformer2DModel with one BasicTransformerBlock (self-attn, cross-attn, GEGLU).
+struct SpatialTransformer {
+  GroupNorm norm;
+  Linear proj_in_linear, proj_out_linear;
+  Conv2d proj_in_conv, proj_out_conv;
+  LayerNorm norm1, norm2, norm3;
+  Linear to_q1, to_k1, to_v1, to_out1, to_q2, to_k2, to_v2, to_out2, ff_proj, ff_out;
+  int64_t heads = 1;
+  bool linear = false;
+  SpatialTransformer() = default;
+  SpatialTransformer(ParamLoader& p, const std::string& name, int64_t channels, int64_t heads,
+                     int64_t context_dim, int64_t groups, bool use_linear_projection);
+  at::Tensor operator()(const at::Tensor& x, const at::Tensor& context) const;
+};
+
+class UNet {
+ public:
+  UNet(const UNetConfig& config, ParamLoader& p);
+  // sample [B, in, h, w], timestep: one value for the batch, context [B, 77, dim]
+  at::Tensor forward(const at::Tensor& sample, double timestep, const at::Tensor& context) const;
+  const UNetConfig& config() const { return config_; }
+
+ private:
+  struct Block {
+    std::vector<ResnetBlock> resnets;
+    std::vector<SpatialTransformer> attentions;  // empty for plain blocks
+    Conv2d sampler;                              // down- or up-sampling conv
+    bool has_sampler = false;
+  };
+  at::Tensor time_embedding(double timestep, int64_t batch) const;
+
+  UNetConfig config_;
+  Linear time_linear_1, time_linear_2;
+  Conv2d conv_in_, conv_out_;
+  GroupNorm conv_norm_out_;
+  std::vector<Block> down_, up_;
+  Block mid_;
+};
+
+}  // namespace inpaint

@@ -1,0 +1,71 @@
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <ATen/Parallel.h>
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "tests/test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace test {
+
+static bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+fs::path shared_dir() {
+  if (const char* env = std::getenv("INPAINT_SHARED")) return env;
+  return fs::path(INPAINT_SOURCE_DIR).parent_path() / "shared";
+}
+
+fs::path shared(const std::string& sub) {
+  const fs::path p = shared_dir() / sub;
+  if (fs::exists(p)) return p;
+  if (in_ci()) FAIL("CI=true but the shared asset is missing: " << p.string());
+  MESSAGE("SKIPPED (no shared asset " << p.string() << "; this clone has no ../shared)");
+  return {};
+}
+
+fs::path temp_dir(const std::string& name) {
+  static const fs::path root = [] {
+    fs::path r = fs::temp_directory_path() / ("inpaint-tests-" + std::to_string(getpid()));
+    fs::create_directories(r);
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(fs::temp_directory_path() / ("inpaint-tests-" + std::to_string(getpid())), ec);
+    });
+    return r;
+  }();
+  const fs::path p = root / name;
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+std::string inpaint_exe() { return INPAINT_EXE; }
+
+int run(const std::string& command, std::string* output) {
+  std::string out;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return -1;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  if (output) *output = out;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace test
+
+int main(int argc, char** argv) {
+  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  doctest::Context context(argc, argv);
+  return context.run();
+}
