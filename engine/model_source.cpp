@@ -6,6 +6,7 @@
 #include <set>
 
 #include "engine/error.h"
+#include "engine/json_file.h"
 #include "models/clip_text.h"
 #include "models/unet.h"
 #include "models/vae.h"
@@ -17,15 +18,7 @@ namespace {
 
 const char* const kComponents[] = {"unet", "vae", "text_encoder"};
 
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path.string() + ": cannot read");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path.string() + ": not valid JSON: " + e.what());
-  }
-}
+nlohmann::json read_json(const fs::path& path) { return read_json_file(path); }
 
 // Picks the weights file of a component folder: "<stem>.safetensors" or its fp16 variant.
 fs::path pick_weights(const fs::path& dir, const std::string& stem, bool prefer_fp16) {

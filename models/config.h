@@ -1,6 +1,7 @@
 // Reading network configs (config.json): every value is checked, and an error names
 // the file and the key.
 #pragma once
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -29,8 +30,15 @@ struct ConfigReader {
   }
   double number(const std::string& key) const {
     if (!has(key)) bad(key, "is missing");
-    if (!json[key].is_number()) bad(key, "is not a number");
-    return json[key].get<double>();
+    const auto& v = json[key];
+    if (v.is_string()) {  // Python's json writes these bare; engine/json_file.h reads them so
+      const std::string s = v.get<std::string>();
+      if (s == "Infinity") return std::numeric_limits<double>::infinity();
+      if (s == "-Infinity") return -std::numeric_limits<double>::infinity();
+      if (s == "NaN") return std::numeric_limits<double>::quiet_NaN();
+    }
+    if (!v.is_number()) bad(key, "is not a number");
+    return v.get<double>();
   }
   double number(const std::string& key, double fallback) const {
     return has(key) ? number(key) : fallback;

@@ -1,0 +1,29 @@
+// Building a model's networks from its ModelSource: each load checks every tensor and
+// throws one Error listing what is missing or wrongly shaped.
+#pragma once
+#include <memory>
+
+#include "engine/model_source.h"
+#include "models/clip_text.h"
+#include "models/clip_tokenizer.h"
+#include "models/taesd.h"
+#include "models/unet.h"
+#include "models/vae.h"
+
+namespace inpaint {
+
+std::unique_ptr<ClipTextModel> load_text_encoder(const ModelSource& model);
+std::unique_ptr<UNet> load_unet(const ModelSource& model);
+std::unique_ptr<AutoencoderKL> load_vae(const ModelSource& model);
+ClipTokenizer load_tokenizer(const ModelSource& model);
+
+// TAESD from an encoder and a decoder .safetensors file.
+struct Taesd {
+  TensorMap encoder_tensors, decoder_tensors;  // keep the mapped views alive
+  std::unique_ptr<TaesdEncoder> encoder;
+  std::unique_ptr<TaesdDecoder> decoder;
+};
+std::unique_ptr<Taesd> load_taesd(const std::filesystem::path& encoder_file,
+                                  const std::filesystem::path& decoder_file);
+
+}  // namespace inpaint

@@ -1,0 +1,23 @@
+// Reading a fixture set (../shared/fixtures/<set>): index.json and reference tensors.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "engine/safetensors.h"
+
+namespace test {
+
+struct FixtureFile {
+  std::shared_ptr<inpaint::SafetensorsFile> file;
+  at::Tensor get(const std::string& key) const;  // a copy, so it outlives the mapping
+};
+FixtureFile fixture_file(const std::filesystem::path& path);
+
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
+
+}  // namespace test
