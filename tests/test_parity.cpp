@@ -6,6 +6,8 @@
 #include "engine/json_file.h"
 #include "engine/model_source.h"
 #include "engine/networks.h"
+#include "engine/schedulers/scheduler.h"
+#include <ATen/CPUGeneratorImpl.h>
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
 
@@ -15,7 +17,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr double kNetworkTolerance = 1e-4;  // max abs, as the fixtures' README asks
+constexpr double kNetworkTolerance = 1e-4;    // max abs, as the fixtures' README asks
+constexpr double kSchedulerTolerance = 1e-5;  // relative to max(1, |reference|)
 
 json read_json(const fs::path& p) { return read_json_file(p); }
 
@@ -100,6 +103,54 @@ void check_vae(const ModelSource& model, const fs::path& dir, const json& spec) 
   }
 }
 
+double relative_error(const at::Tensor& got, const at::Tensor& expect) {
+  const double scale = std::max(1.0, expect.abs().max().item<double>());
+  return test::max_abs_diff(got, expect) / scale;
+}
+
+at::Tensor as_tensor(const std::vector<double>& v) { return at::tensor(v); }
+
+void check_schedulers(const fs::path& dir, const json& spec) {
+  const auto ref = test::fixture_file(dir / spec["file"].get<std::string>());
+  for (const json& c : spec["cases"]) {
+    const std::string label = c["cls"].get<std::string>() + " n=" + std::to_string(c["num_inference_steps"].get<int>());
+    CAPTURE(label);
+    auto sched = make_scheduler_by_class(c["cls"].get<std::string>(), c["config"]);
+    sched->set_timesteps(c["num_inference_steps"].get<int64_t>());
+    CHECK(std::abs(sched->init_noise_sigma() - c["init_noise_sigma"].get<double>()) <=
+          kSchedulerTolerance * std::max(1.0, c["init_noise_sigma"].get<double>()));
+    double worst = relative_error(as_tensor(sched->timesteps()), ref.get(c["timesteps"].get<std::string>()));
+    CHECK_MESSAGE(worst <= kSchedulerTolerance, "timesteps");
+    if (!c["sigmas"].is_null()) {
+      const double e = relative_error(as_tensor(sched->sigmas()), ref.get(c["sigmas"].get<std::string>()));
+      CHECK_MESSAGE(e <= kSchedulerTolerance, "sigmas");
+      worst = std::max(worst, e);
+    }
+    at::Generator gen = at::detail::createCPUGenerator(0);  // torch.Generator().manual_seed(0)
+    at::Tensor x = ref.get(c["sample"].get<std::string>());
+    for (const json& s : c["steps"]) {
+      const double t = s["timestep"].get<double>();
+      const at::Tensor scaled = sched->scale_model_input(x, t);
+      const Scheduler::Step step = sched->step(ref.get(s["model_output"].get<std::string>()), t, x, gen);
+      for (const auto& [key, value] : s.items()) {
+        if (key == "timestep" || key == "model_output") continue;
+        CAPTURE(key);
+        at::Tensor mine;
+        if (key == "scaled_input") mine = scaled;
+        else if (key == "prev_sample") mine = step.prev_sample;
+        else if (key == "pred_original_sample" || key == "denoised") mine = step.pred_original_sample;
+        else FAIL_CHECK("unknown step output '" << key << "'");
+        if (!mine.defined()) continue;
+        const double e = relative_error(mine, ref.get(value.get<std::string>()));
+        CHECK(e <= kSchedulerTolerance);
+        worst = std::max(worst, e);
+      }
+      x = step.prev_sample;
+    }
+    MESSAGE(label << ": worst relative error " << worst);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("parity: every case of the fixture set matches the reference") {
@@ -124,7 +175,8 @@ TEST_CASE("parity: every case of the fixture set matches the reference") {
       else if (section == "text_encoder") check_text_encoder(model, dir, spec);
       else if (section == "unet") check_unet(model, dir, spec);
       else if (section == "vae") check_vae(model, dir, spec);
-      else if (section == "schedulers" || section == "pipeline")
+      else if (section == "schedulers") check_schedulers(dir, spec);
+      else if (section == "pipeline")
         WARN_MESSAGE(false, "section '" << section << "' is not covered yet (schedulers and pipeline come next)");
       else FAIL_CHECK("section '" << section << "' is not covered by the parity test");
     }
