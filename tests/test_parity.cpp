@@ -6,6 +6,7 @@
 #include "engine/json_file.h"
 #include "engine/model_source.h"
 #include "engine/networks.h"
+#include "engine/pipeline.h"
 #include "engine/schedulers/scheduler.h"
 #include <ATen/CPUGeneratorImpl.h>
 #include "tests/parity_support.h"
@@ -19,6 +20,7 @@ namespace {
 
 constexpr double kNetworkTolerance = 1e-4;    // max abs, as the fixtures' README asks
 constexpr double kSchedulerTolerance = 1e-5;  // relative to max(1, |reference|)
+constexpr double kPipelineTolerance = 2e-3;   // max abs on images in [0, 1]
 
 json read_json(const fs::path& p) { return read_json_file(p); }
 
@@ -151,6 +153,61 @@ void check_schedulers(const fs::path& dir, const json& spec) {
   }
 }
 
+struct LatentRecorder : Progress {
+  std::vector<at::Tensor> steps;
+  void latents(int, const at::Tensor& l) override { steps.push_back(l.clone()); }
+};
+
+uint64_t seed_of(const std::string& generator) {  // 'torch.Generator("cpu").manual_seed(42)'
+  const size_t at = generator.find("manual_seed(");
+  REQUIRE_MESSAGE(at != std::string::npos, "cannot read the seed from " << generator);
+  return std::stoull(generator.substr(at + 12));
+}
+
+void check_pipeline(const ModelSource& model, const fs::path& dir, const json& spec, const json& sections) {
+  // The scheduler names of this set, mapped to diffusers classes by its scheduler cases.
+  std::map<std::string, std::string> classes;
+  if (sections.contains("schedulers"))
+    for (const json& c : sections["schedulers"]["cases"]) classes[c["scheduler"]] = c["cls"];
+  const auto ref = test::fixture_file(dir / spec["file"].get<std::string>());
+  GenerationOptions o;
+  o.prompt = spec["prompt"].get<std::string>();
+  o.negative_prompt = spec["negative_prompt"].get<std::string>();
+  o.guidance = spec["guidance_scale"].get<double>();
+  o.strength = spec["strength"].get<double>();
+  o.seed = seed_of(spec["generator"].get<std::string>());
+  for (const json& c : spec["cases"]) {
+    const std::string key = c["key"].get<std::string>();
+    CAPTURE(key);
+    const std::string name = c["scheduler"].get<std::string>();
+    REQUIRE_MESSAGE(classes.count(name), "scheduler '" << name << "' has no class in the set's schedulers section");
+    o.scheduler = classes[name];
+    o.steps = c["num_inference_steps"].get<int>();
+    const int64_t h = c["height"].get<int64_t>(), w = c["width"].get<int64_t>();
+    // The generator draws: our CPU generator gives diffusers' initial noise.
+    at::Generator gen = at::detail::createCPUGenerator(o.seed);
+    const at::Tensor noise = at::randn({1, 4, h / 8, w / 8}, gen);
+    CHECK(test::max_abs_diff(noise, ref.get(c["initial_noise"].get<std::string>())) == 0);
+    CHECK(test::max_abs_diff(at::randn({1, 4, h / 8, w / 8}, gen),
+                             ref.get(c["masked_image_latent_noise"].get<std::string>())) == 0);
+
+    const at::Tensor image = ref.get(c["input_image"].get<std::string>()).to(at::kFloat).div(255.0)
+                                 .permute({2, 0, 1}).unsqueeze(0) * 2 - 1;
+    const at::Tensor mask = ref.get(c["mask"].get<std::string>()).to(at::kFloat).div(255.0).unsqueeze(0).unsqueeze(0);
+    LatentRecorder rec;
+    const at::Tensor out = Pipeline(model).generate(image, mask, o, rec);
+    const at::Tensor expect_latents = ref.get(c["step_latents"].get<std::string>());
+    REQUIRE(static_cast<int64_t>(rec.steps.size()) == expect_latents.size(0));
+    double worst_latent = 0;
+    for (size_t i = 0; i < rec.steps.size(); ++i)
+      worst_latent = std::max(worst_latent, test::max_abs_diff(rec.steps[i][0], expect_latents[i]));
+    const at::Tensor expect = ref.get(c["image"].get<std::string>());
+    const double err = test::max_abs_diff(out.permute({0, 2, 3, 1}), expect);
+    MESSAGE("pipeline " << key << ": image max abs error " << err << ", latents " << worst_latent);
+    CHECK(err <= kPipelineTolerance);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("parity: every case of the fixture set matches the reference") {
@@ -176,8 +233,7 @@ TEST_CASE("parity: every case of the fixture set matches the reference") {
       else if (section == "unet") check_unet(model, dir, spec);
       else if (section == "vae") check_vae(model, dir, spec);
       else if (section == "schedulers") check_schedulers(dir, spec);
-      else if (section == "pipeline")
-        WARN_MESSAGE(false, "section '" << section << "' is not covered yet (schedulers and pipeline come next)");
+      else if (section == "pipeline") check_pipeline(model, dir, spec, sections);
       else FAIL_CHECK("section '" << section << "' is not covered by the parity test");
     }
   }

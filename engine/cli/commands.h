@@ -6,5 +6,6 @@ namespace inpaint::cli {
 
 void add_info(CLI::App& app);
 void add_gen_model(CLI::App& app);
+void add_run(CLI::App& app);
 
 }  // namespace inpaint::cli

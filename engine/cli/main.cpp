@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   inpaint::cli::add_info(app);
   inpaint::cli::add_gen_model(app);
+  inpaint::cli::add_run(app);
   // libtorch starts with one thread here: set it before any subcommand runs.
   app.parse_complete_callback([&] { at::set_num_threads(threads); });
   try {

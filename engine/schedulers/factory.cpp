@@ -19,6 +19,8 @@ std::unique_ptr<Scheduler> make_scheduler_by_class(const std::string& cls, const
 
 std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const nlohmann::json& c) {
   if (name.empty()) return make_scheduler_by_class(c.value("_class_name", "PNDMScheduler"), c);
+  if (name.size() > 9 && name.compare(name.size() - 9, 9, "Scheduler") == 0)
+    return make_scheduler_by_class(name, c);
   if (name == "ddim") return std::make_unique<DdimScheduler>(c);
   if (name == "pndm") return std::make_unique<PndmScheduler>(c);
   if (name == "euler") return std::make_unique<EulerScheduler>(c, false);

@@ -1,0 +1,145 @@
+#include "engine/pipeline.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+
+#include "engine/error.h"
+#include "engine/networks.h"
+#include "engine/schedulers/scheduler.h"
+
+namespace inpaint {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// A named stage: reports it, times it, and cancels when progress says so.
+struct Stage {
+  Stage(const std::string& name, Progress& p, StageTimes* times) : name_(name), times_(times) {
+    if (!p.stage(name)) throw Cancelled();
+  }
+  ~Stage() {
+    if (times_) times_->seconds[name_] += since(start_);
+  }
+  std::string name_;
+  StageTimes* times_;
+  Clock::time_point start_ = Clock::now();
+};
+
+at::Tensor encode_text(const ClipTokenizer& tok, const ClipTextModel& encoder, const std::string& text) {
+  const auto padded = tok.encode_padded(text);
+  if (padded.truncated())
+    std::fprintf(stderr, "inpaint: warning: the prompt has %zu tokens; only the first %lld are used\n",
+                 padded.untruncated_length, static_cast<long long>(tok.max_length()));
+  return encoder.forward(at::tensor(padded.ids).unsqueeze(0));
+}
+
+// latent_dist.sample(generator) * scaling_factor, as diffusers' _encode_vae_image.
+at::Tensor sample_latents(const AutoencoderKL& vae, const at::Tensor& image, at::Generator& gen) {
+  const LatentDistribution d = vae.encode(image);
+  return (d.mean + d.std * at::randn(d.mean.sizes(), gen)) * static_cast<float>(vae.config().scaling_factor);
+}
+
+}  // namespace
+
+void validate(const GenerationOptions& o) {
+  if (o.steps < 1 || o.steps > 1000)
+    throw Error("--steps is " + std::to_string(o.steps) + "; it must be between 1 and 1000");
+  if (!(o.strength > 0.0 && o.strength <= 1.0))
+    throw Error("--strength is " + std::to_string(o.strength) + "; it must be in (0, 1]");
+  if (!(o.guidance >= 0.0)) throw Error("--guidance is " + std::to_string(o.guidance) + "; it must be >= 0");
+  make_scheduler(o.scheduler, nlohmann::json::object());  // throws for an unknown name, listing them
+}
+
+Pipeline::Pipeline(const ModelSource& model) : model_(model) {}
+
+int64_t Pipeline::native_resolution() const {
+  return model_.component("unet").config.value("sample_size", 64) * 8;
+}
+
+at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in, const GenerationOptions& o,
+                              Progress& progress, StageTimes* times) const {
+  validate(o);
+  at::NoGradGuard no_grad;
+  const int64_t h = image.size(2), w = image.size(3);
+  if (h % 8 || w % 8) throw Error("pipeline: image size must be a multiple of 8");
+  const bool cfg = o.guidance > 1.0;
+  at::Generator gen = at::detail::createCPUGenerator(o.seed);
+
+  at::Tensor context;
+  {
+    Stage s("encode prompt", progress, times);
+    const ClipTokenizer tok = load_tokenizer(model_);
+    const auto encoder = load_text_encoder(model_);
+    context = encode_text(tok, *encoder, o.prompt);
+    if (cfg) context = at::cat({encode_text(tok, *encoder, o.negative_prompt), context});
+  }
+
+  auto scheduler = make_scheduler(o.scheduler, model_.scheduler_config);
+  scheduler->set_timesteps(o.steps);
+  // get_timesteps: strength < 1 skips the first part of the schedule.
+  const int64_t n = static_cast<int64_t>(o.steps);
+  const int64_t init = std::min<int64_t>(static_cast<int64_t>(n * o.strength), n);
+  const int64_t t_start = std::max<int64_t>(n - init, 0);
+  std::vector<double> timesteps(scheduler->timesteps().begin() + std::min<int64_t>(t_start * scheduler->order(), scheduler->timesteps().size()),
+                                scheduler->timesteps().end());
+  if (timesteps.empty())
+    throw Error("--strength " + std::to_string(o.strength) + " with " + std::to_string(o.steps) +
+                " steps leaves no denoising step; raise one of them");
+  const bool full_strength = o.strength == 1.0;
+
+  const int64_t in_channels = model_.unet_in_channels();
+  const at::Tensor mask_bin = (mask_in >= 0.5).to(at::kFloat);  // the model sees a binary mask
+  at::Tensor latents, noise, image_latents, mask, masked_latents;
+  {
+    Stage s("encode image", progress, times);
+    const auto vae = load_vae(model_);
+    if (in_channels == 4 || !full_strength) image_latents = sample_latents(*vae, image, gen);
+    noise = at::randn({1, 4, h / 8, w / 8}, gen);
+    latents = full_strength ? noise * static_cast<float>(scheduler->init_noise_sigma())
+                            : scheduler->add_noise(image_latents, noise, timesteps[0]);
+    mask = at::upsample_nearest2d(mask_bin, {h / 8, w / 8});
+    masked_latents = sample_latents(*vae, image * (mask_bin < 0.5).to(at::kFloat), gen);
+  }
+
+  {
+    Stage s("denoise", progress, times);
+    const auto unet = load_unet(model_);
+    const at::Tensor mask_in_batch = cfg ? at::cat({mask, mask}) : mask;
+    const at::Tensor masked_in_batch = cfg ? at::cat({masked_latents, masked_latents}) : masked_latents;
+    const auto start = Clock::now();
+    for (size_t i = 0; i < timesteps.size(); ++i) {
+      const double t = timesteps[i];
+      at::Tensor input = scheduler->scale_model_input(cfg ? at::cat({latents, latents}) : latents, t);
+      if (in_channels == 9) input = at::cat({input, mask_in_batch, masked_in_batch}, 1);
+      at::Tensor eps = unet->forward(input, t, context);
+      if (cfg) {
+        const auto parts = eps.chunk(2);
+        eps = parts[0] + (parts[1] - parts[0]) * static_cast<float>(o.guidance);
+      }
+      latents = scheduler->step(eps, t, latents, gen).prev_sample;
+      if (in_channels == 4) {  // plain models: keep the unmasked area on the image's path
+        at::Tensor proper = image_latents;
+        if (i + 1 < timesteps.size()) proper = scheduler->add_noise(image_latents, noise, timesteps[i + 1]);
+        latents = (1 - mask) * proper + mask * latents;
+      }
+      progress.latents(static_cast<int>(i + 1), latents);
+      const double per_step = since(start) / static_cast<double>(i + 1);
+      if (times) {
+        times->seconds_per_step = per_step;
+        times->unet_steps = static_cast<int>(i + 1);
+      }
+      if (!progress.step(static_cast<int>(i + 1), static_cast<int>(timesteps.size()), per_step))
+        throw Cancelled();
+    }
+  }
+
+  Stage s("decode", progress, times);
+  const auto vae = load_vae(model_);
+  const at::Tensor decoded = vae->decode(latents / static_cast<float>(vae->config().scaling_factor));
+  return (decoded / 2 + 0.5).clamp(0, 1);
+}
+
+}  // namespace inpaint

@@ -1,0 +1,65 @@
+// The inpainting pipeline: diffusers' StableDiffusionInpaintPipeline, step for step and
+// draw for draw, so that one seed gives the same image in both. Networks are loaded in
+// turn (text encoder, VAE, UNet, VAE) from the memory-mapped model.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "engine/model_source.h"
+
+namespace inpaint {
+
+struct GenerationOptions {
+  std::string prompt, negative_prompt;
+  int steps = 20;
+  double guidance = 7.5;
+  double strength = 1.0;
+  uint64_t seed = 0;
+  std::string scheduler;  // a name of scheduler_names() or a diffusers class name; empty: the model's
+};
+
+// Receives stages and steps; returning false from step() (or stage()) cancels.
+struct Progress {
+  virtual ~Progress() = default;
+  virtual bool stage(const std::string& name) { (void)name; return true; }
+  virtual bool step(int done, int total, double seconds_per_step) {
+    (void)done, (void)total, (void)seconds_per_step;
+    return true;
+  }
+  // The latents after each denoising step (previews, parity checks).
+  virtual void latents(int done, const at::Tensor& latents) { (void)done, (void)latents; }
+};
+
+class Cancelled : public std::runtime_error {
+ public:
+  Cancelled() : std::runtime_error("cancelled") {}
+};
+
+struct StageTimes {
+  std::map<std::string, double> seconds;  // per stage
+  double seconds_per_step = 0;
+  int unet_steps = 0;
+};
+
+// Checks options against the model and the limits (steps 1..1000, strength in (0, 1],
+// guidance >= 0); throws Error naming the bad value.
+void validate(const GenerationOptions& options);
+
+class Pipeline {
+ public:
+  explicit Pipeline(const ModelSource& model);
+  // image [1,3,H,W] in [-1,1], mask [1,1,H,W] in [0,1] (H, W multiples of 8).
+  // Returns the generated image [1,3,H,W] in [0,1] (not yet composited).
+  at::Tensor generate(const at::Tensor& image, const at::Tensor& mask, const GenerationOptions& options,
+                      Progress& progress, StageTimes* times = nullptr) const;
+  int64_t native_resolution() const;  // the UNet's sample_size x 8
+
+ private:
+  const ModelSource& model_;
+};
+
+}  // namespace inpaint
