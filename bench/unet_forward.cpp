@@ -10,6 +10,7 @@
 
 #include "engine/error.h"
 #include "engine/networks.h"
+#include "engine/runtime.h"
 
 static long peak_rss_kb() {
   std::ifstream in("/proc/self/status");
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: bench_unet_forward MODEL [THREADS] [RUNS]\n";
     return 2;
   }
-  at::set_num_threads(argc > 2 ? std::stoi(argv[2]) : 2);
+  inpaint::init_runtime(argc > 2 ? std::stoi(argv[2]) : 2);
   const int runs = argc > 3 ? std::stoi(argv[3]) : 2;
   try {
     using clock = std::chrono::steady_clock;

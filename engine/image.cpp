@@ -20,6 +20,12 @@ std::string why_not(const fs::path& path) {
 
 }  // namespace
 
+std::pair<int, int> image_size(const fs::path& path) {
+  int w = 0, h = 0, c = 0;
+  if (!stbi_info(path.c_str(), &w, &h, &c)) throw Error(path.string() + ": " + why_not(path));
+  return {w, h};
+}
+
 Image load_image(const fs::path& path) {
   int w = 0, h = 0, c = 0;
   Image img;

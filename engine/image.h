@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <utility>
 #include <vector>
 
 namespace inpaint {
@@ -16,6 +17,8 @@ struct Mask {  // 0..1 per pixel, 1 = repaint
   std::vector<float> values;
 };
 
+// Width and height from the file's header, without decoding it. Throws Error.
+std::pair<int, int> image_size(const std::filesystem::path& path);
 // Reads any PNG or JPEG; 16-bit files are rounded to 8 bits. Throws Error naming the file.
 Image load_image(const std::filesystem::path& path);
 // A mask from any image: grey value (or the mean of RGB, times alpha if present) in 0..1,

@@ -24,6 +24,14 @@ size_t peak_rss_bytes() {
   return 0;
 }
 
+void check_image_size(int64_t width, int64_t height) {
+  const std::string size = std::to_string(width) + "x" + std::to_string(height);
+  if (width < 8 || height < 8) throw Error("the image is " + size + "; it must be at least 8x8 pixels");
+  if (round8(width) * round8(height) > kMaxPixels)
+    throw Error("the image is " + size + "; whole-image inpainting handles at most " +
+                std::to_string(kMaxPixels / 1000000) + " megapixels (2048x2048)");
+}
+
 InpaintResult inpaint_image(const ModelSource& model, const Image& img, const Mask& mask,
                             const GenerationOptions& options, Progress& progress) {
   validate(options);
@@ -39,16 +47,8 @@ InpaintResult inpaint_image(const ModelSource& model, const Image& img, const Ma
     result.nothing_to_do = true;
     return result;
   }
-  if (img.width < 8 || img.height < 8)
-    throw Error("the image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
-                "; it must be at least 8x8 pixels");
+  check_image_size(img.width, img.height);
   const int64_t w = round8(img.width), h = round8(img.height);
-  if (w * h > kMaxPixels)
-    throw Error("the image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
-                "; whole-image inpainting handles at most " + std::to_string(kMaxPixels / 1000000) +
-                " megapixels (" + std::to_string(int(std::sqrt(double(kMaxPixels)))) + "x" +
-                std::to_string(int(std::sqrt(double(kMaxPixels)))) + ")");
-
   const Image rgb = to_rgb(img);
   at::Tensor x = at::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {img.height, img.width, 3}, at::kByte)
                      .permute({2, 0, 1}).unsqueeze(0).to(at::kFloat).div(255.0);

@@ -16,6 +16,10 @@ struct InpaintResult {
 InpaintResult inpaint_image(const ModelSource& model, const Image& image, const Mask& mask,
                             const GenerationOptions& options, Progress& progress);
 
+// Throws a clear Error when a picture of this size cannot be inpainted (checked before
+// anything is decoded or allocated).
+void check_image_size(int64_t width, int64_t height);
+
 // Process memory high-water mark (VmHWM), in bytes.
 size_t peak_rss_bytes();
 

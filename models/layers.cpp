@@ -50,6 +50,12 @@ at::Tensor LayerNorm::operator()(const at::Tensor& x) const {
   return at::layer_norm(x, {dim}, widen(weight), widen(bias), eps);
 }
 
+namespace {
+// Scores of one query chunk are at most this many floats (16 MiB): peak memory is
+// bounded by the chunk, not by tokens^2, and the buffers stay small enough to reuse.
+constexpr int64_t kMaxScoreElements = 4 << 20;
+}  // namespace
+
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                      const at::Tensor& mask) {
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2);
@@ -58,11 +64,16 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     return t.reshape({b, n, heads, d}).permute({0, 2, 1, 3}).reshape({b * heads, n, d});
   };
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  // bmm then scale: libtorch 1.13's baddbmm with beta=0 can read uninitialised memory.
-  at::Tensor scores = at::bmm(split(q, nq), split(k, nk).transpose(1, 2)).mul_(scale);
-  if (mask.defined()) scores.add_(mask);
-  at::Tensor probs = at::softmax(scores, -1);
-  at::Tensor out = at::bmm(probs, split(v, nk));
+  const at::Tensor qs = split(q, nq), kt = split(k, nk).transpose(1, 2), vs = split(v, nk);
+  const int64_t chunk = std::max<int64_t>(1, std::min(nq, kMaxScoreElements / std::max<int64_t>(1, b * heads * nk)));
+  at::Tensor out = at::empty({b * heads, nq, d}, q.options());
+  for (int64_t start = 0; start < nq; start += chunk) {
+    const int64_t len = std::min(chunk, nq - start);
+    // bmm then scale: libtorch 1.13's baddbmm with beta=0 can read uninitialised memory.
+    at::Tensor scores = at::bmm(qs.narrow(1, start, len), kt).mul_(scale);
+    if (mask.defined()) scores.add_(mask.narrow(0, start, len));
+    out.narrow(1, start, len).copy_(at::bmm(at::softmax(scores, -1), vs));
+  }
   return out.reshape({b, heads, nq, d}).permute({0, 2, 1, 3}).reshape({b, nq, c});
 }
 

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <thread>
 
+#include "engine/runtime.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;
@@ -65,7 +66,7 @@ int run(const std::string& command, std::string* output) {
 }  // namespace test
 
 int main(int argc, char** argv) {
-  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  inpaint::init_runtime(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   doctest::Context context(argc, argv);
   return context.run();
 }

@@ -57,6 +57,7 @@ void add_run(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Inpaint an image");
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("--model", a->model, "diffusers folder or .safetensors checkpoint")->required();
   cmd->add_option("--image", a->image, "PNG or JPEG (8/16-bit, grey or RGB(A))")->required();
   cmd->add_option("--mask", a->mask, "Mask image, white = repaint (soft edges blend)")->required();
@@ -85,6 +86,13 @@ void add_run(CLI::App& app) {
       gen.seed = static_cast<uint64_t>(a->seed);
     }
     validate(gen);  // before any loading: bad options fail fast
+    // Sizes from the headers first: a wrong pair or a huge picture fails before decoding.
+    const auto [iw, ih] = image_size(a->image);
+    const auto [mw, mh] = image_size(a->mask);
+    if (iw != mw || ih != mh)
+      throw Error("the image " + a->image + " is " + std::to_string(iw) + "x" + std::to_string(ih) + " but the mask " +
+                  a->mask + " is " + std::to_string(mw) + "x" + std::to_string(mh));
+    check_image_size(iw, ih);
     const Image image = load_image(a->image);
     const Mask mask = load_mask(a->mask);
     OpenOptions open;

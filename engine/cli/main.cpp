@@ -7,6 +7,7 @@
 
 #include "engine/cli/commands.h"
 #include "engine/error.h"
+#include "engine/runtime.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"inpaint: Stable Diffusion inpainting on the CPU"};
@@ -18,7 +19,7 @@ int main(int argc, char** argv) {
   inpaint::cli::add_gen_model(app);
   inpaint::cli::add_run(app);
   // libtorch starts with one thread here: set it before any subcommand runs.
-  app.parse_complete_callback([&] { at::set_num_threads(threads); });
+  app.parse_complete_callback([&] { inpaint::init_runtime(threads); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
