@@ -12,6 +12,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"inpaint: Stable Diffusion inpainting on the CPU"};
   app.require_subcommand(1);
+  app.fallthrough();  // --threads also after the subcommand
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--threads", threads, "Intra-op threads (default: all cores)")
       ->check(CLI::Range(1, 1024));
