@@ -210,28 +210,12 @@ std::vector<SafetensorsWriter::Entry> single_file_entries(const std::string& pre
   return entries;
 }
 
-fs::path find_tokenizer_dir(const fs::path& given) {
-  std::vector<fs::path> candidates;
-  if (!given.empty()) candidates.push_back(given);
-  if (const char* env = std::getenv("INPAINT_TOKENIZER")) candidates.emplace_back(env);
-  const char* xdg = std::getenv("XDG_DATA_HOME");
-  const char* home = std::getenv("HOME");
-  if (xdg && *xdg) candidates.push_back(fs::path(xdg) / "inpaint" / "tokenizer");
-  else if (home) candidates.push_back(fs::path(home) / ".local/share/inpaint/tokenizer");
-  for (const auto& dir : candidates)
-    if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt")) return dir;
-  std::string tried;
-  for (const auto& d : candidates) tried += "\n  " + d.string();
-  throw Error("no CLIP tokenizer files (vocab.json + merges.txt) found in:" + tried +
-              "\nPass --tokenizer DIR (e.g. ../shared/assets/clip) or set INPAINT_TOKENIZER.");
-}
-
 void generate_model(const GenerateOptions& o,
                     const std::function<void(const std::string&)>& progress) {
   const ModelPreset& preset = model_preset(o.preset);
   if (o.dtype != DType::F32 && o.dtype != DType::F16 && o.dtype != DType::BF16)
     throw Error(std::string("gen-model: dtype ") + dtype_name(o.dtype) + " is not f32, f16 or bf16");
-  const fs::path tokenizer = find_tokenizer_dir(o.tokenizer_dir);
+  const fs::path tokenizer = find_tokenizer_dir(o.tokenizer_dir, {}, "gen-model needs CLIP tokenizer files to copy");
   prepare_output(o.out, o.force);
   if (o.single_file)
     generate_single_file(preset, o, tokenizer, progress);

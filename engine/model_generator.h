@@ -33,7 +33,4 @@ at::Tensor random_parameter(const std::string& name, const std::vector<int64_t>&
 // The names, dtypes and shapes of the tensors a single-file checkpoint of `preset` holds.
 std::vector<SafetensorsWriter::Entry> single_file_entries(const std::string& preset, DType dtype);
 
-// Finds CLIP tokenizer files: the given folder, $INPAINT_TOKENIZER, the data folder.
-std::filesystem::path find_tokenizer_dir(const std::filesystem::path& given);
-
 }  // namespace inpaint

@@ -255,26 +255,8 @@ ModelSource open_single_file(const fs::path& path, const OpenOptions& options) {
 
   // A single file carries no tokenizer: take it from the option, beside the file, or
   // from the user's data folder.
-  std::vector<fs::path> candidates;
-  if (!options.tokenizer_dir.empty()) candidates.push_back(options.tokenizer_dir);
-  if (const char* env = std::getenv("INPAINT_TOKENIZER")) candidates.emplace_back(env);
-  candidates.push_back(path.parent_path() / "tokenizer");
-  const char* xdg = std::getenv("XDG_DATA_HOME");
-  const char* home = std::getenv("HOME");
-  if (xdg && *xdg) candidates.push_back(fs::path(xdg) / "inpaint" / "tokenizer");
-  else if (home) candidates.push_back(fs::path(home) / ".local/share/inpaint/tokenizer");
-  for (const auto& dir : candidates)
-    if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt")) {
-      m.tokenizer_dir = dir;
-      break;
-    }
-  if (m.tokenizer_dir.empty()) {
-    std::string tried;
-    for (const auto& d : candidates) tried += "\n  " + d.string();
-    throw Error(path.string() + ": missing tokenizer: a single-file checkpoint has none, and no "
-                "vocab.json + merges.txt was found in:" + tried +
-                "\nPass --tokenizer DIR or run install/fetch-model.sh tokenizer.");
-  }
+  m.tokenizer_dir = find_tokenizer_dir(options.tokenizer_dir, path.parent_path() / "tokenizer",
+                                       path.string() + ": missing tokenizer: a single-file checkpoint has none");
   return m;
 }
 
@@ -303,6 +285,23 @@ ModelSource open_folder(const fs::path& path, const OpenOptions& options) {
 }
 
 }  // namespace
+
+fs::path find_tokenizer_dir(const fs::path& given, const fs::path& beside, const std::string& what) {
+  std::vector<fs::path> candidates;
+  if (!given.empty()) candidates.push_back(given);
+  if (const char* env = std::getenv("INPAINT_TOKENIZER")) candidates.emplace_back(env);
+  if (!beside.empty()) candidates.push_back(beside);
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  const char* home = std::getenv("HOME");
+  if (xdg && *xdg) candidates.push_back(fs::path(xdg) / "inpaint" / "tokenizer");
+  else if (home) candidates.push_back(fs::path(home) / ".local/share/inpaint/tokenizer");
+  for (const auto& dir : candidates)
+    if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt")) return dir;
+  std::string tried;
+  for (const auto& d : candidates) tried += "\n  " + d.string();
+  throw Error(what + ", and no vocab.json + merges.txt was found in:" + tried +
+              "\nPass --tokenizer DIR or set INPAINT_TOKENIZER.");
+}
 
 void refuse_pickle(const fs::path& path) {
   throw Error(path.string() + ": a pickle checkpoint (.ckpt/.pt/.pth/.bin) can run arbitrary code "

@@ -55,6 +55,12 @@ std::vector<ParamSpec> declared_params(const std::string& component,
 CheckpointLayout checkpoint_layout(Family family, const nlohmann::json& unet_config,
                                    const nlohmann::json& vae_config);
 
+// CLIP tokenizer files (vocab.json + merges.txt): the first folder holding them of
+// `given`, $INPAINT_TOKENIZER, `beside`, $XDG_DATA_HOME/inpaint/tokenizer. Otherwise
+// throws an Error starting with `what` and listing where it looked.
+std::filesystem::path find_tokenizer_dir(const std::filesystem::path& given,
+                                         const std::filesystem::path& beside, const std::string& what);
+
 // Refuses pickle files (.ckpt/.pt/.pth/.bin) with the way to convert them.
 void refuse_pickle(const std::filesystem::path& path);
 

@@ -169,3 +169,27 @@ TEST_CASE("engine: a progress callback that says stop cancels cleanly between st
   CHECK_THROWS_AS(inpaint_image(model, load_image(image), load_mask(mask), o, progress), Cancelled);
   CHECK(progress.seen == 2);
 }
+
+TEST_CASE("inpaint run with a plain 4-channel model (masked-latent blending) and strength < 1") {
+  REQUIRE_SHARED(clip, "assets/clip");
+  REQUIRE_SHARED(image, "fixtures/A/tiny-sd15-inpaint/img_64x96.png");
+  REQUIRE_SHARED(mask, "fixtures/A/tiny-sd15-inpaint/img_64x96_mask.png");
+  const fs::path d = test::temp_dir("run-4ch");
+  std::string out;
+  REQUIRE(test::run(test::inpaint_exe() + " gen-model --preset tiny-sd15 --seed 2 --tokenizer " + clip.string() +
+                    " --out " + (d / "m").string(), &out) == 0);
+  for (const std::string extra : {"--scheduler ddim", "--scheduler euler --strength 0.6"}) {
+    CAPTURE(extra);
+    REQUIRE_MESSAGE(test::run(run_cmd((d / "m").string(), image, mask, d / "o.png", extra), &out) == 0, out);
+    const Image in = load_image(image), res = load_image(d / "o.png");
+    const Mask m = load_mask(mask);
+    size_t changed = 0;
+    for (size_t i = 0; i < m.values.size(); ++i)
+      for (int k = 0; k < in.channels; ++k) {
+        const bool same = in.pixels[i * in.channels + k] == res.pixels[i * in.channels + k];
+        if (m.values[i] == 0.0f) CHECK(same);
+        else changed += !same;
+      }
+    CHECK(changed > 0);
+  }
+}
