@@ -193,3 +193,19 @@ TEST_CASE("inpaint run with a plain 4-channel model (masked-latent blending) and
     CHECK(changed > 0);
   }
 }
+
+TEST_CASE("inpaint run: Ctrl-C (SIGINT) stops between steps, exits 130, writes nothing") {
+  REQUIRE_SHARED(model, "fixtures/A/models/tiny-sd15-inpaint");
+  REQUIRE_SHARED(images, "assets/images");
+  const fs::path d = test::temp_dir("run-sigint");
+  const std::string cmd = run_cmd(model.string(), images / "astronaut.png", images / "astronaut_mask.png",
+                                  d / "o.png", "--steps 200");
+  std::ofstream(d / "interrupt.sh") << cmd << " &\npid=$!\nsleep 3\nkill -INT $pid\nwait $pid\necho rc=$?\n";
+  std::string out;
+  const int rc = test::run("sh " + (d / "interrupt.sh").string(), &out);
+  CHECK(rc == 0);
+  CAPTURE(out);
+  CHECK(out.find("rc=130") != std::string::npos);
+  CHECK(out.find("cancelled") != std::string::npos);
+  CHECK_FALSE(fs::exists(d / "o.png"));
+}
