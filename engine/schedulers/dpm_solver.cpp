@@ -83,7 +83,6 @@ Scheduler::Step DpmSolverScheduler::step(const at::Tensor& out, double timestep,
   }
   const int64_t count = static_cast<int64_t>(timesteps_.size());
   const bool final_first = step_index_ == count - 1 && (euler_at_final_ || (lower_order_final_ && count < 15));
-  const bool final_second = step_index_ == count - 2 && lower_order_final_ && count < 15;
 
   const AlphaSigma s0 = alpha_sigma(sigmas_[step_index_]);
   at::Tensor x0 = config_.prediction_type == "epsilon"
@@ -96,10 +95,10 @@ Scheduler::Step DpmSolverScheduler::step(const at::Tensor& out, double timestep,
   const double h = st.lambda - s0.lambda;
   const float coeff = static_cast<float>(st.alpha * (std::exp(-h) - 1.0));
   at::Tensor prev;
+  // (Orders above 2 are refused, so the second-order update is the only other one.)
   if (order_solver_ == 1 || lower_order_nums_ < 1 || final_first) {
     prev = x * static_cast<float>(st.sigma / s0.sigma) - x0 * coeff;
   } else {
-    (void)final_second;  // with order 2 the second-order update is used either way
     const AlphaSigma s1 = alpha_sigma(sigmas_[step_index_ - 1]);
     const double r0 = (s0.lambda - s1.lambda) / h;
     const at::Tensor d0 = outputs_[1], d1 = (outputs_[1] - outputs_[0]) * static_cast<float>(1.0 / r0);
