@@ -9,11 +9,28 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
 
 namespace inpaint {
+namespace {
+// Mapped weight files (start -> length), so that release_mapped_pages never touches
+// memory it does not own: MADV_DONTNEED on anonymous memory would zero it.
+std::mutex g_mappings_mutex;
+std::map<uintptr_t, size_t> g_mappings;
+
+void register_mapping(const uint8_t* base, size_t size) {
+  std::lock_guard<std::mutex> lock(g_mappings_mutex);
+  g_mappings[reinterpret_cast<uintptr_t>(base)] = size;
+}
+
+void unregister_mapping(const uint8_t* base) {
+  std::lock_guard<std::mutex> lock(g_mappings_mutex);
+  g_mappings.erase(reinterpret_cast<uintptr_t>(base));
+}
+}  // namespace
 namespace {
 
 struct DTypeRow {
@@ -90,6 +107,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
   if (map == MAP_FAILED) fail(file->label_, std::string("cannot map: ") + std::strerror(errno));
   file->base_ = static_cast<const uint8_t*>(map);
   file->mapped_ = true;
+  register_mapping(file->base_, file->size_);
   file->parse();
   return file;
 }
@@ -106,7 +124,25 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::from_memory(const uint8_t* dat
 }
 
 SafetensorsFile::~SafetensorsFile() {
-  if (mapped_) munmap(const_cast<uint8_t*>(base_), size_);
+  if (!mapped_) return;
+  unregister_mapping(base_);
+  munmap(const_cast<uint8_t*>(base_), size_);
+}
+
+void release_mapped_pages(const void* data, size_t size) {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(data), end = begin + size;
+  {
+    std::lock_guard<std::mutex> lock(g_mappings_mutex);
+    auto it = g_mappings.upper_bound(begin);
+    if (it == g_mappings.begin()) return;
+    --it;
+    if (end > it->first + it->second) return;  // not (wholly) inside a weights file
+  }
+  // Whole pages only: a page shared with a neighbouring tensor is harmless to drop too,
+  // but stay inside the range so nothing outside it is touched.
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 const TensorInfo* SafetensorsFile::find(const std::string& name) const {

@@ -60,6 +60,11 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+// Drops the pages of [data, data + size) from this process's memory when the range lies
+// in a mapped safetensors file (they stay in the page cache and are read again on the
+// next touch); does nothing for any other memory. Streaming weights use it after each layer.
+void release_mapped_pages(const void* data, size_t size);
+
 // Writes a file tensor by tensor in the order given, so a 2 GB model never has to be
 // in memory at once. Data goes to "<path>.partial", renamed on finish(): a failed or
 // interrupted write never leaves a file under the final name.

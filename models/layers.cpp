@@ -2,11 +2,22 @@
 
 #include <cmath>
 
+#include "engine/safetensors.h"
+
 namespace inpaint {
+namespace {
+ComputePolicy g_policy;
+}
+
+const ComputePolicy& compute_policy() { return g_policy; }
+void set_compute_policy(const ComputePolicy& policy) { g_policy = policy; }
 
 at::Tensor widen(const at::Tensor& w) {
-  if (!w.defined() || w.scalar_type() == at::kFloat) return w;
-  return w.to(at::kFloat);
+  if (!w.defined()) return w;
+  if (!g_policy.stream_weights) return w.scalar_type() == at::kFloat ? w : w.to(at::kFloat);
+  at::Tensor wide = w.to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);
+  release_mapped_pages(w.data_ptr(), w.nbytes());
+  return wide;
 }
 
 Linear::Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out, bool has_bias) {
@@ -25,8 +36,70 @@ Conv2d::Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out,
   if (has_bias) bias = p.take(join(name, "bias"), {out});
 }
 
-at::Tensor Conv2d::operator()(const at::Tensor& x) const {
-  return at::conv2d(x, widen(weight), widen(bias), {stride, stride}, {padding, padding});
+namespace {
+
+at::Tensor activate(at::Tensor t, ConvInput::Activation a) {
+  if (a == ConvInput::kSilu) return at::silu(t);
+  if (a == ConvInput::kRelu) return at::relu(t);
+  return t;
+}
+
+// The input steps on the whole tensor, exactly as the networks write them.
+at::Tensor prepare_whole(const at::Tensor& x, const ConvInput& in) {
+  at::Tensor t = activate(in.norm ? (*in.norm)(x) : x, in.activation);
+  if (in.upsample2x) t = at::upsample_nearest2d(t, {t.size(2) * 2, t.size(3) * 2});
+  if (in.pad_end) t = at::constant_pad_nd(t, {0, in.pad_end, 0, in.pad_end});
+  return t;
+}
+
+int64_t tile_side(int64_t unfolded_per_pixel) {
+  if (g_policy.conv_tile > 0) return g_policy.conv_tile;
+  const auto side = static_cast<int64_t>(std::sqrt(double(g_policy.conv_floats) / double(unfolded_per_pixel)));
+  return std::max<int64_t>(16, side / 8 * 8);
+}
+
+}  // namespace
+
+at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
+  const int64_t k = weight.size(2), up = in.upsample2x ? 2 : 1;
+  // The input as the convolution sees it: upsampled, then padded.
+  const int64_t hu = x.size(2) * up, wu = x.size(3) * up;
+  const int64_t ho = (hu + in.pad_end + 2 * padding - k) / stride + 1;
+  const int64_t wo = (wu + in.pad_end + 2 * padding - k) / stride + 1;
+  const int64_t unfolded = weight.size(1) * k * k;
+  const int64_t side = tile_side(unfolded);
+  if (unfolded * ho * wo <= g_policy.conv_floats || (ho <= side && wo <= side))
+    return at::conv2d(prepare_whole(x, in), widen(weight), widen(bias), {stride, stride}, {padding, padding});
+
+  at::Tensor scale, shift;
+  if (in.norm) std::tie(scale, shift) = in.norm->affine(x);
+  const at::Tensor w = widen(weight), b = widen(bias);
+  at::Tensor out = at::empty({x.size(0), weight.size(0), ho, wo}, x.options());
+  // Rows [lo, hi) of the padded, upsampled input that output rows [o0, o1) read, as a
+  // slice of x plus the zeros to add on either side.
+  struct Span { int64_t src0, src_len, crop0, len, zeros_before, zeros_after; };
+  auto span = [&](int64_t o0, int64_t o1, int64_t size_up) {
+    const int64_t lo = o0 * stride - padding, hi = (o1 - 1) * stride + k - padding;
+    const int64_t a = std::max<int64_t>(lo, 0), z = std::min(hi, size_up);
+    const int64_t src0 = a / up, src1 = (z + up - 1) / up;
+    return Span{src0, src1 - src0, a - src0 * up, z - a, a - lo, hi - z};
+  };
+  for (int64_t oy = 0; oy < ho; oy += side) {
+    const int64_t oy1 = std::min(ho, oy + side);
+    const Span sy = span(oy, oy1, hu);
+    for (int64_t ox = 0; ox < wo; ox += side) {
+      const int64_t ox1 = std::min(wo, ox + side);
+      const Span sx = span(ox, ox1, wu);
+      at::Tensor t = x.narrow(2, sy.src0, sy.src_len).narrow(3, sx.src0, sx.src_len);
+      if (in.norm) t = t * scale + shift;
+      t = activate(t, in.activation);
+      if (up > 1) t = at::upsample_nearest2d(t, {t.size(2) * up, t.size(3) * up});
+      t = t.narrow(2, sy.crop0, sy.len).narrow(3, sx.crop0, sx.len);
+      t = at::constant_pad_nd(t, {sx.zeros_before, sx.zeros_after, sy.zeros_before, sy.zeros_after});
+      out.narrow(2, oy, oy1 - oy).narrow(3, ox, ox1 - ox).copy_(at::conv2d(t, w, b, {stride, stride}));
+    }
+  }
+  return out;
 }
 
 GroupNorm::GroupNorm(ParamLoader& p, const std::string& name, int64_t groups_, int64_t channels,
@@ -40,6 +113,17 @@ at::Tensor GroupNorm::operator()(const at::Tensor& x) const {
   return at::group_norm(x, groups, widen(weight), widen(bias), eps);
 }
 
+std::pair<at::Tensor, at::Tensor> GroupNorm::affine(const at::Tensor& x) const {
+  const int64_t b = x.size(0), c = x.size(1);
+  // ATen's CPU Welford accumulates float in double: no copy of x, no loss on large tensors.
+  auto [var_f, mean_f] = at::var_mean(x.reshape({b, groups, -1}), {2}, /*unbiased=*/false);
+  const at::Tensor var = var_f.to(at::kDouble), mean = mean_f.to(at::kDouble);
+  const at::Tensor rstd = (var + eps).rsqrt().repeat_interleave(c / groups, 1);
+  const at::Tensor scale = rstd * widen(weight).to(at::kDouble);
+  const at::Tensor shift = widen(bias).to(at::kDouble) - mean.repeat_interleave(c / groups, 1) * scale;
+  return {scale.to(at::kFloat).view({b, c, 1, 1}), shift.to(at::kFloat).view({b, c, 1, 1})};
+}
+
 LayerNorm::LayerNorm(ParamLoader& p, const std::string& name, int64_t dim_, double eps_)
     : dim(dim_), eps(eps_) {
   weight = p.take(join(name, "weight"), {dim});
@@ -51,28 +135,62 @@ at::Tensor LayerNorm::operator()(const at::Tensor& x) const {
 }
 
 namespace {
-// Scores of one query chunk are at most this many floats (16 MiB): peak memory is
-// bounded by the chunk, not by tokens^2, and the buffers stay small enough to reuse.
-constexpr int64_t kMaxScoreElements = 4 << 20;
+
+// Keys in chunks with a running max and sum (the online softmax): scores never exceed
+// q_len x k_len per head, whatever the token count.
+at::Tensor attention_key_chunked(const at::Tensor& q, const at::Tensor& kt, const at::Tensor& v,
+                                 const at::Tensor& mask, double scale, int64_t k_chunk) {
+  const int64_t nk = kt.size(2);
+  at::Tensor running_max = at::full({q.size(0), q.size(1), 1}, -INFINITY, q.options());
+  at::Tensor running_sum = at::zeros_like(running_max);
+  at::Tensor acc = at::zeros({q.size(0), q.size(1), v.size(2)}, q.options());
+  for (int64_t k0 = 0; k0 < nk; k0 += k_chunk) {
+    const int64_t len = std::min(k_chunk, nk - k0);
+    at::Tensor scores = at::bmm(q, kt.narrow(2, k0, len)).mul_(scale);
+    if (mask.defined()) scores.add_(mask.narrow(1, k0, len));
+    at::Tensor new_max = at::maximum(running_max, std::get<0>(scores.max(-1, true)));
+    // Rows still all -inf (masked) keep a finite reference so that exp() gives 0, not NaN.
+    new_max.masked_fill_(at::isinf(new_max), 0.0);
+    scores.sub_(new_max).exp_();
+    const at::Tensor correction = (running_max - new_max).exp_();
+    running_sum.mul_(correction).add_(scores.sum(-1, true));
+    acc.mul_(correction).add_(at::bmm(scores, v.narrow(1, k0, len)));
+    running_max = new_max;
+  }
+  return acc.div_(running_sum);
+}
+
 }  // namespace
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                      const at::Tensor& mask) {
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2);
-  const int64_t d = c / heads;
+  const int64_t d = c / heads, bh = b * heads;
   auto split = [&](const at::Tensor& t, int64_t n) {
-    return t.reshape({b, n, heads, d}).permute({0, 2, 1, 3}).reshape({b * heads, n, d});
+    return t.reshape({b, n, heads, d}).permute({0, 2, 1, 3}).reshape({bh, n, d});
   };
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   const at::Tensor qs = split(q, nq), kt = split(k, nk).transpose(1, 2), vs = split(v, nk);
-  const int64_t chunk = std::max<int64_t>(1, std::min(nq, kMaxScoreElements / std::max<int64_t>(1, b * heads * nk)));
-  at::Tensor out = at::empty({b * heads, nq, d}, q.options());
-  for (int64_t start = 0; start < nq; start += chunk) {
-    const int64_t len = std::min(chunk, nq - start);
-    // bmm then scale: libtorch 1.13's baddbmm with beta=0 can read uninitialised memory.
-    at::Tensor scores = at::bmm(qs.narrow(1, start, len), kt).mul_(scale);
-    if (mask.defined()) scores.add_(mask.narrow(0, start, len));
-    out.narrow(1, start, len).copy_(at::bmm(at::softmax(scores, -1), vs));
+  const int64_t budget = std::max<int64_t>(1, g_policy.attention_floats);
+  // Whole key rows while at least a few queries fit in the budget; else chunk keys too.
+  constexpr int64_t kMinQueries = 16;
+  const bool whole_rows = bh * nk * std::min<int64_t>(nq, kMinQueries) <= budget;
+  const int64_t q_chunk = whole_rows ? std::max<int64_t>(1, std::min(nq, budget / (bh * nk)))
+                                     : std::min(nq, kMinQueries);
+  const int64_t k_chunk = std::max<int64_t>(1, budget / (bh * q_chunk));
+  at::Tensor out = at::empty({bh, nq, d}, q.options());
+  for (int64_t start = 0; start < nq; start += q_chunk) {
+    const int64_t len = std::min(q_chunk, nq - start);
+    const at::Tensor qc = qs.narrow(1, start, len);
+    const at::Tensor mc = mask.defined() ? mask.narrow(0, start, len) : mask;
+    if (whole_rows) {
+      // bmm then scale: libtorch 1.13's baddbmm with beta=0 can read uninitialised memory.
+      at::Tensor scores = at::bmm(qc, kt).mul_(scale);
+      if (mc.defined()) scores.add_(mc);
+      out.narrow(1, start, len).copy_(at::bmm(at::softmax(scores, -1), vs));
+    } else {
+      out.narrow(1, start, len).copy_(attention_key_chunked(qc, kt, vs, mc, scale, k_chunk));
+    }
   }
   return out.reshape({b, heads, nq, d}).permute({0, 2, 1, 3}).reshape({b, nq, c});
 }

@@ -9,6 +9,23 @@
 
 namespace inpaint {
 
+// How the layers trade memory for speed; process-wide, set once before running
+// (engine/memory_plan.h derives it from --max-memory).
+struct ComputePolicy {
+  // Drop each layer's weight pages from memory after widening them, so that about one
+  // layer of weights is resident (they stay in the page cache).
+  bool stream_weights = false;
+  // Attention scores per chunk, in floats: queries are chunked, and keys too (with an
+  // online softmax) when one query row of all heads exceeds it.
+  int64_t attention_floats = 4 << 20;
+  // Convolutions whose unfolded input (C_in * k * k * outputs) exceeds this many floats
+  // run tile by tile; their input transform (GroupNorm, activation, upsampling) too.
+  int64_t conv_floats = 64 << 20;
+  int64_t conv_tile = 0;  // output tile side in pixels; 0: from conv_floats
+};
+const ComputePolicy& compute_policy();
+void set_compute_policy(const ComputePolicy& policy);
+
 // f16/bf16 weights are widened just before use (no f16 convolution on CPU here).
 at::Tensor widen(const at::Tensor& w);
 
@@ -19,15 +36,6 @@ struct Linear {
   at::Tensor operator()(const at::Tensor& x) const;
 };
 
-struct Conv2d {
-  at::Tensor weight, bias;
-  int64_t stride = 1, padding = 0;
-  Conv2d() = default;
-  Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,
-         int64_t stride = 1, int64_t padding = 0, bool has_bias = true);
-  at::Tensor operator()(const at::Tensor& x) const;
-};
-
 struct GroupNorm {
   at::Tensor weight, bias;
   int64_t groups = 32;
@@ -35,6 +43,27 @@ struct GroupNorm {
   GroupNorm() = default;
   GroupNorm(ParamLoader& p, const std::string& name, int64_t groups, int64_t channels, double eps);
   at::Tensor operator()(const at::Tensor& x) const;
+  // The normalisation as a per-channel affine map, x * scale + shift, with statistics
+  // over the whole of x: tiles normalised with it match the untiled result.
+  std::pair<at::Tensor, at::Tensor> affine(const at::Tensor& x) const;
+};
+
+// Channel-wise steps between a tensor and a convolution of it. Tiled convolutions
+// apply them to each tile, so the full-size intermediate is never made.
+struct ConvInput {
+  const GroupNorm* norm = nullptr;
+  enum Activation { kNone, kSilu, kRelu } activation = kNone;
+  bool upsample2x = false;   // nearest-neighbour, as the decoders' upsamplers
+  int64_t pad_end = 0;       // extra zeros after the last row and column (the VAE encoder)
+};
+
+struct Conv2d {
+  at::Tensor weight, bias;
+  int64_t stride = 1, padding = 0;
+  Conv2d() = default;
+  Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,
+         int64_t stride = 1, int64_t padding = 0, bool has_bias = true);
+  at::Tensor operator()(const at::Tensor& x, const ConvInput& input = {}) const;
 };
 
 struct LayerNorm {

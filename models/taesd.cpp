@@ -43,7 +43,8 @@ TaesdBlock::TaesdBlock(ParamLoader& p, const std::string& n, bool pool)
 
 at::Tensor TaesdBlock::operator()(const at::Tensor& in) const {
   at::Tensor x = has_pool ? in + pool3(at::relu(pool1(pool0(in)))) : in;
-  return at::relu(conv4(at::relu(conv2(at::relu(conv0(x))))) + x);
+  const at::Tensor h = conv4(conv2(conv0(x), {.activation = ConvInput::kRelu}), {.activation = ConvInput::kRelu});
+  return at::relu(h + x);
 }
 
 TaesdEncoder::TaesdEncoder(const TaesdConfig& c, ParamLoader& p) {
@@ -88,7 +89,7 @@ at::Tensor TaesdDecoder::forward(const at::Tensor& latent) const {
   for (size_t s = 0; s < stages_.size(); ++s) {
     for (const auto& b : stages_[s]) x = b(x);
     if (s < up_convs_.size())
-      x = up_convs_[s](at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2}));
+      x = up_convs_[s](x, {.upsample2x = true});
   }
   return conv_out_(x);
 }

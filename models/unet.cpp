@@ -87,10 +87,11 @@ ResnetBlock::ResnetBlock(ParamLoader& p, const std::string& n, int64_t in, int64
 }
 
 at::Tensor ResnetBlock::operator()(const at::Tensor& x, const at::Tensor& temb) const {
-  at::Tensor h = conv1(at::silu(norm1(x)));
-  if (has_time) h = h + time_emb_proj(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2(at::silu(norm2(h)));
-  return (has_shortcut ? conv_shortcut(x) : x) + h;
+  // In place where possible: at decoder resolutions each full-size tensor is 100+ MB.
+  at::Tensor h = conv1(x, {&norm1, ConvInput::kSilu});
+  if (has_time) h.add_(time_emb_proj(at::silu(temb)).unsqueeze(-1).unsqueeze(-1));
+  h = conv2(h, {&norm2, ConvInput::kSilu});
+  return h.add_(has_shortcut ? conv_shortcut(x) : x);
 }
 
 SpatialTransformer::SpatialTransformer(ParamLoader& p, const std::string& n, int64_t c,
@@ -244,7 +245,7 @@ at::Tensor UNet::forward(const at::Tensor& sample, double timestep,
       h = block.sampler(h);
     }
   }
-  return conv_out_(at::silu(conv_norm_out_(h)));
+  return conv_out_(h, {&conv_norm_out_, ConvInput::kSilu});
 }
 
 }  // namespace inpaint

@@ -109,9 +109,9 @@ LatentDistribution AutoencoderKL::encode(const at::Tensor& image) const {
   for (const Level& level : down_) {
     for (const auto& r : level.resnets) h = r(h);
     // diffusers pads right and bottom by one, then a stride-2 conv without padding.
-    if (level.has_sampler) h = level.sampler(at::constant_pad_nd(h, {0, 1, 0, 1}));
+    if (level.has_sampler) h = level.sampler(h, {.pad_end = 1});
   }
-  h = enc_conv_out_(at::silu(enc_norm_out_(enc_mid_(h))));
+  h = enc_conv_out_(enc_mid_(h), {&enc_norm_out_, ConvInput::kSilu});
   auto moments = quant_conv_(h).chunk(2, 1);
   at::Tensor logvar = at::clamp(moments[1], -30.0, 20.0);
   return {moments[0], at::exp(logvar * 0.5)};
@@ -121,10 +121,9 @@ at::Tensor AutoencoderKL::decode(const at::Tensor& latent) const {
   at::Tensor h = dec_mid_(dec_conv_in_(post_quant_conv_(latent)));
   for (const Level& level : up_) {
     for (const auto& r : level.resnets) h = r(h);
-    if (level.has_sampler)
-      h = level.sampler(at::upsample_nearest2d(h, {h.size(2) * 2, h.size(3) * 2}));
+    if (level.has_sampler) h = level.sampler(h, {.upsample2x = true});
   }
-  return dec_conv_out_(at::silu(dec_norm_out_(h)));
+  return dec_conv_out_(h, {&dec_norm_out_, ConvInput::kSilu});
 }
 
 }  // namespace inpaint

@@ -1,0 +1,135 @@
+// The low-memory paths give the same numbers as the plain ones: chunked attention with
+// an online softmax, tiled convolutions (GroupNorm statistics over the whole tensor),
+// streamed weights.
+#include "engine/image.h"
+#include "engine/model_source.h"
+#include "engine/networks.h"
+#include "models/layers.h"
+#include "tests/parity_support.h"
+#include "tests/test_support.h"
+
+using namespace inpaint;
+
+namespace {
+
+// Sets a compute policy for one scope and restores the previous one.
+struct PolicyScope {
+  explicit PolicyScope(const ComputePolicy& p) : saved(compute_policy()) { set_compute_policy(p); }
+  ~PolicyScope() { set_compute_policy(saved); }
+  ComputePolicy saved;
+};
+
+ComputePolicy untiled() {
+  ComputePolicy p;
+  p.attention_floats = int64_t(1) << 40;
+  p.conv_floats = int64_t(1) << 40;
+  return p;
+}
+
+ComputePolicy tiled(int64_t tile) {
+  ComputePolicy p;
+  p.conv_floats = 1;  // every convolution bigger than one tile is tiled
+  p.conv_tile = tile;
+  return p;
+}
+
+double relative_error(const at::Tensor& a, const at::Tensor& b) {
+  return test::max_abs_diff(a, b) / std::max(1e-12, b.abs().max().item<double>());
+}
+
+}  // namespace
+
+TEST_CASE("attention with key chunks and an online softmax equals plain attention") {
+  at::manual_seed(7);
+  const at::Tensor q = at::randn({2, 300, 64}), k = at::randn({2, 257, 64}) * 3, v = at::randn({2, 257, 64});
+  const at::Tensor causal = at::full({300, 257}, -INFINITY).triu_(1);
+  for (bool masked : {false, true}) {
+    CAPTURE(masked);
+    const at::Tensor mask = masked ? causal : at::Tensor();
+    at::Tensor plain, chunked, query_chunked;
+    {
+      PolicyScope s(untiled());
+      plain = attention(q, k, v, 4, mask);
+    }
+    ComputePolicy p = untiled();
+    p.attention_floats = 2 * 4 * 16 * 37;  // 16 queries x 37 keys per head: key chunks
+    {
+      PolicyScope s(p);
+      chunked = attention(q, k, v, 4, mask);
+    }
+    p.attention_floats = 2 * 4 * 257 * 20;  // whole key rows, 20 queries at a time
+    {
+      PolicyScope s(p);
+      query_chunked = attention(q, k, v, 4, mask);
+    }
+    const double e = test::max_abs_diff(chunked, plain), eq = test::max_abs_diff(query_chunked, plain);
+    MESSAGE("attention max abs error: key-chunked " << e << ", query-chunked " << eq);
+    CHECK(e <= 1e-5);
+    CHECK(eq <= 1e-5);
+    CHECK(!at::isnan(chunked).any().item<bool>());
+  }
+}
+
+TEST_CASE("tiled VAE decode and encode match untiled (tiny SD 1.5 VAE)") {
+  REQUIRE_SHARED(dir, "fixtures/A/models/tiny-sd15-inpaint");
+  const ModelSource model = ModelSource::open(dir);
+  const auto vae = load_vae(model);
+  at::NoGradGuard no_grad;
+  at::manual_seed(3);
+  // Odd sizes so that tiles end mid-way and borders need padding.
+  const at::Tensor latent = at::randn({1, 4, 13, 11});
+  const at::Tensor image = at::rand({1, 3, 104, 88}) * 2 - 1;
+  at::Tensor decoded, mean;
+  {
+    PolicyScope s(untiled());
+    decoded = vae->decode(latent);
+    mean = vae->encode(image).mean;
+  }
+  for (int64_t tile : {16, 24}) {
+    CAPTURE(tile);
+    PolicyScope s(tiled(tile));
+    const double e_dec = relative_error(vae->decode(latent), decoded);
+    const double e_enc = relative_error(vae->encode(image).mean, mean);
+    MESSAGE("tile " << tile << ": decode relative error " << e_dec << ", encode " << e_enc);
+    CHECK(e_dec <= 1e-5);
+    CHECK(e_enc <= 1e-5);
+  }
+}
+
+TEST_CASE("streamed weights give bit-identical results") {
+  REQUIRE_SHARED(dir, "fixtures/A/models/tiny-sd15-inpaint");
+  const ModelSource model = ModelSource::open(dir);
+  const auto vae = load_vae(model);
+  at::NoGradGuard no_grad;
+  at::manual_seed(5);
+  const at::Tensor latent = at::randn({1, 4, 8, 8});
+  const at::Tensor plain = vae->decode(latent);
+  ComputePolicy p;
+  p.stream_weights = true;
+  PolicyScope s(p);
+  // Twice: the second pass reads the weights back after their pages were dropped.
+  CHECK(at::equal(vae->decode(latent), plain));
+  CHECK(at::equal(vae->decode(latent), plain));
+}
+
+TEST_CASE("tiled TAESD on a real photo matches untiled") {
+  REQUIRE_SHARED(dir, "assets/taesd");
+  REQUIRE_SHARED(photo, "assets/images/astronaut.png");
+  const auto taesd = load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
+  const Image rgb = to_rgb(load_image(photo));
+  const at::Tensor x = at::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {rgb.height, rgb.width, 3}, at::kByte)
+                           .permute({2, 0, 1}).unsqueeze(0).to(at::kFloat).div(255.0);
+  at::NoGradGuard no_grad;
+  at::Tensor latent, decoded;
+  {
+    PolicyScope s(untiled());
+    latent = taesd->encoder->forward(x);
+    decoded = taesd->decoder->forward(latent);
+  }
+  PolicyScope s(tiled(40));
+  const double e_enc = test::max_abs_diff(taesd->encoder->forward(x), latent);
+  const double e_dec = test::max_abs_diff(taesd->decoder->forward(latent), decoded);
+  MESSAGE("TAESD 512x512 tiled (40 px): encode max abs error " << e_enc << ", decode " << e_dec);
+  CHECK(e_enc <= 1e-4);
+  CHECK(e_dec <= 1e-4);
+}
