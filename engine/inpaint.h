@@ -1,26 +1,46 @@
-// Inpainting a whole picture: checks the inputs, runs the pipeline at a multiple of 8,
-// and composites the result through the soft mask so unmasked pixels stay bit-identical.
+// Inpainting a picture: checks the inputs, plans regions around the mask (engine/roi.h),
+// runs the pipeline on each at the model's resolution, and pastes the results back
+// through the soft mask, so pixels outside the mask stay bit-identical.
 #pragma once
+#include <vector>
+
 #include "engine/image.h"
 #include "engine/pipeline.h"
+#include "engine/roi.h"
 
 namespace inpaint {
 
+struct InpaintOptions {
+  RoiOptions roi;
+  int grow = 8;     // pixels the repainted area reaches past the mask
+  int feather = 8;  // pixels over which the paste-back fades in, inside the mask
+};
+
 struct InpaintResult {
-  Image image;              // same size and channels as the input
+  Image image;                 // same size and channels as the input
   bool nothing_to_do = false;  // the mask was empty: image is the input
+  std::vector<Roi> regions;
   StageTimes times;
 };
 
 // Throws Error for mismatched sizes, a too small or too large image; Cancelled on cancel.
 InpaintResult inpaint_image(const ModelSource& model, const Image& image, const Mask& mask,
-                            const GenerationOptions& options, Progress& progress);
+                            const GenerationOptions& options, const InpaintOptions& inpaint,
+                            Progress& progress);
+
+// One region, for callers that keep the pixels themselves (the GIMP plug-in): `rgb` and
+// `mask` are the region's crop. Returns the repainted crop (RGB, 0..255 as float,
+// interleaved) and the alpha to paste it with.
+struct RegionOutput {
+  std::vector<float> rgb;
+  Mask alpha;
+};
+RegionOutput inpaint_region(const Pipeline& pipeline, const Image& rgb, const Mask& mask, const Roi& roi,
+                            const GenerationOptions& options, const InpaintOptions& inpaint,
+                            Progress& progress, StageTimes* times);
 
 // Throws a clear Error when a picture of this size cannot be inpainted (checked before
 // anything is decoded or allocated).
-void check_image_size(int64_t width, int64_t height);
-
-// Process memory high-water mark (VmHWM), in bytes.
-size_t peak_rss_bytes();
+void check_image_size(int64_t width, int64_t height, bool roi);
 
 }  // namespace inpaint

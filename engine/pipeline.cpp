@@ -6,6 +6,7 @@
 
 #include "engine/error.h"
 #include "engine/networks.h"
+#include "engine/runtime.h"
 #include "engine/schedulers/scheduler.h"
 
 namespace inpaint {
@@ -21,7 +22,12 @@ struct Stage {
     if (!p.stage(name)) throw Cancelled();
   }
   ~Stage() {
-    if (times_) times_->seconds[name_] += since(start_);
+    // Hand the stage's freed heap back: the next stage allocates in other sizes, and
+    // the heap keeps large blocks (see init_runtime), so peaks would otherwise add up.
+    release_free_memory();
+    if (!times_) return;
+    times_->seconds[name_] += since(start_);
+    times_->peak_rss_after[name_] = peak_rss_bytes();
   }
   std::string name_;
   StageTimes* times_;
@@ -59,6 +65,17 @@ int64_t Pipeline::native_resolution() const {
   return model_.component("unet").config.value("sample_size", 64) * 8;
 }
 
+at::Tensor Pipeline::prompt_embeddings(const GenerationOptions& o, bool cfg) const {
+  const std::string key = o.prompt + '\0' + o.negative_prompt + '\0' + (cfg ? "cfg" : "");
+  auto it = prompt_cache_.find(key);
+  if (it != prompt_cache_.end()) return it->second;
+  const ClipTokenizer tok = load_tokenizer(model_);
+  const auto encoder = load_text_encoder(model_);
+  at::Tensor context = encode_text(tok, *encoder, o.prompt);
+  if (cfg) context = at::cat({encode_text(tok, *encoder, o.negative_prompt), context});
+  return prompt_cache_[key] = context;
+}
+
 at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in, const GenerationOptions& o,
                               Progress& progress, StageTimes* times) const {
   validate(o);
@@ -71,10 +88,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   at::Tensor context;
   {
     Stage s("encode prompt", progress, times);
-    const ClipTokenizer tok = load_tokenizer(model_);
-    const auto encoder = load_text_encoder(model_);
-    context = encode_text(tok, *encoder, o.prompt);
-    if (cfg) context = at::cat({encode_text(tok, *encoder, o.negative_prompt), context});
+    context = prompt_embeddings(o, cfg);
   }
 
   auto scheduler = make_scheduler(o.scheduler, model_.scheduler_config);

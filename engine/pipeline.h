@@ -41,6 +41,7 @@ class Cancelled : public std::runtime_error {
 
 struct StageTimes {
   std::map<std::string, double> seconds;  // per stage
+  std::map<std::string, size_t> peak_rss_after;  // VmHWM when each stage last ended
   double seconds_per_step = 0;
   int unet_steps = 0;
 };
@@ -59,7 +60,12 @@ class Pipeline {
   int64_t native_resolution() const;  // the UNet's sample_size x 8
 
  private:
+  at::Tensor prompt_embeddings(const GenerationOptions& options, bool cfg) const;
+
   const ModelSource& model_;
+  // Prompt embeddings by (prompt, negative prompt, guidance on): regions and repeated
+  // runs in one process skip the text encoder.
+  mutable std::map<std::string, at::Tensor> prompt_cache_;
 };
 
 }  // namespace inpaint

@@ -4,6 +4,8 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <fstream>
+#include <string>
 
 namespace inpaint {
 
@@ -12,5 +14,20 @@ void init_runtime(int threads) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);  // and are not handed back to the kernel at each free
   at::set_num_threads(std::max(1, threads));
 }
+
+namespace {
+size_t status_field(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0) return static_cast<size_t>(std::stoull(line.substr(key.size()))) * 1024;
+  return 0;
+}
+}  // namespace
+
+void release_free_memory() { malloc_trim(0); }
+
+size_t peak_rss_bytes() { return status_field("VmHWM:"); }
+size_t current_rss_bytes() { return status_field("VmRSS:"); }
 
 }  // namespace inpaint

@@ -1,5 +1,6 @@
 // Process-wide set-up every entry point (CLI, plug-in, tests, benches) calls once.
 #pragma once
+#include <cstddef>
 
 namespace inpaint {
 
@@ -7,5 +8,12 @@ namespace inpaint {
 // blocks in the heap: glibc would otherwise mmap and unmap every tensor above 128 KiB,
 // and the page faults of re-touching fresh memory cost more than the arithmetic.
 void init_runtime(int threads);
+
+// Returns freed heap pages to the kernel (between stages).
+void release_free_memory();
+
+// Process memory high-water mark (VmHWM) and current resident set (VmRSS), in bytes.
+size_t peak_rss_bytes();
+size_t current_rss_bytes();
 
 }  // namespace inpaint

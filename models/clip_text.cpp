@@ -51,7 +51,8 @@ at::Tensor ClipTextModel::forward(const at::Tensor& input_ids) const {
   if (len > config_.max_positions)
     throw Error("text encoder: " + std::to_string(len) + " tokens, at most " +
                 std::to_string(config_.max_positions));
-  at::Tensor x = at::embedding(widen(token_embedding), input_ids) +
+  // Rows first, then widen: the whole table in f32 would be 150 MB.
+  at::Tensor x = widen(at::embedding(token_embedding, input_ids)) +
                  widen(position_embedding).narrow(0, 0, len);
   // Causal mask: a token sees itself and those before it.
   at::Tensor mask = at::full({len, len}, -std::numeric_limits<float>::infinity()).triu_(1);

@@ -7,7 +7,36 @@
 namespace inpaint {
 namespace {
 ComputePolicy g_policy;
+
+// Streamed weights are widened into a few fixed buffers reused layer after layer:
+// fresh allocations of every size would fragment the heap by hundreds of MB.
+// Larger weights are split by output channel (see by_output_chunks).
+at::Tensor pooled_float_buffer(int64_t numel) {
+  static std::vector<at::Tensor> slots;
+  const int64_t slot = g_policy.weight_slot_floats;
+  if (numel < slot / 32 || numel > slot) return at::empty({numel});
+  for (const at::Tensor& s : slots)  // one no view of which is alive
+    if (s.numel() >= numel && s.storage().use_count() == 1) return s.narrow(0, 0, numel);
+  if (slots.size() >= 4) return at::empty({numel});
+  slots.push_back(at::empty({slot}));
+  return slots.back().narrow(0, 0, numel);
 }
+
+// f(weight chunk, bias chunk) over output-channel chunks that each widen into one
+// buffer, concatenated on `dim` of the results. One call when weights are not streamed.
+at::Tensor by_output_chunks(const at::Tensor& weight, const at::Tensor& bias, int64_t dim,
+                            const std::function<at::Tensor(const at::Tensor&, const at::Tensor&)>& f) {
+  if (!g_policy.stream_weights || weight.numel() <= g_policy.weight_slot_floats) return f(widen(weight), widen(bias));
+  const int64_t per_channel = weight.numel() / weight.size(0);
+  const int64_t chunk = std::max<int64_t>(1, g_policy.weight_slot_floats / per_channel);
+  std::vector<at::Tensor> parts;
+  for (int64_t o = 0; o < weight.size(0); o += chunk) {
+    const int64_t n = std::min(chunk, weight.size(0) - o);
+    parts.push_back(f(widen(weight.narrow(0, o, n)), bias.defined() ? widen(bias.narrow(0, o, n)) : bias));
+  }
+  return at::cat(parts, dim);
+}
+}  // namespace
 
 const ComputePolicy& compute_policy() { return g_policy; }
 void set_compute_policy(const ComputePolicy& policy) { g_policy = policy; }
@@ -15,7 +44,8 @@ void set_compute_policy(const ComputePolicy& policy) { g_policy = policy; }
 at::Tensor widen(const at::Tensor& w) {
   if (!w.defined()) return w;
   if (!g_policy.stream_weights) return w.scalar_type() == at::kFloat ? w : w.to(at::kFloat);
-  at::Tensor wide = w.to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);
+  at::Tensor wide = pooled_float_buffer(w.numel()).view(w.sizes());
+  wide.copy_(w);
   release_mapped_pages(w.data_ptr(), w.nbytes());
   return wide;
 }
@@ -26,7 +56,19 @@ Linear::Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out,
 }
 
 at::Tensor Linear::operator()(const at::Tensor& x) const {
-  return at::linear(x, widen(weight), widen(bias));
+  return by_output_chunks(weight, bias, -1, [&](const at::Tensor& w, const at::Tensor& b) { return at::linear(x, w, b); });
+}
+
+at::Tensor over_token_chunks(const at::Tensor& x, int64_t width,
+                             const std::function<at::Tensor(const at::Tensor&)>& f) {
+  const int64_t b = x.size(0), n = x.size(1);
+  const int64_t chunk = std::max<int64_t>(1, g_policy.work_floats / std::max<int64_t>(1, width));
+  if (b * n <= chunk) return f(x);
+  const at::Tensor flat = x.reshape({1, b * n, x.size(2)});
+  std::vector<at::Tensor> parts;
+  for (int64_t start = 0; start < b * n; start += chunk)
+    parts.push_back(f(flat.narrow(1, start, std::min(chunk, b * n - start))));
+  return at::cat(parts, 1).reshape({b, n, -1});
 }
 
 Conv2d::Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,
@@ -45,7 +87,8 @@ at::Tensor activate(at::Tensor t, ConvInput::Activation a) {
 }
 
 // The input steps on the whole tensor, exactly as the networks write them.
-at::Tensor prepare_whole(const at::Tensor& x, const ConvInput& in) {
+at::Tensor prepare_whole(const at::Tensor& stored, const ConvInput& in) {
+  const at::Tensor x = stored.to(at::kFloat);
   at::Tensor t = activate(in.norm ? (*in.norm)(x) : x, in.activation);
   if (in.upsample2x) t = at::upsample_nearest2d(t, {t.size(2) * 2, t.size(3) * 2});
   if (in.pad_end) t = at::constant_pad_nd(t, {0, in.pad_end, 0, in.pad_end});
@@ -54,7 +97,7 @@ at::Tensor prepare_whole(const at::Tensor& x, const ConvInput& in) {
 
 int64_t tile_side(int64_t unfolded_per_pixel) {
   if (g_policy.conv_tile > 0) return g_policy.conv_tile;
-  const auto side = static_cast<int64_t>(std::sqrt(double(g_policy.conv_floats) / double(unfolded_per_pixel)));
+  const auto side = static_cast<int64_t>(std::sqrt(double(g_policy.work_floats) / double(unfolded_per_pixel)));
   return std::max<int64_t>(16, side / 8 * 8);
 }
 
@@ -68,13 +111,20 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
   const int64_t wo = (wu + in.pad_end + 2 * padding - k) / stride + 1;
   const int64_t unfolded = weight.size(1) * k * k;
   const int64_t side = tile_side(unfolded);
-  if (unfolded * ho * wo <= g_policy.conv_floats || (ho <= side && wo <= side))
-    return at::conv2d(prepare_whole(x, in), widen(weight), widen(bias), {stride, stride}, {padding, padding});
+  const int64_t out_numel = x.size(0) * weight.size(0) * ho * wo;
+  const bool half = g_policy.half_storage_above > 0 && out_numel > g_policy.half_storage_above;
+  if ((unfolded * ho * wo <= g_policy.tile_above_floats && !half) || (ho <= side && wo <= side)) {
+    const at::Tensor t = prepare_whole(x, in);
+    return by_output_chunks(weight, bias, 1, [&](const at::Tensor& w, const at::Tensor& b) {
+      return at::conv2d(t, w, b, {stride, stride}, {padding, padding});
+    });
+  }
 
   at::Tensor scale, shift;
   if (in.norm) std::tie(scale, shift) = in.norm->affine(x);
+  // Tiled convolutions are the decoders' (weights of a few MB): widened once per call.
   const at::Tensor w = widen(weight), b = widen(bias);
-  at::Tensor out = at::empty({x.size(0), weight.size(0), ho, wo}, x.options());
+  at::Tensor out = at::empty({x.size(0), weight.size(0), ho, wo}, x.options().dtype(half ? at::kHalf : at::kFloat));
   // Rows [lo, hi) of the padded, upsampled input that output rows [o0, o1) read, as a
   // slice of x plus the zeros to add on either side.
   struct Span { int64_t src0, src_len, crop0, len, zeros_before, zeros_after; };
@@ -90,7 +140,7 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
     for (int64_t ox = 0; ox < wo; ox += side) {
       const int64_t ox1 = std::min(wo, ox + side);
       const Span sx = span(ox, ox1, wu);
-      at::Tensor t = x.narrow(2, sy.src0, sy.src_len).narrow(3, sx.src0, sx.src_len);
+      at::Tensor t = x.narrow(2, sy.src0, sy.src_len).narrow(3, sx.src0, sx.src_len).to(at::kFloat);
       if (in.norm) t = t * scale + shift;
       t = activate(t, in.activation);
       if (up > 1) t = at::upsample_nearest2d(t, {t.size(2) * up, t.size(3) * up});
@@ -115,9 +165,24 @@ at::Tensor GroupNorm::operator()(const at::Tensor& x) const {
 
 std::pair<at::Tensor, at::Tensor> GroupNorm::affine(const at::Tensor& x) const {
   const int64_t b = x.size(0), c = x.size(1);
-  // ATen's CPU Welford accumulates float in double: no copy of x, no loss on large tensors.
-  auto [var_f, mean_f] = at::var_mean(x.reshape({b, groups, -1}), {2}, /*unbiased=*/false);
-  const at::Tensor var = var_f.to(at::kDouble), mean = mean_f.to(at::kDouble);
+  at::Tensor var, mean;
+  if (x.scalar_type() == at::kFloat) {
+    // ATen's CPU Welford accumulates float in double: no copy of x, no loss on large tensors.
+    auto [var_f, mean_f] = at::var_mean(x.reshape({b, groups, -1}), {2}, /*unbiased=*/false);
+    var = var_f.to(at::kDouble), mean = mean_f.to(at::kDouble);
+  } else {
+    // f16 storage: sums in double, accumulated band by band of rows in f32.
+    at::Tensor sum = at::zeros({b, groups}, at::kDouble), squares = at::zeros({b, groups}, at::kDouble);
+    const int64_t band = std::max<int64_t>(1, (int64_t(4) << 20) / std::max<int64_t>(1, b * c * x.size(3)));
+    for (int64_t r = 0; r < x.size(2); r += band) {
+      const at::Tensor part = x.narrow(2, r, std::min(band, x.size(2) - r)).to(at::kFloat).reshape({b, groups, -1});
+      sum += part.sum(2, false, at::kDouble);
+      squares += part.square().sum(2, false, at::kDouble);
+    }
+    const double count = double(x.numel() / (b * groups));
+    mean = sum / count;
+    var = (squares / count - mean.square()).clamp_min(0.0);
+  }
   const at::Tensor rstd = (var + eps).rsqrt().repeat_interleave(c / groups, 1);
   const at::Tensor scale = rstd * widen(weight).to(at::kDouble);
   const at::Tensor shift = widen(bias).to(at::kDouble) - mean.repeat_interleave(c / groups, 1) * scale;

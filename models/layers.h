@@ -3,6 +3,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 
 #include "engine/weights.h"
@@ -15,13 +16,27 @@ struct ComputePolicy {
   // Drop each layer's weight pages from memory after widening them, so that about one
   // layer of weights is resident (they stay in the page cache).
   bool stream_weights = false;
+  // Streamed weights are widened into reused buffers of this many floats; larger ones
+  // are used in output-channel chunks of this size.
+  int64_t weight_slot_floats = 8 << 20;
   // Attention scores per chunk, in floats: queries are chunked, and keys too (with an
   // online softmax) when one query row of all heads exceeds it.
   int64_t attention_floats = 4 << 20;
-  // Convolutions whose unfolded input (C_in * k * k * outputs) exceeds this many floats
-  // run tile by tile; their input transform (GroupNorm, activation, upsampling) too.
-  int64_t conv_floats = 64 << 20;
-  int64_t conv_tile = 0;  // output tile side in pixels; 0: from conv_floats
+  // Convolutions whose unfolded input (C_in * k * k * outputs) exceeds this many
+  // floats run tile by tile, with their input transform (GroupNorm, activation,
+  // upsampling) applied per tile.
+  int64_t tile_above_floats = 64 << 20;
+  // Working buffers, in floats: a tile's unfolded input; a feed-forward's token chunk.
+  int64_t work_floats = 64 << 20;
+  int64_t conv_tile = 0;  // output tile side in pixels; 0: from work_floats
+  // Tiled convolution outputs above this many elements are stored as f16 (read back
+  // to f32 tile by tile): halves the decoder's full-resolution tensors. 0: never.
+  int64_t half_storage_above = 0;
+  // Feed-forward weights widened per token chunk from reused buffers (slower, leaner)
+  // rather than once per call.
+  bool ff_widen_per_chunk = false;
+  // Return freed heap memory between the VAE's resolution levels (slower: page faults).
+  bool release_between_levels = false;
 };
 const ComputePolicy& compute_policy();
 void set_compute_policy(const ComputePolicy& policy);
@@ -35,6 +50,11 @@ struct Linear {
   Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out, bool has_bias = true);
   at::Tensor operator()(const at::Tensor& x) const;
 };
+
+// A token-wise function over [B, N, C] run on chunks of tokens so that its widest
+// intermediate (`width` floats per token) stays within the policy's work_floats.
+at::Tensor over_token_chunks(const at::Tensor& x, int64_t width,
+                             const std::function<at::Tensor(const at::Tensor&)>& f);
 
 struct GroupNorm {
   at::Tensor weight, bias;

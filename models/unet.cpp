@@ -132,8 +132,21 @@ at::Tensor SpatialTransformer::operator()(const at::Tensor& x, const at::Tensor&
   t = t + to_out1(attention(to_q1(n), to_k1(n), to_v1(n), heads));
   n = norm2(t);
   t = t + to_out2(attention(to_q2(n), to_k2(context), to_v2(context), heads));
-  auto parts = ff_proj(norm3(t)).chunk(2, -1);
-  t = t + ff_out(parts[0] * at::gelu(parts[1]));
+  // GEGLU, token-wise: chunked, its hidden layer is 2 x 4096 x 10240 floats at 512^2.
+  const int64_t hidden = ff_proj.weight.size(0);
+  if (compute_policy().ff_widen_per_chunk) {  // leanest: weights re-read for every chunk
+    t = t + over_token_chunks(norm3(t), hidden, [&](const at::Tensor& n3) {
+          auto parts = ff_proj(n3).chunk(2, -1);
+          return ff_out(parts[0] * at::gelu(parts[1]));
+        });
+  } else {  // widened once for all chunks (78 MB at the widest level)
+    const at::Tensor w1 = widen(ff_proj.weight), b1 = widen(ff_proj.bias);
+    const at::Tensor w2 = widen(ff_out.weight), b2 = widen(ff_out.bias);
+    t = t + over_token_chunks(norm3(t), hidden, [&](const at::Tensor& n3) {
+          auto parts = at::linear(n3, w1, b1).chunk(2, -1);
+          return at::linear(parts[0] * at::gelu(parts[1]), w2, b2);
+        });
+  }
 
   if (linear) t = proj_out_linear(t);
   t = t.reshape({b, h, w, c}).permute({0, 3, 1, 2}).contiguous();

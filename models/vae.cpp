@@ -1,6 +1,7 @@
 #include "models/vae.h"
 
 #include <cmath>
+#include "engine/runtime.h"
 #include "models/config.h"
 
 namespace inpaint {
@@ -44,9 +45,10 @@ VaeAttention::VaeAttention(ParamLoader& p, const std::string& n, int64_t c, int6
 
 at::Tensor VaeAttention::operator()(const at::Tensor& x) const {
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  at::Tensor t = group_norm(x).reshape({b, c, h * w}).transpose(1, 2);
+  const at::Tensor xf = x.to(at::kFloat);  // f16 storage reaches here only in lean policies
+  at::Tensor t = group_norm(xf).reshape({b, c, h * w}).transpose(1, 2);
   t = to_out(attention(to_q(t), to_k(t), to_v(t), 1));
-  return t.transpose(1, 2).reshape({b, c, h, w}) + x;
+  return t.transpose(1, 2).reshape({b, c, h, w}) + xf;
 }
 
 VaeMidBlock::VaeMidBlock(ParamLoader& p, const std::string& n, int64_t c, int64_t groups)
@@ -110,9 +112,10 @@ LatentDistribution AutoencoderKL::encode(const at::Tensor& image) const {
     for (const auto& r : level.resnets) h = r(h);
     // diffusers pads right and bottom by one, then a stride-2 conv without padding.
     if (level.has_sampler) h = level.sampler(h, {.pad_end = 1});
+    if (compute_policy().release_between_levels) release_free_memory();
   }
   h = enc_conv_out_(enc_mid_(h), {&enc_norm_out_, ConvInput::kSilu});
-  auto moments = quant_conv_(h).chunk(2, 1);
+  auto moments = quant_conv_(h).to(at::kFloat).chunk(2, 1);
   at::Tensor logvar = at::clamp(moments[1], -30.0, 20.0);
   return {moments[0], at::exp(logvar * 0.5)};
 }
@@ -122,8 +125,11 @@ at::Tensor AutoencoderKL::decode(const at::Tensor& latent) const {
   for (const Level& level : up_) {
     for (const auto& r : level.resnets) h = r(h);
     if (level.has_sampler) h = level.sampler(h, {.upsample2x = true});
+    // Each level's tensors are larger than the last's: the heap cannot reuse the freed
+    // ones and would grow by their sum; handing them back costs page faults instead.
+    if (compute_policy().release_between_levels) release_free_memory();
   }
-  return dec_conv_out_(h, {&dec_norm_out_, ConvInput::kSilu});
+  return dec_conv_out_(h, {&dec_norm_out_, ConvInput::kSilu}).to(at::kFloat);
 }
 
 }  // namespace inpaint

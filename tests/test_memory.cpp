@@ -22,13 +22,14 @@ struct PolicyScope {
 ComputePolicy untiled() {
   ComputePolicy p;
   p.attention_floats = int64_t(1) << 40;
-  p.conv_floats = int64_t(1) << 40;
+  p.work_floats = int64_t(1) << 40;
+  p.tile_above_floats = int64_t(1) << 40;
   return p;
 }
 
 ComputePolicy tiled(int64_t tile) {
   ComputePolicy p;
-  p.conv_floats = 1;  // every convolution bigger than one tile is tiled
+  p.tile_above_floats = 1;  // every convolution bigger than one tile is tiled
   p.conv_tile = tile;
   return p;
 }
@@ -132,4 +133,58 @@ TEST_CASE("tiled TAESD on a real photo matches untiled") {
   MESSAGE("TAESD 512x512 tiled (40 px): encode max abs error " << e_enc << ", decode " << e_dec);
   CHECK(e_enc <= 1e-4);
   CHECK(e_dec <= 1e-4);
+}
+
+TEST_CASE("f16 storage of large tiled activations stays close to f32 (tiny SD 1.5 VAE)") {
+  REQUIRE_SHARED(dir, "fixtures/A/models/tiny-sd15-inpaint");
+  const ModelSource model = ModelSource::open(dir);
+  const auto vae = load_vae(model);
+  at::NoGradGuard no_grad;
+  at::manual_seed(11);
+  const at::Tensor latent = at::randn({1, 4, 16, 16});
+  at::Tensor plain;
+  {
+    PolicyScope s(untiled());
+    plain = vae->decode(latent);
+  }
+  ComputePolicy p = tiled(32);
+  p.half_storage_above = 1;
+  PolicyScope s(p);
+  const at::Tensor half = vae->decode(latent);
+  CHECK((half.scalar_type() == at::kFloat));
+  // The decoded image is in [-1, 1]: 2e-3 is a quarter of an 8-bit level.
+  const double e = test::max_abs_diff(half, plain);
+  MESSAGE("decode with f16 storage: max abs error " << e << " (image range " << plain.abs().max().item<double>() << ")");
+  CHECK(e <= 2e-3 * std::max(1.0, plain.abs().max().item<double>()));
+}
+
+TEST_CASE("the feed-forward over token chunks equals the whole") {
+  at::manual_seed(2);
+  const at::Tensor x = at::randn({2, 50, 8}), w = at::randn({24, 8});
+  auto f = [&](const at::Tensor& t) { return at::gelu(at::linear(t, w)); };
+  const at::Tensor whole = f(x);
+  ComputePolicy p;
+  p.work_floats = 24 * 7;  // 7 tokens per chunk, across the batch boundary
+  PolicyScope s(p);
+  CHECK(test::max_abs_diff(over_token_chunks(x, 24, f), whole) <= 1e-6);
+}
+
+TEST_CASE("streamed weights in output-channel chunks and reused buffers match (tiny SD 1.5 UNet)") {
+  REQUIRE_SHARED(dir, "fixtures/A/models/tiny-sd15-inpaint");
+  const ModelSource model = ModelSource::open(dir);
+  const auto unet = load_unet(model);
+  at::NoGradGuard no_grad;
+  at::manual_seed(4);
+  const int64_t in = unet->config().in_channels, ctx = unet->config().cross_attention_dim;
+  const at::Tensor x = at::randn({2, in, 16, 16}), context = at::randn({2, 77, ctx});
+  const at::Tensor plain = unet->forward(x, 500, context);
+  ComputePolicy p;
+  p.stream_weights = true;
+  p.weight_slot_floats = 2048;  // the tiny model's larger weights are chunked, the rest pooled
+  PolicyScope s(p);
+  for (int pass = 0; pass < 2; ++pass) {
+    const double e = relative_error(unet->forward(x, 500, context), plain);
+    MESSAGE("pass " << pass << ": relative error " << e);
+    CHECK(e <= 1e-5);
+  }
 }

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -12,6 +13,8 @@
 #include "engine/cli/commands.h"
 #include "engine/error.h"
 #include "engine/inpaint.h"
+#include "engine/memory_plan.h"
+#include "engine/runtime.h"
 
 namespace inpaint::cli {
 namespace {
@@ -46,12 +49,22 @@ class StderrProgress : public Progress {
   bool quiet_, newline_ = false;
 };
 
+nlohmann::json regions_json(const std::vector<Roi>& rois) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Roi& r : rois)
+    out.push_back({{"x", r.crop.x}, {"y", r.crop.y}, {"width", r.crop.width}, {"height", r.crop.height},
+                   {"work_width", r.work_width}, {"work_height", r.work_height}});
+  return out;
+}
+
 }  // namespace
 
 void add_run(CLI::App& app) {
   struct Args {
-    std::string model, image, mask, out, report, tokenizer;
+    std::string model, image, mask, out, report, tokenizer, roi = "auto", max_memory;
     GenerationOptions gen;
+    InpaintOptions inpaint;
+    int64_t tile = 0;
     int64_t seed = -1;
     bool quiet = false, fp16 = false;
   };
@@ -71,6 +84,18 @@ void add_run(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Random seed (default: random, printed)");
   cmd->add_option("--scheduler", a->gen.scheduler,
                   "ddim, pndm, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lcm (default: the model's)");
+  cmd->add_option("--roi", a->roi, "auto: work on crops around the mask at the model's resolution; off: the whole picture")
+      ->check(CLI::IsMember({"auto", "off"}))->capture_default_str();
+  cmd->add_option("--context", a->inpaint.roi.context, "Margin around the mask in pixels (-1: a quarter of its size, >= 32)")
+      ->capture_default_str();
+  cmd->add_option("--resolution", a->inpaint.roi.resolution, "Side the model works at (0: its native one, 512 for SD 1.5)")
+      ->capture_default_str();
+  cmd->add_option("--grow", a->inpaint.grow, "Pixels the repainted area reaches past the mask")->capture_default_str();
+  cmd->add_option("--feather", a->inpaint.feather, "Pixels over which the result fades in, inside the mask")
+      ->capture_default_str();
+  cmd->add_option("--max-memory", a->max_memory, "Stay under this much memory, e.g. 1G or 750M (default: no limit)");
+  cmd->add_option("--tile", a->tile, "Tile side in pixels for large convolutions (0: from the memory budget)")
+      ->capture_default_str();
   cmd->add_option("--out", a->out, "Output PNG")->required();
   cmd->add_option("--report", a->report, "Write timings, peak memory and settings as JSON");
   cmd->add_option("--tokenizer", a->tokenizer, "Tokenizer folder for a single-file checkpoint");
@@ -86,24 +111,38 @@ void add_run(CLI::App& app) {
       gen.seed = static_cast<uint64_t>(a->seed);
     }
     validate(gen);  // before any loading: bad options fail fast
+    InpaintOptions io = a->inpaint;
+    io.roi.enabled = a->roi == "auto";
+    if (io.roi.context < -1) throw Error("--context must be -1 (automatic) or a number of pixels");
+    if (io.roi.resolution != 0 && (io.roi.resolution < 64 || io.roi.resolution > 2048))
+      throw Error("--resolution must be between 64 and 2048 (or 0 for the model's own)");
+    if (io.grow < 0 || io.feather < 0) throw Error("--grow and --feather must be >= 0");
+    if (a->tile < 0 || (a->tile > 0 && a->tile < 16)) throw Error("--tile must be 0 (automatic) or at least 16");
+    const size_t max_memory = a->max_memory.empty() ? 0 : parse_size(a->max_memory);
     // Sizes from the headers first: a wrong pair or a huge picture fails before decoding.
     const auto [iw, ih] = image_size(a->image);
     const auto [mw, mh] = image_size(a->mask);
     if (iw != mw || ih != mh)
       throw Error("the image " + a->image + " is " + std::to_string(iw) + "x" + std::to_string(ih) + " but the mask " +
                   a->mask + " is " + std::to_string(mw) + "x" + std::to_string(mh));
-    check_image_size(iw, ih);
-    const Image image = load_image(a->image);
-    const Mask mask = load_mask(a->mask);
+    check_image_size(iw, ih, io.roi.enabled);
     OpenOptions open;
     open.prefer_fp16 = a->fp16;
     open.tokenizer_dir = a->tokenizer;
-    const ModelSource model = ModelSource::open(a->model, open);
+    const ModelSource model = ModelSource::open(a->model, open);  // headers only
+    // The memory plan before any pixel or weight is loaded: too little fails here.
+    const int64_t side = io.roi.enabled ? (io.roi.resolution ? io.roi.resolution : Pipeline(model).native_resolution())
+                                        : static_cast<int64_t>(std::sqrt(double(iw) * double(ih)));
+    MemoryPlan plan = plan_memory(model, max_memory, side);
+    if (a->tile) plan.policy.conv_tile = a->tile;
+    set_compute_policy(plan.policy);
+    const Image image = load_image(a->image);
+    const Mask mask = load_mask(a->mask);
     std::signal(SIGINT, [](int) { g_interrupted = true; });
     StderrProgress progress(a->quiet);
     InpaintResult result;
     try {
-      result = inpaint_image(model, image, mask, gen, progress);
+      result = inpaint_image(model, image, mask, gen, io, progress);
     } catch (const Cancelled&) {
       std::fprintf(stderr, "\ncancelled: nothing written\n");
       std::exit(130);
@@ -117,11 +156,24 @@ void add_run(CLI::App& app) {
                           {"unet_steps", result.times.unet_steps},
                           {"peak_rss_bytes", peak_rss_bytes()},
                           {"stages", result.times.seconds},
+                          {"peak_rss_after_stage", result.times.peak_rss_after},
+                          {"regions", regions_json(result.regions)},
+                          {"memory", {{"max_memory_bytes", max_memory}, {"policy", plan.name},
+                                      {"estimated_peak_bytes", plan.estimated_peak},
+                                      {"stream_weights", plan.policy.stream_weights},
+                                      {"attention_floats", plan.policy.attention_floats},
+                                      {"work_floats", plan.policy.work_floats},
+                                      {"tile_above_floats", plan.policy.tile_above_floats},
+                                      {"conv_tile", plan.policy.conv_tile},
+                                      {"half_storage_above", plan.policy.half_storage_above}}},
                           {"seed", gen.seed},
                           {"settings", {{"model", a->model}, {"image", a->image}, {"mask", a->mask},
                                         {"prompt", gen.prompt}, {"negative_prompt", gen.negative_prompt},
                                         {"steps", gen.steps}, {"guidance", gen.guidance},
                                         {"strength", gen.strength}, {"scheduler", gen.scheduler},
+                                        {"roi", a->roi}, {"context", io.roi.context},
+                                        {"resolution", io.roi.resolution}, {"grow", io.grow},
+                                        {"feather", io.feather},
                                         {"threads", at::get_num_threads()},
                                         {"width", image.width}, {"height", image.height}}}};
       std::ofstream out(a->report);
