@@ -109,6 +109,7 @@ TEST_CASE("inpaint run: bad input gets one clear error, exit 1, nothing written"
     stbi_write_png((d / "one_mask.png").c_str(), 1, 1, 1, mk, 1);
   }
   header_only_png(d / "huge.png", 20000, 20000);
+  header_only_png(d / "big.png", 3000, 2000);
   const std::string m = model.string();
   struct Case {
     const char* what;
@@ -127,6 +128,11 @@ TEST_CASE("inpaint run: bad input gets one clear error, exit 1, nothing written"
       {"1x1", run_cmd(m, d / "one.png", d / "one_mask.png", d / "o.png"), {"1x1", "at least 8x8"}},
       {"20000x20000", run_cmd(m, d / "huge.png", d / "huge.png", d / "o.png"), {"20000x20000", "megapixels"}},
       {"model", run_cmd((d / "no-model").string(), image, mask, d / "o.png"), {"no-model", "no such file"}},
+      {"roi off, 6 MP", run_cmd(m, d / "big.png", d / "big.png", d / "o.png", "--roi off"), {"3000x2000", "--roi auto"}},
+      {"context", run_cmd(m, image, mask, d / "o.png", "--context -5"), {"--context"}},
+      {"resolution", run_cmd(m, image, mask, d / "o.png", "--resolution 8"), {"--resolution", "64"}},
+      {"max memory size", run_cmd(m, image, mask, d / "o.png", "--max-memory lots"), {"lots", "1G"}},
+      {"max memory too low", run_cmd(m, image, mask, d / "o.png", "--max-memory 20M"), {"--max-memory", "at least"}},
   };
   for (const auto& c : cases) {
     const std::string what = c.what;
@@ -138,6 +144,10 @@ TEST_CASE("inpaint run: bad input gets one clear error, exit 1, nothing written"
     for (const auto& e : c.expect) CHECK(out.find(e) != std::string::npos);
     CHECK_FALSE(fs::exists(d / "o.png"));
   }
+  std::string out;  // a usage error (CLI11's own exit code)
+  CHECK(test::run(run_cmd(m, image, mask, d / "o.png", "--roi maybe"), &out) != 0);
+  CHECK(out.find("--roi: maybe not in {auto,off}") != std::string::npos);
+  CHECK_FALSE(fs::exists(d / "o.png"));
 }
 
 TEST_CASE("inpaint run: an empty mask says so, exits 0 and writes the input unchanged") {
