@@ -4,21 +4,12 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <string>
 
 #include "engine/error.h"
 #include "engine/networks.h"
 #include "engine/runtime.h"
-
-static long status_kb(const char* key) {  // VmHWM (peak) or VmRSS (now)
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key, 0) == 0) return std::stol(line.substr(std::string(key).size()));
-  return -1;
-}
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -29,12 +20,12 @@ int main(int argc, char** argv) {
   const int runs = argc > 3 ? std::stoi(argv[3]) : 2;
   try {
     using clock = std::chrono::steady_clock;
-    const long rss_before = status_kb("VmRSS:");
+    const long rss_before = static_cast<long>(inpaint::current_rss_bytes() / 1024);
     const auto t0 = clock::now();
     const auto model = inpaint::ModelSource::open(argv[1]);
     const auto unet = inpaint::load_unet(model);
     const double load_s = std::chrono::duration<double>(clock::now() - t0).count();
-    std::printf("open + UNet ready: %.3f s, RSS +%.1f MB\n", load_s, (status_kb("VmRSS:") - rss_before) / 1024.0);
+    std::printf("open + UNet ready: %.3f s, RSS +%.1f MB\n", load_s, (static_cast<long>(inpaint::current_rss_bytes() / 1024) - rss_before) / 1024.0);
     const auto& c = unet->config();
     const at::Tensor sample = at::randn({2, c.in_channels, 64, 64});
     const at::Tensor context = at::randn({2, 77, c.cross_attention_dim});
@@ -46,7 +37,7 @@ int main(int argc, char** argv) {
       std::printf("run %d: %.2f s per UNet forward (batch 2, 64x64), out mean %.4f\n", i, s,
                   out.mean().item<double>());
     }
-    std::printf("threads %d, peak RSS %.0f MB\n", at::get_num_threads(), status_kb("VmHWM:") / 1024.0);
+    std::printf("threads %d, peak RSS %.0f MB\n", at::get_num_threads(), static_cast<long>(inpaint::peak_rss_bytes() / 1024) / 1024.0);
   } catch (const inpaint::Error& e) {
     std::cerr << e.what() << "\n";
     return 1;

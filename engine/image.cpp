@@ -48,32 +48,38 @@ Image load_image(const fs::path& path) {
   return img;
 }
 
-Mask load_mask(const fs::path& path) {
-  int w = 0, h = 0, c = 0;
-  std::vector<float> v;
-  if (stbi_is_16_bit(path.c_str())) {
-    stbi_us* data = stbi_load_16(path.c_str(), &w, &h, &c, 0);
-    if (!data) throw Error(path.string() + ": " + why_not(path));
-    v.assign(data, data + static_cast<size_t>(w) * h * c);
-    for (float& x : v) x /= 65535.f;
-    stbi_image_free(data);
-  } else {
-    stbi_uc* data = stbi_load(path.c_str(), &w, &h, &c, 0);
-    if (!data) throw Error(path.string() + ": " + why_not(path));
-    v.assign(data, data + static_cast<size_t>(w) * h * c);
-    for (float& x : v) x /= 255.f;
-    stbi_image_free(data);
-  }
+namespace {
+// Grey value (mean of the colour channels, times alpha) of each pixel, in 0..1, straight
+// from the decoder's samples: no intermediate copy of a 12-megapixel mask.
+template <typename Sample>
+Mask mask_from(const Sample* data, int w, int h, int c, float full_scale) {
   Mask m{w, h, std::vector<float>(static_cast<size_t>(w) * h)};
   const bool alpha = c == 2 || c == 4;
   const int colour = alpha ? c - 1 : c;
   for (size_t i = 0; i < m.values.size(); ++i) {
     float s = 0;
-    for (int k = 0; k < colour; ++k) s += v[i * c + k];
-    s /= colour;
-    if (alpha) s *= v[i * c + c - 1];
+    for (int k = 0; k < colour; ++k) s += float(data[i * c + k]);
+    s /= float(colour) * full_scale;
+    if (alpha) s *= float(data[i * c + c - 1]) / full_scale;
     m.values[i] = s;
   }
+  return m;
+}
+}  // namespace
+
+Mask load_mask(const fs::path& path) {
+  int w = 0, h = 0, c = 0;
+  if (stbi_is_16_bit(path.c_str())) {
+    stbi_us* data = stbi_load_16(path.c_str(), &w, &h, &c, 0);
+    if (!data) throw Error(path.string() + ": " + why_not(path));
+    Mask m = mask_from(data, w, h, c, 65535.f);
+    stbi_image_free(data);
+    return m;
+  }
+  stbi_uc* data = stbi_load(path.c_str(), &w, &h, &c, 0);
+  if (!data) throw Error(path.string() + ": " + why_not(path));
+  Mask m = mask_from(data, w, h, c, 255.f);
+  stbi_image_free(data);
   return m;
 }
 

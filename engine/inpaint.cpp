@@ -93,7 +93,7 @@ RegionOutput inpaint_region(const Pipeline& pipeline, const Image& crop, const M
   return r;
 }
 
-InpaintResult inpaint_image(const ModelSource& model, const Image& img, const Mask& mask,
+InpaintResult inpaint_image(const ModelSource& model, Image img, const Mask& mask,
                             const GenerationOptions& options, const InpaintOptions& io, Progress& progress) {
   validate(options);
   if (img.width != mask.width || img.height != mask.height)
@@ -103,14 +103,14 @@ InpaintResult inpaint_image(const ModelSource& model, const Image& img, const Ma
   check_image_size(img.width, img.height, io.roi.enabled);
   const Pipeline pipeline(model);
   InpaintResult result;
-  result.image = img;
   result.regions = plan_rois(mask, {0, 0, img.width, img.height}, img.width, img.height,
                              pipeline.native_resolution(), io.roi);
+  result.image = std::move(img);  // crops are read from it, results pasted into it
   result.nothing_to_do = result.regions.empty();
   for (size_t i = 0; i < result.regions.size(); ++i) {
     const Box& b = result.regions[i].crop;
     RegionProgress region_progress(progress, i, result.regions.size());
-    const RegionOutput out = inpaint_region(pipeline, crop_image(img, b), crop_mask(mask, b.x, b.y, b.width, b.height),
+    const RegionOutput out = inpaint_region(pipeline, crop_image(result.image, b), crop_mask(mask, b.x, b.y, b.width, b.height),
                                             result.regions[i], options, io, region_progress, &result.times);
     paste(result.image, b, out);
   }

@@ -24,7 +24,8 @@ struct InpaintResult {
 };
 
 // Throws Error for mismatched sizes, a too small or too large image; Cancelled on cancel.
-InpaintResult inpaint_image(const ModelSource& model, const Image& image, const Mask& mask,
+// The image is taken by value and repainted in place (move a big one in).
+InpaintResult inpaint_image(const ModelSource& model, Image image, const Mask& mask,
                             const GenerationOptions& options, const InpaintOptions& inpaint,
                             Progress& progress);
 

@@ -18,7 +18,6 @@ namespace {
 
 const char* const kComponents[] = {"unet", "vae", "text_encoder"};
 
-nlohmann::json read_json(const fs::path& path) { return read_json_file(path); }
 
 // Picks the weights file of a component folder: "<stem>.safetensors" or its fp16 variant.
 fs::path pick_weights(const fs::path& dir, const std::string& stem, bool prefer_fp16) {
@@ -39,7 +38,7 @@ Component folder_component(const fs::path& root, const std::string& name, bool p
   c.name = name;
   c.config_label = (dir / "config.json").string();
   if (!fs::exists(dir / "config.json")) throw Error(c.config_label + ": missing");
-  c.config = read_json(dir / "config.json");
+  c.config = read_json_file(dir / "config.json");
   const fs::path weights =
       pick_weights(dir, name == "text_encoder" ? "model" : "diffusion_pytorch_model", prefer_fp16);
   c.files.push_back(weights.string());
@@ -265,7 +264,7 @@ ModelSource open_folder(const fs::path& path, const OpenOptions& options) {
     if (fs::is_empty(path)) throw Error(path.string() + ": empty folder, not a model");
     throw Error(path.string() + ": not a diffusers model folder (no model_index.json)");
   }
-  const nlohmann::json index = read_json(path / "model_index.json");
+  const nlohmann::json index = read_json_file(path / "model_index.json");
   if (!index.is_object()) throw Error((path / "model_index.json").string() + ": not an object");
   ModelSource m;
   m.path = path;
@@ -273,7 +272,7 @@ ModelSource open_folder(const fs::path& path, const OpenOptions& options) {
     m.components[name] = folder_component(path, name, options.prefer_fp16);
   const fs::path sched = path / "scheduler" / "scheduler_config.json";
   if (!fs::exists(sched)) throw Error(sched.string() + ": missing");
-  m.scheduler_config = read_json(sched);
+  m.scheduler_config = read_json_file(sched);
   m.tokenizer_dir = path / "tokenizer";
   if (!fs::is_directory(m.tokenizer_dir))
     throw Error(path.string() + ": missing tokenizer (no 'tokenizer' folder)");

@@ -34,21 +34,19 @@ step "Configure (meson, release build in build/)"
 if [ -f build/build.ninja ]; then
   echo "    already configured"
 else
-  meson setup build --buildtype=release
+  meson setup build --buildtype=release -Dplugin=enabled
 fi
 
 step "Build (takes a few minutes the first time)"
 meson compile -C build
 
 step "Install the GIMP plug-in for $(id -un)"
-if [ -x build/plugin/inpaint-gimp ]; then
-  plugdir="${GIMP2_DIRECTORY:-$HOME/.config/GIMP/2.10}/plug-ins/inpaint-gimp"
-  mkdir -p "$plugdir"
-  install -m 755 build/plugin/inpaint-gimp "$plugdir/inpaint-gimp"
-  echo "    installed $plugdir/inpaint-gimp"
-else
-  echo "    the plug-in is not built yet (GIMP not found, or not part of this version)"
-fi
+# GIMP finds it at its next start: Filters > Inpaint > Inpaint Selection...
+plugdir="${GIMP2_DIRECTORY:-$HOME/.config/GIMP/2.10}/plug-ins/inpaint-gimp"
+mkdir -p "$plugdir"
+install -m 755 build/plugin/inpaint-gimp "$plugdir/inpaint-gimp"
+echo "    installed $plugdir/inpaint-gimp"
+echo "    models: put them in ${INPAINT_MODELS:-${XDG_DATA_HOME:-$HOME/.local/share}/inpaint/models} (see README)"
 
 step "Demo"
 bash install/demo.sh

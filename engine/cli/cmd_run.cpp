@@ -136,13 +136,14 @@ void add_run(CLI::App& app) {
     MemoryPlan plan = plan_memory(model, max_memory, side);
     if (a->tile) plan.policy.conv_tile = a->tile;
     set_compute_policy(plan.policy);
-    const Image image = load_image(a->image);
+    Image image = load_image(a->image);
     const Mask mask = load_mask(a->mask);
+    release_free_memory();  // the decoders' buffers
     std::signal(SIGINT, [](int) { g_interrupted = true; });
     StderrProgress progress(a->quiet);
     InpaintResult result;
     try {
-      result = inpaint_image(model, image, mask, gen, io, progress);
+      result = inpaint_image(model, std::move(image), mask, gen, io, progress);
     } catch (const Cancelled&) {
       std::fprintf(stderr, "\ncancelled: nothing written\n");
       std::exit(130);
@@ -175,7 +176,7 @@ void add_run(CLI::App& app) {
                                         {"resolution", io.roi.resolution}, {"grow", io.grow},
                                         {"feather", io.feather},
                                         {"threads", at::get_num_threads()},
-                                        {"width", image.width}, {"height", image.height}}}};
+                                        {"width", iw}, {"height", ih}}}};
       std::ofstream out(a->report);
       out << r.dump(2) << "\n";
       if (!out) throw Error(a->report + ": cannot write the report");

@@ -1,0 +1,48 @@
+#include "engine/installed_models.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "engine/error.h"
+
+namespace fs = std::filesystem;
+
+namespace inpaint {
+
+fs::path models_dir() {
+  if (const char* env = std::getenv("INPAINT_MODELS"); env && *env) return env;
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) return fs::path(xdg) / "inpaint" / "models";
+  const char* home = std::getenv("HOME");
+  return fs::path(home ? home : ".") / ".local" / "share" / "inpaint" / "models";
+}
+
+std::vector<std::string> installed_models() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(models_dir(), ec)) {
+    const fs::path& p = entry.path();
+    if (entry.is_directory() && fs::exists(p / "model_index.json")) names.push_back(p.filename().string());
+    else if (entry.is_regular_file() && p.extension() == ".safetensors") names.push_back(p.filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+fs::path resolve_model(const std::string& name) {
+  if (!name.empty() && fs::exists(name)) return name;
+  const auto names = installed_models();
+  const std::string how = "put a diffusers folder or a .safetensors checkpoint there (README, \"Models\"), "
+                          "or give its path";
+  if (name.empty()) {
+    if (names.empty()) throw Error("no inpainting model is installed in " + models_dir().string() + ": " + how);
+    return models_dir() / names.front();
+  }
+  for (const auto& n : names)
+    if (n == name || fs::path(n).stem() == name) return models_dir() / n;
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw Error("model '" + name + "' is neither a file nor an installed model (installed: " +
+              (list.empty() ? "none" : list) + "); " + how);
+}
+
+}  // namespace inpaint

@@ -1,0 +1,20 @@
+// Where installed models live and how a name or a path becomes a model to open.
+// install/ puts models in models_dir(); the CLI and the plug-in resolve names there.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace inpaint {
+
+// $INPAINT_MODELS, else $XDG_DATA_HOME/inpaint/models, else ~/.local/share/inpaint/models.
+std::filesystem::path models_dir();
+
+// Names of the installed models (folders and .safetensors files in models_dir()), sorted.
+std::vector<std::string> installed_models();
+
+// An existing path as is; otherwise the installed model of that name; empty: the
+// first installed one. Throws Error saying how to install one when there is none.
+std::filesystem::path resolve_model(const std::string& name_or_path);
+
+}  // namespace inpaint

@@ -1,0 +1,129 @@
+#include "plugin/inpaint_selection.h"
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+#include "engine/error.h"
+#include "engine/inpaint.h"
+#include "engine/installed_models.h"
+#include "engine/memory_plan.h"
+#include "engine/runtime.h"
+#include "plugin/gimp_adapter.h"
+
+namespace inpaint::plugin {
+namespace {
+
+// Stage and step in GIMP's progress bar: "Region 1/2: Denoising 7/20".
+class GimpProgress : public Progress {
+ public:
+  explicit GimpProgress(size_t regions) : regions_(regions) {}
+  void next_region(size_t index) { region_ = index; }
+  bool stage(const std::string& name) override {
+    stage_ = name == "denoise" ? "Denoising" : name == "encode prompt" ? "Reading the prompt"
+           : name == "encode image" ? "Encoding the image" : name == "decode" ? "Decoding" : name;
+    show(stage_);
+    return true;
+  }
+  bool step(int done, int total, double) override {
+    show(stage_ + " " + std::to_string(done) + "/" + std::to_string(total));
+    gimp::progress_fraction((double(region_) + double(done) / double(total)) / double(regions_));
+    return true;
+  }
+
+ private:
+  void show(const std::string& text) {
+    const std::string prefix = regions_ > 1 ? "Region " + std::to_string(region_ + 1) + "/" + std::to_string(regions_) + ": " : "";
+    gimp::progress_text(prefix + text);
+  }
+  size_t regions_, region_ = 0;
+  std::string stage_;
+};
+
+GenerationOptions generation_options(const Settings& s) {
+  GenerationOptions g;
+  g.prompt = s.prompt;
+  g.negative_prompt = s.negative_prompt;
+  g.steps = s.steps;
+  g.guidance = s.guidance;
+  g.strength = s.strength;
+  g.scheduler = s.scheduler;
+  g.seed = s.random_seed ? std::random_device{}() : s.seed;
+  return g;
+}
+
+// Temporarily holds the visible-image layer for "sample merged".
+struct Source {
+  int32_t drawable;
+  bool temporary;
+  ~Source() {
+    if (temporary) gimp::remove_item(drawable);
+  }
+};
+
+}  // namespace
+
+int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
+  if (gimp::base_type(image) == gimp::BaseType::Indexed)
+    throw Error("Inpaint works on RGB and grayscale images; convert this one with Image > Mode > RGB first.");
+  const GenerationOptions gen = generation_options(s);
+  validate(gen);
+  if (s.context < -1) throw Error("The context margin must be -1 (automatic) or a number of pixels.");
+  if (s.resolution != 0 && (s.resolution < 64 || s.resolution > 2048))
+    throw Error("The working resolution must be between 64 and 2048 (or 0 for the model's own).");
+  Box selection;
+  if (!gimp::selection_bounds(image, &selection))
+    throw Error("There is no selection. Select the area to repaint (for example with the Free Select tool), "
+                "then run Inpaint Selection again.");
+  const Box layer = gimp::drawable_rect(drawable);
+  const Box area = intersect(selection, s.sample_merged ? gimp::image_rect(image) : layer);
+  if (area.empty()) throw Error("The selection lies outside the active layer: nothing to repaint.");
+  const Mask mask = gimp::read_selection(image, area);
+  if (std::none_of(mask.values.begin(), mask.values.end(), [](float v) { return v > 0.0f; }))
+    throw Error("The selection is empty inside the active layer: nothing to repaint.");
+
+  init_runtime(s.threads > 0 ? s.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  const ModelSource model = ModelSource::open(resolve_model(s.model));
+  InpaintOptions io;
+  io.roi.context = s.context;
+  io.roi.resolution = s.resolution;
+  const Pipeline pipeline(model);
+  const int64_t side = s.resolution > 0 ? s.resolution : pipeline.native_resolution();
+  set_compute_policy(plan_memory(model, s.max_memory[0] ? parse_size(s.max_memory) : 0, side).policy);
+
+  // Regions in the source's own coordinates.
+  const Source source{s.sample_merged ? gimp::visible_layer(image) : drawable, s.sample_merged != 0};
+  const Box src = s.sample_merged ? gimp::image_rect(image) : layer;
+  const Box mask_box{area.x - src.x, area.y - src.y, area.width, area.height};
+  const auto rois = plan_rois(mask, mask_box, src.width, src.height, pipeline.native_resolution(), io.roi);
+
+  gimp::progress_start("Inpainting");
+  GimpProgress progress(rois.size());
+  std::vector<float> rgba(size_t(area.width * area.height * 4), 0.0f);
+  for (size_t i = 0; i < rois.size(); ++i) {
+    progress.next_region(i);
+    const Box& c = rois[i].crop;  // source coordinates
+    // The selection over the crop (zero where the crop leaves the read area).
+    Mask crop_mask{static_cast<int>(c.width), static_cast<int>(c.height), std::vector<float>(size_t(c.width * c.height), 0.0f)};
+    const Box overlap = intersect(c, mask_box);
+    for (int64_t y = overlap.y; y < overlap.bottom(); ++y)
+      for (int64_t x = overlap.x; x < overlap.right(); ++x)
+        crop_mask.values[size_t((y - c.y) * c.width + (x - c.x))] = mask.values[size_t((y - mask_box.y) * area.width + (x - mask_box.x))];
+    const RegionOutput out = inpaint_region(pipeline, gimp::read_rgb(source.drawable, c), crop_mask, rois[i], gen, io, progress, nullptr);
+    for (int64_t y = overlap.y; y < overlap.bottom(); ++y)
+      for (int64_t x = overlap.x; x < overlap.right(); ++x) {
+        const size_t j = size_t((y - c.y) * c.width + (x - c.x));
+        const float a = out.alpha.values[j];
+        if (a <= 0.0f) continue;
+        float* p = &rgba[size_t((y - mask_box.y) * area.width + (x - mask_box.x)) * 4];
+        for (int k = 0; k < 3; ++k) p[k] = out.rgb[j * 3 + k] / 255.0f;
+        p[3] = std::min(1.0f, a);
+      }
+  }
+  const std::string name = "Inpaint: " + (gen.prompt.empty() ? std::string("(no prompt)") : gen.prompt.substr(0, 60));
+  const int32_t layer_id = gimp::add_layer(image, drawable, name, area, rgba);
+  gimp::progress_fraction(1.0);
+  return layer_id;
+}
+
+}  // namespace inpaint::plugin

@@ -1,0 +1,98 @@
+; Script-Fu cases for the plug-in test (tests/test_gimp_plugin.cpp). Each writes
+; "FACT ..." lines to out/facts.txt (gimp-console does not show `display`), and saves
+; PNGs into `out`.
+
+(define facts-port #f)
+
+(define (fact . xs)
+  (display "FACT" facts-port)
+  (for-each (lambda (x) (display " " facts-port) (display x facts-port)) xs)
+  (newline facts-port))
+
+(define (layer-facts tag layer)
+  (let ((offsets (gimp-drawable-offsets layer)))
+    (fact tag (car offsets) (cadr offsets)
+          (car (gimp-drawable-width layer)) (car (gimp-drawable-height layer)))))
+
+(define (load-photo photo)
+  (car (gimp-file-load RUN-NONINTERACTIVE photo photo)))
+
+(define (inpaint img drawable model)
+  (car (plug-in-inpaint RUN-NONINTERACTIVE img drawable "a red ball" "" model 3 7.5 1.0 42 "" -1)))
+
+(define (save img drawable file)
+  (file-png-save-defaults RUN-NONINTERACTIVE img drawable file file))
+
+; A feathered ellipse on a real photo: the layer, the selection, the merged image.
+(define (case-photo photo model out)
+  (let* ((img (load-photo photo))
+         (drawable (car (gimp-image-get-active-drawable img))))
+    (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 150 120 200 160)
+    (gimp-selection-feather img 30)
+    (save img (car (gimp-selection-save img)) (string-append out "/photo-selection.png"))
+    (let ((layer (inpaint img drawable model)))
+      (layer-facts "photo-layer" layer)
+      (fact "photo-name" (car (gimp-item-get-name layer)))
+      (fact "photo-layers" (car (gimp-image-get-layers img)))
+      (save img layer (string-append out "/photo-layer.png"))
+      (save img (car (gimp-image-merge-visible-layers img CLIP-TO-IMAGE)) (string-append out "/photo-merged.png")))))
+
+; Errors: the call fails with a message and the image keeps its layers.
+(define (expect-error tag img drawable model)
+  (let ((before (car (gimp-image-get-layers img))))
+    (catch (fact tag "failed")
+           (begin (inpaint img drawable model) (fact tag "succeeded")))
+    (fact (string-append tag "-layers") before (car (gimp-image-get-layers img)))))
+
+(define (case-no-selection photo model)
+  (let* ((img (load-photo photo)) (drawable (car (gimp-image-get-active-drawable img))))
+    (gimp-selection-none img)
+    (expect-error "no-selection" img drawable model)))
+
+(define (case-indexed photo model)
+  (let* ((img (load-photo photo)) (drawable 0))
+    (gimp-image-convert-indexed img CONVERT-DITHER-NONE CONVERT-PALETTE-GENERATE 64 FALSE FALSE "")
+    (set! drawable (car (gimp-image-get-active-drawable img)))
+    (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 100 100 80 80)
+    (expect-error "indexed" img drawable model)))
+
+; A 200x150 layer at (120, 90) of a 400x300 image, the selection half outside it.
+(define (case-offset-layer photo model out)
+  (let* ((img (load-photo photo))
+         (layer (car (gimp-layer-new img 200 150 RGB-IMAGE "small" 100 LAYER-MODE-NORMAL))))
+    (gimp-image-resize img 400 300 0 0)
+    (gimp-image-insert-layer img layer 0 -1)
+    (gimp-layer-set-offsets layer 120 90)
+    (gimp-drawable-fill layer FILL-WHITE)
+    (plug-in-plasma RUN-NONINTERACTIVE img layer 7 2.0)
+    (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 60 40 180 140)
+    (layer-facts "offset-layer" (inpaint img layer model))))
+
+(define (case-rgba photo model)
+  (let* ((img (load-photo photo)) (drawable (car (gimp-image-get-active-drawable img))))
+    (gimp-layer-add-alpha drawable)
+    (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 40 40 64 48)
+    (layer-facts "rgba-layer" (inpaint img drawable model))
+    (fact "rgba-alpha" (car (gimp-drawable-has-alpha drawable)))))
+
+(define (case-precision photo model out tag precision)
+  (let* ((img (load-photo photo)) (drawable (car (gimp-image-get-active-drawable img))))
+    (gimp-image-convert-precision img precision)
+    (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 200 200 100 80)
+    (let ((layer (inpaint img drawable model)))
+      (layer-facts (string-append tag "-layer") layer)
+      (fact (string-append tag "-precision") (car (gimp-image-get-precision img)) precision)
+      (save img layer (string-append out "/" tag "-layer.png")))))
+
+(define (run-all photo model out)
+  (set! facts-port (open-output-file (string-append out "/facts.txt")))
+  (for-each (lambda (thunk) (catch (fact "case-error") (thunk)))
+            (list (lambda () (case-photo photo model out))
+                  (lambda () (case-no-selection photo model))
+                  (lambda () (case-indexed photo model))
+                  (lambda () (case-offset-layer photo model out))
+                  (lambda () (case-rgba photo model))
+                  (lambda () (case-precision photo model out "u16" PRECISION-U16-GAMMA))
+                  (lambda () (case-precision photo model out "float" PRECISION-FLOAT-LINEAR))))
+  (fact "done")
+  (close-output-port facts-port))

@@ -1,0 +1,198 @@
+// End to end through the real GIMP 2.10, headless: the built plug-in installed into a
+// throw-away profile, Script-Fu cases (tests/gimp/cases.scm) on a real photo with the
+// tiny random model, then checks of what GIMP saved and reported.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "engine/image.h"
+#include "tests/test_support.h"
+
+namespace fs = std::filesystem;
+using namespace inpaint;
+
+namespace {
+
+// "FACT tag a b c" lines, by tag.
+std::map<std::string, std::vector<std::string>> facts_of(const std::string& output) {
+  std::map<std::string, std::vector<std::string>> facts;
+  std::istringstream in(output);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("FACT ", 0) != 0) continue;
+    std::istringstream words(line.substr(5));
+    std::string tag, w;
+    words >> tag;
+    auto& v = facts[tag];
+    while (words >> w) v.push_back(w);
+  }
+  return facts;
+}
+
+int num(const std::vector<std::string>& v, size_t i) { return i < v.size() ? std::stoi(v[i]) : -1; }
+
+// RGBA at (x, y) of an image of any channel count (grey expanded, alpha 255 if none).
+std::array<int, 4> rgba(const Image& img, int x, int y) {
+  const uint8_t* p = &img.pixels[(size_t(y) * img.width + x) * img.channels];
+  switch (img.channels) {
+    case 1: return {p[0], p[0], p[0], 255};
+    case 2: return {p[0], p[0], p[0], p[1]};
+    case 3: return {p[0], p[1], p[2], 255};
+    default: return {p[0], p[1], p[2], p[3]};
+  }
+}
+
+struct GimpRun {
+  bool ran = false;
+  std::string output;
+  fs::path out, photo;
+  std::map<std::string, std::vector<std::string>> facts;
+};
+
+// Runs all Script-Fu cases in one gimp-console session (start-up costs seconds), once.
+const GimpRun& gimp_run() {
+  static GimpRun run = [] {
+    GimpRun r;
+    const std::string plugin = INPAINT_PLUGIN;
+    if (plugin.empty()) {
+      const char* ci = std::getenv("CI");
+      if (ci && std::string(ci) == "true") FAIL("the GIMP plug-in was not built (libgimp2.0-dev missing?)");
+      MESSAGE("SKIPPED: the GIMP plug-in was not built");
+      return r;
+    }
+    const fs::path model = test::shared("fixtures/A/models/tiny-sd15-inpaint");
+    r.photo = test::shared("assets/images/astronaut.png");
+    if (model.empty() || r.photo.empty()) return r;
+    const fs::path d = test::temp_dir("gimp");
+    const fs::path plug_ins = d / "plug-ins" / "inpaint-gimp";
+    fs::create_directories(plug_ins);
+    fs::copy_file(plugin, plug_ins / "inpaint-gimp");  // keeps the run bit
+    std::ofstream(d / "gimprc") << "(plug-in-path \"${gimp_plug_in_dir}/plug-ins:" << (d / "plug-ins").string() << "\")\n";
+    r.out = d / "out";
+    fs::create_directories(r.out);
+    const std::string cases = std::string(INPAINT_SOURCE_DIR) + "/tests/gimp/cases.scm";
+    const std::string batch = "(begin (load \\\"" + cases + "\\\") (run-all \\\"" + r.photo.string() + "\\\" \\\"" +
+                              model.string() + "\\\" \\\"" + r.out.string() + "\\\"))";
+    const std::string command = "cd " + d.string() + " && GIMP2_DIRECTORY=" + (d / "profile").string() +
+                                " timeout 600 gimp-console-2.10 -i -n -c -d -f -g " + (d / "gimprc").string() +
+                                " -b \"" + batch + "\" -b '(gimp-quit 0)' </dev/null";
+    test::run(command, &r.output);  // gimp-console exits 0 whatever happened: check what it did
+    std::ifstream facts_file(r.out / "facts.txt");
+    r.facts = facts_of(std::string(std::istreambuf_iterator<char>(facts_file), {}));
+    r.ran = true;
+    return r;
+  }();
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("GIMP plug-in: every Script-Fu case ran") {
+  const GimpRun& g = gimp_run();
+  if (!g.ran) return;
+  CAPTURE(g.output);
+  CHECK(g.facts.count("done"));
+  CHECK(g.facts.count("case-error") == 0);
+}
+
+TEST_CASE("GIMP plug-in: feathered ellipse on a photo: layer placement, untouched outside, soft edge, changed inside") {
+  const GimpRun& g = gimp_run();
+  if (!g.ran) return;
+  const auto& facts = g.facts;
+  const fs::path& out = g.out;
+  const fs::path& photo = g.photo;
+  REQUIRE(facts.count("photo-layer"));
+  {
+    const auto& f = facts.at("photo-layer");
+    const int lx = num(f, 0), ly = num(f, 1), lw = num(f, 2), lh = num(f, 3);
+    const Image sel = load_image(out / "photo-selection.png");
+    const Image layer = load_image(out / "photo-layer.png");
+    const Image merged = load_image(out / "photo-merged.png");
+    const Image original = load_image(photo);
+    REQUIRE(layer.width == lw);
+    REQUIRE(layer.height == lh);
+    CHECK(num(facts.at("photo-layers"), 0) == 2);
+    CHECK(facts.at("photo-name").at(0) == "Inpaint:");
+    // The layer covers exactly the selection's bounding box.
+    int x0 = sel.width, y0 = sel.height, x1 = -1, y1 = -1;
+    for (int y = 0; y < sel.height; ++y)
+      for (int x = 0; x < sel.width; ++x)
+        if (rgba(sel, x, y)[0] > 0) x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
+    CHECK(lx == x0);
+    CHECK(ly == y0);
+    CHECK(lw == x1 - x0 + 1);
+    CHECK(lh == y1 - y0 + 1);
+    size_t outside_changed = 0, inside_changed = 0, soft = 0, alpha_outside = 0;
+    for (int y = 0; y < original.height; ++y)
+      for (int x = 0; x < original.width; ++x) {
+        const int s = rgba(sel, x, y)[0];
+        const auto a = rgba(original, x, y), b = rgba(merged, x, y);
+        const bool same = a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
+        if (s == 0) outside_changed += !same;
+        if (s == 255) inside_changed += !same;
+        const bool in_layer = x >= lx && y >= ly && x < lx + lw && y < ly + lh;
+        if (!in_layer) continue;
+        const int alpha = rgba(layer, x - lx, y - ly)[3];
+        if (s == 0) alpha_outside += alpha != 0;
+        if (alpha > 0 && alpha < 255) ++soft;
+      }
+    CHECK(outside_changed == 0);
+    CHECK(alpha_outside == 0);
+    CHECK(inside_changed > 1000);
+    CHECK(soft > 500);  // the 30 px feather gives a wide blended band
+  }
+}
+
+TEST_CASE("GIMP plug-in: no selection and indexed images: an error, and the image keeps its layers") {
+  const GimpRun& g = gimp_run();
+  if (!g.ran) return;
+  const auto& facts = g.facts;
+  const std::string& output = g.output;
+  REQUIRE(facts.count("indexed-layers"));
+  {
+    CHECK(facts.at("no-selection").at(0) == "failed");
+    CHECK(facts.at("no-selection-layers").at(0) == facts.at("no-selection-layers").at(1));
+    CHECK(output.find("There is no selection") != std::string::npos);
+    CHECK(facts.at("indexed").at(0) == "failed");
+    CHECK(facts.at("indexed-layers").at(0) == facts.at("indexed-layers").at(1));
+    CHECK(output.find("RGB and grayscale") != std::string::npos);
+  }
+}
+
+TEST_CASE("GIMP plug-in: a layer offset from the origin and smaller than the image") {
+  const GimpRun& g = gimp_run();
+  if (!g.ran) return;
+  const auto& facts = g.facts;
+  REQUIRE(facts.count("offset-layer"));
+  {
+    const auto& f = facts.at("offset-layer");
+    CHECK(num(f, 0) >= 120);
+    CHECK(num(f, 1) >= 90);
+    CHECK(num(f, 0) + num(f, 2) <= 240);  // the selection ends at x = 240
+    CHECK(num(f, 1) + num(f, 3) <= 180);
+    CHECK(num(f, 2) > 0);
+    CHECK(num(f, 3) > 0);
+  }
+}
+
+TEST_CASE("GIMP plug-in: an RGBA layer, 16-bit and float images") {
+  const GimpRun& g = gimp_run();
+  if (!g.ran) return;
+  const auto& facts = g.facts;
+  const fs::path& out = g.out;
+  REQUIRE(facts.count("float-precision"));
+  {
+    CHECK(facts.at("rgba-layer") == std::vector<std::string>{"40", "40", "64", "48"});
+    CHECK(facts.at("rgba-alpha").at(0) == "1");
+    for (const char* tag : {"u16", "float"}) {
+      CAPTURE(tag);
+      const auto& p = facts.at(std::string(tag) + "-precision");
+      CHECK(p.at(0) == p.at(1));  // the image keeps its precision
+      const Image layer = load_image(out / (std::string(tag) + "-layer.png"));
+      CHECK(layer.width == num(facts.at(std::string(tag) + "-layer"), 2));
+      CHECK(layer.channels == 4);
+    }
+  }
+}
