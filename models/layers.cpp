@@ -15,7 +15,7 @@ at::Tensor pooled_float_buffer(int64_t numel) {
   static std::vector<at::Tensor> slots;
   const int64_t slot = g_policy.weight_slot_floats;
   if (numel < slot / 32 || numel > slot) return at::empty({numel});
-  for (const at::Tensor& s : slots)  // one no view of which is alive
+  for (const at::Tensor& s : slots)  // a slot no view of which is alive
     if (s.numel() >= numel && s.storage().use_count() == 1) return s.narrow(0, 0, numel);
   if (slots.size() >= 4) return at::empty({numel});
   slots.push_back(at::empty({slot}));
