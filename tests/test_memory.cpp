@@ -34,6 +34,13 @@ ComputePolicy tiled(int64_t tile) {
   return p;
 }
 
+// The tiny SD 1.5 inpainting model's VAE (the model must outlive the network's views).
+struct TinyVae {
+  ModelSource model;
+  std::unique_ptr<AutoencoderKL> vae;
+  explicit TinyVae(const std::filesystem::path& dir) : model(ModelSource::open(dir)), vae(load_vae(model)) {}
+};
+
 double relative_error(const at::Tensor& a, const at::Tensor& b) {
   return test::max_abs_diff(a, b) / std::max(1e-12, b.abs().max().item<double>());
 }
@@ -73,8 +80,8 @@ TEST_CASE("attention with key chunks and an online softmax equals plain attentio
 
 TEST_CASE("tiled VAE decode and encode match untiled (tiny SD 1.5 VAE)") {
   REQUIRE_SHARED(dir, "fixtures/A/models/tiny-sd15-inpaint");
-  const ModelSource model = ModelSource::open(dir);
-  const auto vae = load_vae(model);
+  const TinyVae tiny(dir);
+  const auto& vae = tiny.vae;
   at::NoGradGuard no_grad;
   at::manual_seed(3);
   // Odd sizes so that tiles end mid-way and borders need padding.
@@ -99,8 +106,8 @@ TEST_CASE("tiled VAE decode and encode match untiled (tiny SD 1.5 VAE)") {
 
 TEST_CASE("streamed weights give bit-identical results") {
   REQUIRE_SHARED(dir, "fixtures/A/models/tiny-sd15-inpaint");
-  const ModelSource model = ModelSource::open(dir);
-  const auto vae = load_vae(model);
+  const TinyVae tiny(dir);
+  const auto& vae = tiny.vae;
   at::NoGradGuard no_grad;
   at::manual_seed(5);
   const at::Tensor latent = at::randn({1, 4, 8, 8});
@@ -137,8 +144,8 @@ TEST_CASE("tiled TAESD on a real photo matches untiled") {
 
 TEST_CASE("f16 storage of large tiled activations stays close to f32 (tiny SD 1.5 VAE)") {
   REQUIRE_SHARED(dir, "fixtures/A/models/tiny-sd15-inpaint");
-  const ModelSource model = ModelSource::open(dir);
-  const auto vae = load_vae(model);
+  const TinyVae tiny(dir);
+  const auto& vae = tiny.vae;
   at::NoGradGuard no_grad;
   at::manual_seed(11);
   const at::Tensor latent = at::randn({1, 4, 16, 16});
