@@ -18,12 +18,7 @@ EulerScheduler::EulerScheduler(const nlohmann::json& config, bool ancestral)
 
 void EulerScheduler::set_timesteps(int64_t steps) {
   num_inference_steps_ = steps;
-  timesteps_ = spaced_timesteps(steps);
-  if (config_.timestep_spacing == "linspace") {  // Euler keeps fractional linspace steps
-    timesteps_.clear();
-    for (int64_t i = steps - 1; i >= 0; --i)
-      timesteps_.push_back(static_cast<float>(steps == 1 ? 0.0 : double(config_.num_train_timesteps - 1) * i / (steps - 1)));
-  }
+  timesteps_ = spaced_timesteps(steps, /*fractional_linspace=*/true);
   const std::vector<float> train = train_sigmas();
   std::vector<double> s = interp(timesteps_, train);
   if (karras_) {

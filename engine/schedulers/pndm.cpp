@@ -17,12 +17,7 @@ PndmScheduler::PndmScheduler(const nlohmann::json& config)
 void PndmScheduler::set_timesteps(int64_t steps) {
   num_inference_steps_ = steps;
   std::vector<double> t = spaced_timesteps(steps);  // descending
-  std::vector<double> asc(t.rbegin(), t.rend());
-  if (config_.timestep_spacing == "linspace") {  // PNDM does not reverse-round linspace
-    asc.clear();
-    for (int64_t i = 0; i < steps; ++i)
-      asc.push_back(std::nearbyint(steps == 1 ? 0.0 : double(config_.num_train_timesteps - 1) * i / (steps - 1)));
-  }
+  const std::vector<double> asc(t.rbegin(), t.rend());
   // plms = concat(t[:-1], t[-2:-1], t[-1:]) reversed: the second step repeats.
   std::vector<double> plms(asc.begin(), asc.end() - 1);
   if (asc.size() >= 2) plms.push_back(asc[asc.size() - 2]);

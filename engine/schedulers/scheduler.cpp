@@ -72,12 +72,14 @@ std::vector<float> Scheduler::train_sigmas() const {
   return s;
 }
 
-std::vector<double> Scheduler::spaced_timesteps(int64_t steps) const {
+std::vector<double> Scheduler::spaced_timesteps(int64_t steps, bool fractional_linspace) const {
   const int64_t n = config_.num_train_timesteps;
   std::vector<double> t;
   if (config_.timestep_spacing == "linspace") {
-    for (int64_t i = steps - 1; i >= 0; --i)
-      t.push_back(std::nearbyint(steps == 1 ? 0.0 : double(n - 1) * i / (steps - 1)));
+    for (int64_t i = steps - 1; i >= 0; --i) {
+      const double v = steps == 1 ? 0.0 : double(n - 1) * i / (steps - 1);
+      t.push_back(fractional_linspace ? static_cast<float>(v) : std::nearbyint(v));
+    }
   } else if (config_.timestep_spacing == "leading") {
     const int64_t ratio = n / steps;
     for (int64_t i = steps - 1; i >= 0; --i) t.push_back(double(i * ratio + config_.steps_offset));

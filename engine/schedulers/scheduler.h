@@ -51,8 +51,10 @@ class Scheduler {
   explicit Scheduler(ScheduleConfig config);
   double alpha_cumprod(double timestep) const;  // at an integer training step
   std::vector<float> train_sigmas() const;      // ((1 - acp) / acp)^0.5 in float32
-  // The spacing of diffusers' set_timesteps for DDIM/PNDM/Euler ("linspace", "leading", "trailing").
-  std::vector<double> spaced_timesteps(int64_t steps) const;
+  // The spacing of diffusers' set_timesteps for DDIM/PNDM/Euler ("linspace", "leading",
+  // "trailing"), descending. Euler keeps linspace steps fractional (as float32) rather
+  // than rounded: `fractional_linspace`.
+  std::vector<double> spaced_timesteps(int64_t steps, bool fractional_linspace = false) const;
   // Index of `timestep` in timesteps_: first match, or the second when it repeats (diffusers).
   int64_t index_for(double timestep) const;
 
