@@ -59,6 +59,18 @@ void paste(Image& img, const Box& b, const RegionOutput& region) {
 
 }  // namespace
 
+void validate(const InpaintOptions& io) {
+  if (io.roi.context < -1) throw Error("the context margin (--context) must be -1 (automatic) or a number of pixels");
+  if (io.roi.resolution != 0 && (io.roi.resolution < 64 || io.roi.resolution > 2048))
+    throw Error("the working resolution (--resolution) must be between 64 and 2048, or 0 for the model's own");
+  if (io.grow < 0 || io.feather < 0) throw Error("--grow and --feather must be >= 0");
+}
+
+int64_t working_side(const Pipeline& pipeline, const RoiOptions& roi, int64_t width, int64_t height) {
+  if (!roi.enabled) return static_cast<int64_t>(std::sqrt(double(width) * double(height)));
+  return roi.resolution > 0 ? roi.resolution : pipeline.native_resolution();
+}
+
 void check_image_size(int64_t width, int64_t height, bool roi) {
   const std::string size = std::to_string(width) + "x" + std::to_string(height);
   if (width < 8 || height < 8) throw Error("the image is " + size + "; it must be at least 8x8 pixels");
@@ -96,6 +108,7 @@ RegionOutput inpaint_region(const Pipeline& pipeline, const Image& crop, const M
 InpaintResult inpaint_image(const ModelSource& model, Image img, const Mask& mask,
                             const GenerationOptions& options, const InpaintOptions& io, Progress& progress) {
   validate(options);
+  validate(io);
   if (img.width != mask.width || img.height != mask.height)
     throw Error("the image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
                 " but the mask is " + std::to_string(mask.width) + "x" + std::to_string(mask.height));

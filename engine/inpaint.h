@@ -40,6 +40,13 @@ RegionOutput inpaint_region(const Pipeline& pipeline, const Image& rgb, const Ma
                             const GenerationOptions& options, const InpaintOptions& inpaint,
                             Progress& progress, StageTimes* times);
 
+// Throws Error naming a bad context margin, working resolution, grow or feather.
+void validate(const InpaintOptions& options);
+
+// The side of the square the networks work at for a `width` x `height` picture: the
+// region resolution (default the model's native one), or the picture's with regions off.
+int64_t working_side(const Pipeline& pipeline, const RoiOptions& roi, int64_t width, int64_t height);
+
 // Throws a clear Error when a picture of this size cannot be inpainted (checked before
 // anything is decoded or allocated).
 void check_image_size(int64_t width, int64_t height, bool roi);

@@ -64,9 +64,10 @@ Mask feather_mask(const Mask& m, int radius) {
 }
 
 Mask crop_mask(const Mask& m, int64_t x, int64_t y, int64_t w, int64_t h) {
-  Mask out{static_cast<int>(w), static_cast<int>(h), std::vector<float>(static_cast<size_t>(w * h))};
-  for (int64_t r = 0; r < h; ++r)
-    std::copy_n(m.values.begin() + (y + r) * m.width + x, w, out.values.begin() + r * w);
+  Mask out{static_cast<int>(w), static_cast<int>(h), std::vector<float>(static_cast<size_t>(w * h), 0.0f)};
+  const int64_t x0 = std::max<int64_t>(x, 0), x1 = std::min<int64_t>(x + w, m.width);
+  for (int64_t r = std::max<int64_t>(y, 0); r < std::min<int64_t>(y + h, m.height) && x1 > x0; ++r)
+    std::copy_n(m.values.begin() + r * m.width + x0, x1 - x0, out.values.begin() + (r - y) * w + (x0 - x));
   return out;
 }
 

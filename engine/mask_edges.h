@@ -13,7 +13,7 @@ Mask grow_mask(const Mask& mask, int by);
 // wherever the mask is zero; 1 deep inside a hard mask; a soft ramp at its edge.
 Mask feather_mask(const Mask& mask, int radius);
 
-// The part of a mask inside `x, y, width, height` (which must lie within it).
+// The part of a mask inside `x, y, width, height`; zero where that leaves the mask.
 Mask crop_mask(const Mask& mask, int64_t x, int64_t y, int64_t width, int64_t height);
 
 }  // namespace inpaint

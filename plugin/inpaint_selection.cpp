@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "engine/inpaint.h"
 #include "engine/installed_models.h"
+#include "engine/mask_edges.h"
 #include "engine/memory_plan.h"
 #include "engine/runtime.h"
 #include "plugin/gimp_adapter.h"
@@ -68,9 +69,10 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
     throw Error("Inpaint works on RGB and grayscale images; convert this one with Image > Mode > RGB first.");
   const GenerationOptions gen = generation_options(s);
   validate(gen);
-  if (s.context < -1) throw Error("The context margin must be -1 (automatic) or a number of pixels.");
-  if (s.resolution != 0 && (s.resolution < 64 || s.resolution > 2048))
-    throw Error("The working resolution must be between 64 and 2048 (or 0 for the model's own).");
+  InpaintOptions io;
+  io.roi.context = s.context;
+  io.roi.resolution = s.resolution;
+  validate(io);
   Box selection;
   if (!gimp::selection_bounds(image, &selection))
     throw Error("There is no selection. Select the area to repaint (for example with the Free Select tool), "
@@ -84,11 +86,8 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
 
   init_runtime(s.threads > 0 ? s.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const ModelSource model = ModelSource::open(resolve_model(s.model));
-  InpaintOptions io;
-  io.roi.context = s.context;
-  io.roi.resolution = s.resolution;
   const Pipeline pipeline(model);
-  const int64_t side = s.resolution > 0 ? s.resolution : pipeline.native_resolution();
+  const int64_t side = working_side(pipeline, io.roi, area.width, area.height);
   set_compute_policy(plan_memory(model, s.max_memory[0] ? parse_size(s.max_memory) : 0, side).policy);
 
   // Regions in the source's own coordinates.
@@ -104,12 +103,9 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
     progress.next_region(i);
     const Box& c = rois[i].crop;  // source coordinates
     // The selection over the crop (zero where the crop leaves the read area).
-    Mask crop_mask{static_cast<int>(c.width), static_cast<int>(c.height), std::vector<float>(size_t(c.width * c.height), 0.0f)};
+    const Mask selected = crop_mask(mask, c.x - mask_box.x, c.y - mask_box.y, c.width, c.height);
+    const RegionOutput out = inpaint_region(pipeline, gimp::read_rgb(source.drawable, c), selected, rois[i], gen, io, progress, nullptr);
     const Box overlap = intersect(c, mask_box);
-    for (int64_t y = overlap.y; y < overlap.bottom(); ++y)
-      for (int64_t x = overlap.x; x < overlap.right(); ++x)
-        crop_mask.values[size_t((y - c.y) * c.width + (x - c.x))] = mask.values[size_t((y - mask_box.y) * area.width + (x - mask_box.x))];
-    const RegionOutput out = inpaint_region(pipeline, gimp::read_rgb(source.drawable, c), crop_mask, rois[i], gen, io, progress, nullptr);
     for (int64_t y = overlap.y; y < overlap.bottom(); ++y)
       for (int64_t x = overlap.x; x < overlap.right(); ++x) {
         const size_t j = size_t((y - c.y) * c.width + (x - c.x));

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "engine/image.h"
 #include "engine/safetensors.h"
 
 namespace test {
@@ -19,5 +20,7 @@ struct FixtureFile {
 FixtureFile fixture_file(const std::filesystem::path& path);
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
+// An 8-bit RGB picture as [1, 3, H, W] floats in [0, 1].
+at::Tensor image_tensor(const inpaint::Image& rgb);
 
 }  // namespace test

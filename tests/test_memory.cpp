@@ -124,9 +124,7 @@ TEST_CASE("tiled TAESD on a real photo matches untiled") {
   REQUIRE_SHARED(dir, "assets/taesd");
   REQUIRE_SHARED(photo, "assets/images/astronaut.png");
   const auto taesd = load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
-  const Image rgb = to_rgb(load_image(photo));
-  const at::Tensor x = at::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {rgb.height, rgb.width, 3}, at::kByte)
-                           .permute({2, 0, 1}).unsqueeze(0).to(at::kFloat).div(255.0);
+  const at::Tensor x = test::image_tensor(to_rgb(load_image(photo)));
   at::NoGradGuard no_grad;
   at::Tensor latent, decoded;
   {

@@ -127,6 +127,12 @@ TEST_CASE("mask edges: grow dilates, feather fades in inside the mask only") {
   const float edge = f.values[size_t(20) * 40 + 10];
   CHECK(edge > 0.2f);
   CHECK(edge < 0.8f);
+  const Mask c = crop_mask(m, 25, -5, 10, 10);  // half outside: zeros there
+  CHECK(c.values[size_t(7) * 10 + 2] == 0.0f);   // (27, 2): above the mask's square
+  CHECK(c.values[size_t(7) * 10 + 4] == 0.0f);   // (29, 2)
+  CHECK(c.values[size_t(0) * 10 + 0] == 0.0f);   // (25, -5): outside the picture
+  CHECK(crop_mask(m, 25, 10, 10, 10).values[0] == 1.0f);
+  CHECK(crop_mask(m, 25, 10, 10, 10).values[5] == 0.0f);  // x = 30: right of the square
   Mask border = blank(40, 40);
   fill(border, 0, 0, 40, 20);  // touching three picture borders
   CHECK(feather_mask(border, 8).values[0] == doctest::Approx(1.0f));

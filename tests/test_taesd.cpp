@@ -15,11 +15,6 @@ namespace {
 
 constexpr double kTolerance = 1e-4;  // SOURCES.md: float64 recomputation moved results by 1e-5
 
-at::Tensor image_tensor(const Image& rgb) {  // [1,3,H,W] in [0,1]
-  return at::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {rgb.height, rgb.width, 3}, at::kByte)
-      .permute({2, 0, 1}).unsqueeze(0).to(at::kFloat).div(255.0);
-}
-
 double psnr(const at::Tensor& a, const at::Tensor& b) {
   const double mse = (a - b).pow(2).mean().item<double>();
   return 10.0 * std::log10(1.0 / mse);
@@ -54,7 +49,7 @@ TEST_CASE("TAESD round trip on a real photo keeps the reference quality") {
   REQUIRE_SHARED(dir, "assets/taesd");
   REQUIRE_SHARED(photo, "assets/images/astronaut.png");
   const auto taesd = load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
-  const at::Tensor x = image_tensor(to_rgb(load_image(photo)));
+  const at::Tensor x = test::image_tensor(to_rgb(load_image(photo)));
   const at::Tensor y = taesd->decoder->forward(taesd->encoder->forward(x)).clamp(0, 1);
   const double db = psnr(x, y);
   MESSAGE("TAESD round trip PSNR on astronaut.png 512x512: " << db << " dB (reference 25.35)");

@@ -113,10 +113,7 @@ void add_run(CLI::App& app) {
     validate(gen);  // before any loading: bad options fail fast
     InpaintOptions io = a->inpaint;
     io.roi.enabled = a->roi == "auto";
-    if (io.roi.context < -1) throw Error("--context must be -1 (automatic) or a number of pixels");
-    if (io.roi.resolution != 0 && (io.roi.resolution < 64 || io.roi.resolution > 2048))
-      throw Error("--resolution must be between 64 and 2048 (or 0 for the model's own)");
-    if (io.grow < 0 || io.feather < 0) throw Error("--grow and --feather must be >= 0");
+    validate(io);
     if (a->tile < 0 || (a->tile > 0 && a->tile < 16)) throw Error("--tile must be 0 (automatic) or at least 16");
     const size_t max_memory = a->max_memory.empty() ? 0 : parse_size(a->max_memory);
     // Sizes from the headers first: a wrong pair or a huge picture fails before decoding.
@@ -131,9 +128,7 @@ void add_run(CLI::App& app) {
     open.tokenizer_dir = a->tokenizer;
     const ModelSource model = ModelSource::open(a->model, open);  // headers only
     // The memory plan before any pixel or weight is loaded: too little fails here.
-    const int64_t side = io.roi.enabled ? (io.roi.resolution ? io.roi.resolution : Pipeline(model).native_resolution())
-                                        : static_cast<int64_t>(std::sqrt(double(iw) * double(ih)));
-    MemoryPlan plan = plan_memory(model, max_memory, side);
+    MemoryPlan plan = plan_memory(model, max_memory, working_side(Pipeline(model), io.roi, iw, ih));
     if (a->tile) plan.policy.conv_tile = a->tile;
     set_compute_policy(plan.policy);
     Image image = load_image(a->image);
