@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "engine/classic_fill.h"
 #include "engine/mask_edges.h"
 
 namespace inpaint {
@@ -86,10 +87,14 @@ RegionOutput inpaint_region(const Pipeline& pipeline, const Image& crop, const M
                             const GenerationOptions& options, const InpaintOptions& io, Progress& progress,
                             StageTimes* times) {
   const int64_t w = crop.width, h = crop.height;
-  const Image rgb = to_rgb(crop);
+  Image rgb = to_rgb(crop);
+  const Mask repaint = grow_mask(mask, io.grow);
+  if (io.prefill) {
+    if (!progress.stage("classic fill")) throw Cancelled();
+    classic_fill(rgb, repaint, options.seed);
+  }
   at::Tensor x = at::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {h, w, 3}, at::kByte)
                      .permute({2, 0, 1}).unsqueeze(0).to(at::kFloat).div(255.0);
-  const Mask repaint = grow_mask(mask, io.grow);
   at::Tensor m = at::from_blob(const_cast<float*>(repaint.values.data()), {1, 1, h, w}, at::kFloat).clone();
   const bool resized = roi.work_width != w || roi.work_height != h;
   if (resized) {
@@ -105,28 +110,44 @@ RegionOutput inpaint_region(const Pipeline& pipeline, const Image& crop, const M
   return r;
 }
 
-InpaintResult inpaint_image(const ModelSource& model, Image img, const Mask& mask,
-                            const GenerationOptions& options, const InpaintOptions& io, Progress& progress) {
-  validate(options);
+InpaintResult repaint_regions(Image img, const Mask& mask, std::vector<Roi> regions, Progress& progress,
+                              const RegionFill& fill) {
+  InpaintResult result;
+  result.regions = std::move(regions);
+  result.image = std::move(img);  // crops are read from it, results pasted into it
+  result.nothing_to_do = result.regions.empty();
+  for (size_t i = 0; i < result.regions.size(); ++i) {
+    const Box& b = result.regions[i].crop;
+    RegionProgress region_progress(progress, i, result.regions.size());
+    const RegionOutput out = fill(crop_image(result.image, b), crop_mask(mask, b.x, b.y, b.width, b.height),
+                                  result.regions[i], region_progress);
+    paste(result.image, b, out);
+  }
+  return result;
+}
+
+void check_inputs(const Image& img, const Mask& mask, const InpaintOptions& io) {
   validate(io);
   if (img.width != mask.width || img.height != mask.height)
     throw Error("the image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
                 " but the mask is " + std::to_string(mask.width) + "x" + std::to_string(mask.height));
   if (img.channels < 1 || img.channels > 4) throw Error("the image has an unsupported channel count");
   check_image_size(img.width, img.height, io.roi.enabled);
+}
+
+InpaintResult inpaint_image(const ModelSource& model, Image img, const Mask& mask,
+                            const GenerationOptions& options, const InpaintOptions& io, Progress& progress) {
+  validate(options);
+  check_inputs(img, mask, io);
   const Pipeline pipeline(model);
-  InpaintResult result;
-  result.regions = plan_rois(mask, {0, 0, img.width, img.height}, img.width, img.height,
-                             pipeline.native_resolution(), io.roi);
-  result.image = std::move(img);  // crops are read from it, results pasted into it
-  result.nothing_to_do = result.regions.empty();
-  for (size_t i = 0; i < result.regions.size(); ++i) {
-    const Box& b = result.regions[i].crop;
-    RegionProgress region_progress(progress, i, result.regions.size());
-    const RegionOutput out = inpaint_region(pipeline, crop_image(result.image, b), crop_mask(mask, b.x, b.y, b.width, b.height),
-                                            result.regions[i], options, io, region_progress, &result.times);
-    paste(result.image, b, out);
-  }
+  std::vector<Roi> regions = plan_rois(mask, {0, 0, img.width, img.height}, img.width, img.height,
+                                       pipeline.native_resolution(), io.roi);
+  StageTimes times;
+  InpaintResult result = repaint_regions(std::move(img), mask, std::move(regions), progress,
+      [&](const Image& crop, const Mask& m, const Roi& roi, Progress& p) {
+        return inpaint_region(pipeline, crop, m, roi, options, io, p, &times);
+      });
+  result.times = std::move(times);
   return result;
 }
 

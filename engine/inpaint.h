@@ -2,6 +2,7 @@
 // runs the pipeline on each at the model's resolution, and pastes the results back
 // through the soft mask, so pixels outside the mask stay bit-identical.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "engine/image.h"
@@ -14,6 +15,9 @@ struct InpaintOptions {
   RoiOptions roi;
   int grow = 8;     // pixels the repainted area reaches past the mask
   int feather = 8;  // pixels over which the paste-back fades in, inside the mask
+  // Masked content the diffusion starts from: false keeps the original pixels, true
+  // fills them with the classic fill first (matters with strength < 1).
+  bool prefill = false;
 };
 
 struct InpaintResult {
@@ -39,6 +43,16 @@ struct RegionOutput {
 RegionOutput inpaint_region(const Pipeline& pipeline, const Image& rgb, const Mask& mask, const Roi& roi,
                             const GenerationOptions& options, const InpaintOptions& inpaint,
                             Progress& progress, StageTimes* times);
+
+// The loop both methods share: each region's crop and mask go through `fill`, and its
+// output is pasted back into the picture through its alpha.
+using RegionFill = std::function<RegionOutput(const Image& crop, const Mask& mask, const Roi& roi, Progress& progress)>;
+InpaintResult repaint_regions(Image image, const Mask& mask, std::vector<Roi> regions, Progress& progress,
+                              const RegionFill& fill);
+
+// Throws Error when the picture and mask differ in size, the picture is too small or too
+// large, or an option is bad.
+void check_inputs(const Image& image, const Mask& mask, const InpaintOptions& options);
 
 // Throws Error naming a bad context margin, working resolution, grow or feather.
 void validate(const InpaintOptions& options);

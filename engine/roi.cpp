@@ -73,7 +73,8 @@ std::vector<Roi> plan_rois(const Mask& mask, const Box& mask_box, int64_t image_
   for (Box& b : boxes) b.x += mask_box.x, b.y += mask_box.y;
 
   auto margin = [&](const Box& b) {
-    return o.context >= 0 ? o.context : std::max<int64_t>(32, std::max(b.width, b.height) / 4);
+    return o.context >= 0 ? o.context
+                          : std::max<int64_t>(o.min_context, static_cast<int64_t>(o.context_fraction * double(std::max(b.width, b.height))));
   };
   // Regions whose context areas touch share one crop.
   for (bool merged = true; merged;) {

@@ -22,7 +22,9 @@ Box intersect(const Box& a, const Box& b);
 
 struct RoiOptions {
   bool enabled = true;     // false: one region, the whole picture at its own size
-  int64_t context = -1;    // margin around the mask in pixels; -1: a quarter of the box, >= 32
+  int64_t context = -1;    // margin around the mask in pixels; -1: automatic, see below
+  double context_fraction = 0.25;  // automatic margin: this fraction of the box's longer side,
+  int64_t min_context = 32;        // but at least this
   int64_t resolution = 0;  // side of the square the model works at; 0: its native one
   int max_regions = 4;     // more masked areas than this are merged
 };

@@ -8,11 +8,14 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <random>
 
 #include "engine/cli/commands.h"
 #include "engine/error.h"
+#include "engine/classic_fill.h"
 #include "engine/inpaint.h"
+#include "engine/installed_models.h"
 #include "engine/memory_plan.h"
 #include "engine/runtime.h"
 
@@ -49,6 +52,10 @@ class StderrProgress : public Progress {
   bool quiet_, newline_ = false;
 };
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 nlohmann::json regions_json(const std::vector<Roi>& rois) {
   nlohmann::json out = nlohmann::json::array();
   for (const Roi& r : rois)
@@ -61,7 +68,8 @@ nlohmann::json regions_json(const std::vector<Roi>& rois) {
 
 void add_run(CLI::App& app) {
   struct Args {
-    std::string model, image, mask, out, report, tokenizer, roi = "auto", max_memory;
+    std::string model, image, mask, out, report, tokenizer, roi = "auto", max_memory, method = "auto",
+        masked_content = "original";
     GenerationOptions gen;
     InpaintOptions inpaint;
     int64_t tile = 0;
@@ -71,7 +79,11 @@ void add_run(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Inpaint an image");
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  cmd->add_option("--model", a->model, "diffusers folder or .safetensors checkpoint")->required();
+  cmd->add_option("--model", a->model, "diffusers folder, .safetensors checkpoint or installed name (default: the first installed)");
+  cmd->add_option("--method", a->method, "diffusion, classic (patch-based, no model), auto: diffusion when a model is installed")
+      ->check(CLI::IsMember({"auto", "diffusion", "classic"}))->capture_default_str();
+  cmd->add_option("--masked-content", a->masked_content, "What diffusion starts from in the mask: original pixels, or a classic fill")
+      ->check(CLI::IsMember({"original", "fill"}))->capture_default_str();
   cmd->add_option("--image", a->image, "PNG or JPEG (8/16-bit, grey or RGB(A))")->required();
   cmd->add_option("--mask", a->mask, "Mask image, white = repaint (soft edges blend)")->required();
   cmd->add_option("--prompt", a->gen.prompt, "What should be there");
@@ -123,31 +135,47 @@ void add_run(CLI::App& app) {
       throw Error("the image " + a->image + " is " + std::to_string(iw) + "x" + std::to_string(ih) + " but the mask " +
                   a->mask + " is " + std::to_string(mw) + "x" + std::to_string(mh));
     check_image_size(iw, ih, io.roi.enabled);
-    OpenOptions open;
-    open.prefer_fp16 = a->fp16;
-    open.tokenizer_dir = a->tokenizer;
-    const ModelSource model = ModelSource::open(a->model, open);  // headers only
-    // The memory plan before any pixel or weight is loaded: too little fails here.
-    MemoryPlan plan = plan_memory(model, max_memory, working_side(Pipeline(model), io.roi, iw, ih));
-    if (a->tile) plan.policy.conv_tile = a->tile;
-    set_compute_policy(plan.policy);
+    io.prefill = a->masked_content == "fill";
+    const bool classic = a->method == "classic" || (a->method == "auto" && a->model.empty() && installed_models().empty());
+    if (classic && a->method == "auto")
+      std::fprintf(stderr, "no diffusion model installed (%s): using the classic fill\n", models_dir().c_str());
+    std::optional<ModelSource> model;
+    MemoryPlan plan;
+    plan.name = "none (classic fill)";
+    if (!classic) {
+      OpenOptions open;
+      open.prefer_fp16 = a->fp16;
+      open.tokenizer_dir = a->tokenizer;
+      model.emplace(ModelSource::open(resolve_model(a->model), open));  // headers only
+      // The memory plan before any pixel or weight is loaded: too little fails here.
+      plan = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, iw, ih));
+      if (a->tile) plan.policy.conv_tile = a->tile;
+      set_compute_policy(plan.policy);
+    }
+    const auto io_start = std::chrono::steady_clock::now();
     Image image = load_image(a->image);
     const Mask mask = load_mask(a->mask);
+    double io_seconds = seconds_since(io_start);
     release_free_memory();  // the decoders' buffers
     std::signal(SIGINT, [](int) { g_interrupted = true; });
     StderrProgress progress(a->quiet);
     InpaintResult result;
     try {
-      result = inpaint_image(model, std::move(image), mask, gen, io, progress);
+      result = classic ? classic_fill_image(std::move(image), mask, gen.seed, io, progress)
+                       : inpaint_image(*model, std::move(image), mask, gen, io, progress);
     } catch (const Cancelled&) {
       std::fprintf(stderr, "\ncancelled: nothing written\n");
       std::exit(130);
     }
     if (result.nothing_to_do) std::fprintf(stderr, "the mask is empty: nothing to inpaint, the output is the input\n");
+    const auto save_start = std::chrono::steady_clock::now();
     save_png(a->out, result.image);
-    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    io_seconds += seconds_since(save_start);
+    const double total = seconds_since(start);
     if (!a->report.empty()) {
-      nlohmann::json r = {{"seconds_total", total},
+      nlohmann::json r = {{"seconds_total", total - io_seconds},
+                          {"seconds_image_files", io_seconds},
+                          {"method", classic ? "classic" : "diffusion"},
                           {"seconds_per_step", result.times.seconds_per_step},
                           {"unet_steps", result.times.unet_steps},
                           {"peak_rss_bytes", peak_rss_bytes()},
@@ -169,7 +197,7 @@ void add_run(CLI::App& app) {
                                         {"strength", gen.strength}, {"scheduler", gen.scheduler},
                                         {"roi", a->roi}, {"context", io.roi.context},
                                         {"resolution", io.roi.resolution}, {"grow", io.grow},
-                                        {"feather", io.feather},
+                                        {"feather", io.feather}, {"masked_content", a->masked_content},
                                         {"threads", at::get_num_threads()},
                                         {"width", iw}, {"height", ih}}}};
       std::ofstream out(a->report);
