@@ -7,6 +7,9 @@
 
 namespace inpaint {
 
+// The model name that stands for the classic fill (no model): CLI, plug-in, settings.
+constexpr const char* kClassicFill = "classic";
+
 // $INPAINT_MODELS, else $XDG_DATA_HOME/inpaint/models, else ~/.local/share/inpaint/models.
 std::filesystem::path models_dir();
 

@@ -12,6 +12,8 @@
 namespace inpaint::plugin {
 namespace {
 
+constexpr const char* kClassicLabel = "Classic fill (no model)";
+
 void set_string(char* dst, size_t size, const std::string& value) {
   std::strncpy(dst, value.c_str(), size - 1);
   dst[size - 1] = '\0';
@@ -88,9 +90,14 @@ bool show_dialog(Settings& s) {
   GtkWidget* negative = gtk_entry_new();
   gtk_entry_set_text(GTK_ENTRY(negative), s.negative_prompt);
   row(table, 0, "_Negative prompt:", negative);
-  GtkWidget* model = combo_with(installed_models(), s.model, true);
+  std::vector<std::string> models = installed_models();
+  models.push_back(kClassicLabel);
+  const std::string current = s.model == std::string(kClassicFill) || (!s.model[0] && models.size() == 1)
+                                  ? kClassicLabel : s.model;
+  GtkWidget* model = combo_with(models, current, true);
   gtk_widget_set_tooltip_text(model, ("An installed model (in " + models_dir().string() +
-                                      ") or the path of a model folder / .safetensors file; empty: the first installed").c_str());
+                                      "), the path of a model folder / .safetensors file, or the classic fill: "
+                                      "no model, patches from the rest of the picture (prompt and steps unused)").c_str());
   row(table, 1, "_Model:", model);
   GtkWidget* steps = spin(s.steps, 1, 1000, 1, 0);
   row(table, 2, "_Steps:", steps);
@@ -140,7 +147,8 @@ bool show_dialog(Settings& s) {
     set_string(s.prompt, sizeof s.prompt, text);
     g_free(text);
     set_string(s.negative_prompt, sizeof s.negative_prompt, gtk_entry_get_text(GTK_ENTRY(negative)));
-    set_string(s.model, sizeof s.model, combo_text(model));
+    const std::string chosen = combo_text(model);
+    set_string(s.model, sizeof s.model, chosen == kClassicLabel ? kClassicFill : chosen);
     const std::string sched = combo_text(scheduler);
     set_string(s.scheduler, sizeof s.scheduler, sched == "(model default)" ? "" : sched);
     s.steps = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(steps));

@@ -1,9 +1,11 @@
 #include "plugin/inpaint_selection.h"
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <thread>
 
+#include "engine/classic_fill.h"
 #include "engine/error.h"
 #include "engine/inpaint.h"
 #include "engine/installed_models.h"
@@ -85,18 +87,25 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
     throw Error("The selection is empty inside the active layer: nothing to repaint.");
 
   init_runtime(s.threads > 0 ? s.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  const ModelSource model = ModelSource::open(resolve_model(s.model));
-  const Pipeline pipeline(model);
-  const int64_t side = working_side(pipeline, io.roi, area.width, area.height);
-  set_compute_policy(plan_memory(model, s.max_memory[0] ? parse_size(s.max_memory) : 0, side).policy);
+  // The classic fill when asked for, or when there is no model to use.
+  const bool classic = s.model == std::string(kClassicFill) || (!s.model[0] && installed_models().empty());
+  std::optional<ModelSource> model;
+  std::optional<Pipeline> pipeline;
+  if (!classic) {
+    model.emplace(ModelSource::open(resolve_model(s.model)));
+    pipeline.emplace(*model);
+    const int64_t side = working_side(*pipeline, io.roi, area.width, area.height);
+    set_compute_policy(plan_memory(*model, s.max_memory[0] ? parse_size(s.max_memory) : 0, side).policy);
+  }
 
   // Regions in the source's own coordinates.
   const Source source{s.sample_merged ? gimp::visible_layer(image) : drawable, s.sample_merged != 0};
   const Box src = s.sample_merged ? gimp::image_rect(image) : layer;
   const Box mask_box{area.x - src.x, area.y - src.y, area.width, area.height};
-  const auto rois = plan_rois(mask, mask_box, src.width, src.height, pipeline.native_resolution(), io.roi);
+  const auto rois = classic ? plan_rois(mask, mask_box, src.width, src.height, 512, classic_regions(io.roi))
+                            : plan_rois(mask, mask_box, src.width, src.height, pipeline->native_resolution(), io.roi);
 
-  gimp::progress_start("Inpainting");
+  gimp::progress_start(classic ? "Classic fill" : "Inpainting");
   GimpProgress progress(rois.size());
   std::vector<float> rgba(size_t(area.width * area.height * 4), 0.0f);
   for (size_t i = 0; i < rois.size(); ++i) {
@@ -104,7 +113,14 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
     const Box& c = rois[i].crop;  // source coordinates
     // The selection over the crop (zero where the crop leaves the read area).
     const Mask selected = crop_mask(mask, c.x - mask_box.x, c.y - mask_box.y, c.width, c.height);
-    const RegionOutput out = inpaint_region(pipeline, gimp::read_rgb(source.drawable, c), selected, rois[i], gen, io, progress, nullptr);
+    const Image pixels = gimp::read_rgb(source.drawable, c);
+    RegionOutput out;
+    if (classic) {
+      progress.stage("Classic fill");
+      out = classic_fill_region(pixels, selected, gen.seed, io);
+    } else {
+      out = inpaint_region(*pipeline, pixels, selected, rois[i], gen, io, progress, nullptr);
+    }
     const Box overlap = intersect(c, mask_box);
     for (int64_t y = overlap.y; y < overlap.bottom(); ++y)
       for (int64_t x = overlap.x; x < overlap.right(); ++x) {
@@ -116,7 +132,8 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
         p[3] = std::min(1.0f, a);
       }
   }
-  const std::string name = "Inpaint: " + (gen.prompt.empty() ? std::string("(no prompt)") : gen.prompt.substr(0, 60));
+  const std::string name = classic ? std::string("Inpaint: classic fill")
+                                   : "Inpaint: " + (gen.prompt.empty() ? std::string("(no prompt)") : gen.prompt.substr(0, 60));
   const int32_t layer_id = gimp::add_layer(image, drawable, name, area, rgba);
   gimp::progress_fraction(1.0);
   return layer_id;

@@ -22,7 +22,7 @@ constexpr ParamSpec kParams[] = {
     {ParamType::Drawable, "drawable", "Input drawable (its selected area is repainted)"},
     {ParamType::String, "prompt", "What should be in the selection"},
     {ParamType::String, "negative-prompt", "What should not"},
-    {ParamType::String, "model", "Model folder or .safetensors path, or an installed model's name; empty: the default"},
+    {ParamType::String, "model", "Model folder or .safetensors path, an installed model's name, or \"classic\" (no model: patch-based fill); empty: the first installed, else classic"},
     {ParamType::Int32, "steps", "Denoising steps (1-1000)"},
     {ParamType::Float, "guidance", "Classifier-free guidance scale (<= 1: off)"},
     {ParamType::Float, "strength", "How much of the selection is re-noised, (0, 1]"},

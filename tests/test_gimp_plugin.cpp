@@ -75,7 +75,9 @@ const GimpRun& gimp_run() {
     const std::string cases = std::string(INPAINT_SOURCE_DIR) + "/tests/gimp/cases.scm";
     const std::string batch = "(begin (load \\\"" + cases + "\\\") (run-all \\\"" + r.photo.string() + "\\\" \\\"" +
                               model.string() + "\\\" \\\"" + r.out.string() + "\\\"))";
-    const std::string command = "cd " + d.string() + " && GIMP2_DIRECTORY=" + (d / "profile").string() +
+    fs::create_directories(d / "no-models");
+    const std::string command = "cd " + d.string() + " && INPAINT_MODELS=" + (d / "no-models").string() +
+                                " GIMP2_DIRECTORY=" + (d / "profile").string() +
                                 " timeout 600 gimp-console-2.10 -i -n -c -d -f -g " + (d / "gimprc").string() +
                                 " -b \"" + batch + "\" -b '(gimp-quit 0)' </dev/null";
     test::run(command, &r.output);  // gimp-console exits 0 whatever happened: check what it did
@@ -194,5 +196,33 @@ TEST_CASE("GIMP plug-in: an RGBA layer, 16-bit and float images") {
       CHECK(layer.width == num(facts.at(std::string(tag) + "-layer"), 2));
       CHECK(layer.channels == 4);
     }
+  }
+}
+
+TEST_CASE("GIMP plug-in: the classic fill, by name and when no model is installed") {
+  const GimpRun& g = gimp_run();
+  if (!g.ran) return;
+  const Image original = load_image(g.photo);
+  for (const std::string tag : {"classic", "fallback"}) {
+    CAPTURE(tag);
+    REQUIRE(g.facts.count(tag + "-name"));
+    const auto& name = g.facts.at(tag + "-name");
+    CHECK(name.size() == 3);
+    CHECK(name.at(1) == "classic");
+    const auto& f = g.facts.at(tag + "-layer");
+    CHECK(num(f, 0) == 150);
+    CHECK(num(f, 1) == 120);
+    const Image merged = load_image(g.out / (tag + "-merged.png"));
+    REQUIRE(merged.width == original.width);
+    size_t inside = 0, outside = 0;
+    for (int y = 0; y < original.height; ++y)
+      for (int x = 0; x < original.width; ++x) {
+        const auto a = rgba(original, x, y), b = rgba(merged, x, y);
+        const bool changed = a[0] != b[0] || a[1] != b[1] || a[2] != b[2];
+        const bool in_box = x >= 150 && y >= 120 && x < 350 && y < 280;
+        (in_box ? inside : outside) += changed;
+      }
+    CHECK(outside == 0);
+    CHECK(inside > 5000);
   }
 }

@@ -84,6 +84,21 @@
       (fact (string-append tag "-precision") (car (gimp-image-get-precision img)) precision)
       (save img layer (string-append out "/" tag "-layer.png")))))
 
+; The classic fill: asked for by name, and chosen with model "" when none is installed
+; (the test points INPAINT_MODELS at an empty folder).
+(define (case-classic photo out)
+  (for-each
+    (lambda (model tag)
+      (let* ((img (load-photo photo)) (drawable (car (gimp-image-get-active-drawable img))))
+        (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 150 120 200 160)
+        (let ((layer (inpaint img drawable model)))
+          (layer-facts (string-append tag "-layer") layer)
+          (fact (string-append tag "-name") (car (gimp-item-get-name layer)))
+          (save img (car (gimp-image-merge-visible-layers img CLIP-TO-IMAGE))
+                (string-append out "/" tag "-merged.png")))))
+    (list "classic" "")
+    (list "classic" "fallback")))
+
 (define (run-all photo model out)
   (set! facts-port (open-output-file (string-append out "/facts.txt")))
   (for-each (lambda (thunk) (catch (fact "case-error") (thunk)))
@@ -93,6 +108,7 @@
                   (lambda () (case-offset-layer photo model out))
                   (lambda () (case-rgba photo model))
                   (lambda () (case-precision photo model out "u16" PRECISION-U16-GAMMA))
-                  (lambda () (case-precision photo model out "float" PRECISION-FLOAT-LINEAR))))
+                  (lambda () (case-precision photo model out "float" PRECISION-FLOAT-LINEAR))
+                  (lambda () (case-classic photo out))))
   (fact "done")
   (close-output-port facts-port))
