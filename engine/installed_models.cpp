@@ -39,6 +39,14 @@ fs::path resolve_model(const std::string& name) {
   }
   for (const auto& n : names)
     if (n == name || fs::path(n).stem() == name) return models_dir() / n;
+  for (const fs::path& p : {models_dir() / name, models_dir() / (name + ".safetensors")}) {
+    std::error_code ec;
+    if (fs::is_symlink(p, ec) && !fs::exists(p, ec))
+      throw Error("the installed model '" + name + "' points to " + fs::read_symlink(p, ec).string() +
+                  ", which was deleted or moved: add it again, or `inpaint models remove " + name + "`");
+    if (fs::is_directory(p, ec))
+      throw Error("the model folder " + p.string() + " has no model_index.json (incomplete, or not a diffusers folder)");
+  }
   std::string list;
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
   throw Error("model '" + name + "' is neither a file nor an installed model (installed: " +

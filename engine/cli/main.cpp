@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   inpaint::cli::add_info(app);
   inpaint::cli::add_gen_model(app);
   inpaint::cli::add_run(app);
+  inpaint::cli::add_models(app);
   // libtorch starts with one thread here: set it before any subcommand runs.
   app.parse_complete_callback([&] { inpaint::init_runtime(threads); });
   try {
