@@ -46,7 +46,8 @@ plugdir="${GIMP2_DIRECTORY:-$HOME/.config/GIMP/2.10}/plug-ins/inpaint-gimp"
 mkdir -p "$plugdir"
 install -m 755 build/plugin/inpaint-gimp "$plugdir/inpaint-gimp"
 echo "    installed $plugdir/inpaint-gimp"
-echo "    models: put them in ${INPAINT_MODELS:-${XDG_DATA_HOME:-$HOME/.local/share}/inpaint/models} (see README)"
+echo "    models: install/fetch-model.sh downloads Stable Diffusion 1.5 inpainting (2.1 GB) into"
+echo "    ${INPAINT_MODELS:-${XDG_DATA_HOME:-$HOME/.local/share}/inpaint/models}; without one the classic fill is used"
 
 step "Demo"
 bash install/demo.sh

@@ -74,7 +74,7 @@ void list_models(const Catalog& catalog) {
 }
 
 void add_model(const std::string& path_text, std::string name) {
-  const fs::path path = fs::absolute(path_text);
+  const fs::path path = fs::weakly_canonical(fs::absolute(path_text));
   if (!fs::exists(path)) throw Error(path_text + ": no such file or folder");
   const ModelReport report = inspect_model(ModelSource::open(path));
   if (!report.ok()) throw Error(path_text + ": the weights do not fit the network:\n" + report.to_text());
