@@ -8,6 +8,7 @@
 
 #include "engine/error.h"
 #include "engine/model_presets.h"
+#include "engine/model_folder.h"
 #include "engine/model_source.h"
 
 namespace fs = std::filesystem;
@@ -25,49 +26,6 @@ uint64_t fnv1a(const std::string& s, uint64_t seed) {
 
 bool is_norm(const std::string& module) {
   return module.find("norm") != std::string::npos || module.rfind("ln_", 0) == 0;
-}
-
-struct Pending {  // one tensor of the output file, possibly built from several params
-  SafetensorsWriter::Entry entry;
-  std::function<at::Tensor()> make;
-};
-
-at::Tensor in_dtype(const at::Tensor& t, DType dtype) {
-  return t.to(scalar_type_of(dtype)).contiguous();
-}
-
-void write_file(const fs::path& path, const std::vector<Pending>& tensors,
-                const std::map<std::string, std::string>& metadata,
-                const std::function<void(const std::string&)>& progress) {
-  std::vector<SafetensorsWriter::Entry> entries;
-  for (const auto& t : tensors) entries.push_back(t.entry);
-  SafetensorsWriter writer(path, entries, metadata);
-  for (const auto& t : tensors) {
-    const at::Tensor value = t.make();
-    writer.write_next(t.entry.name, value.data_ptr(), value.nbytes());
-  }
-  writer.finish();
-  if (progress) progress("wrote " + path.string());
-}
-
-void write_json(const fs::path& path, const nlohmann::json& j) {
-  std::ofstream out(path);
-  out << j.dump(2) << "\n";
-  if (!out) throw Error(path.string() + ": cannot write");
-}
-
-void write_tokenizer(const fs::path& dir, const fs::path& source, Family family) {
-  fs::create_directories(dir);
-  for (const char* f : {"vocab.json", "merges.txt"})
-    fs::copy_file(source / f, dir / f, fs::copy_options::overwrite_existing);
-  const std::string pad = family == Family::SD2 ? "!" : "<|endoftext|>";
-  write_json(dir / "special_tokens_map.json",
-             {{"bos_token", "<|startoftext|>"}, {"eos_token", "<|endoftext|>"},
-              {"pad_token", pad}, {"unk_token", "<|endoftext|>"}});
-  write_json(dir / "tokenizer_config.json",
-             {{"tokenizer_class", "CLIPTokenizer"}, {"model_max_length", 77},
-              {"do_lower_case", true}, {"bos_token", "<|startoftext|>"},
-              {"eos_token", "<|endoftext|>"}, {"pad_token", pad}, {"unk_token", "<|endoftext|>"}});
 }
 
 void prepare_output(const fs::path& out, bool force) {
@@ -92,23 +50,13 @@ void generate_folder(const ModelPreset& preset, const GenerateOptions& o,
     for (const ParamSpec& s : declared_params(name, config))
       tensors.push_back({{s.name, o.dtype, s.shape},
                          [s, &o] { return in_dtype(random_parameter(s.name, s.shape, o.seed), o.dtype); }});
-    const std::string file =
-        name == std::string("text_encoder") ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
-    write_file(tmp / name / file, tensors, {{"format", "pt"}}, progress);
+    const std::string file = weights_file_name(name);
+    write_tensors(tmp / name / file, tensors, {{"format", "pt"}}, progress);
   }
   fs::create_directories(tmp / "scheduler");
   write_json(tmp / "scheduler" / "scheduler_config.json", preset.scheduler);
   write_tokenizer(tmp / "tokenizer", tokenizer, preset.family);
-  write_json(tmp / "model_index.json",
-             {{"_class_name", preset.unet["in_channels"] == 9 ? "StableDiffusionInpaintPipeline"
-                                                             : "StableDiffusionPipeline"},
-              {"_diffusers_version", "0.25.1"},
-              {"scheduler", {"diffusers", "PNDMScheduler"}},
-              {"text_encoder", {"transformers", "CLIPTextModel"}},
-              {"tokenizer", {"transformers", "CLIPTokenizer"}},
-              {"unet", {"diffusers", "UNet2DConditionModel"}},
-              {"vae", {"diffusers", "AutoencoderKL"}},
-              {"requires_safety_checker", false}});
+  write_json(tmp / "model_index.json", model_index_json(preset.unet["in_channels"] == 9));
   fs::rename(tmp, o.out);
 }
 
@@ -174,7 +122,7 @@ void generate_single_file(const ModelPreset& preset, const GenerateOptions& o,
                           const std::function<void(const std::string&)>& progress) {
   const std::vector<Pending> tensors = single_file_tensors(preset, o);
   if (o.out.has_parent_path()) fs::create_directories(o.out.parent_path());
-  write_file(o.out, tensors,
+  write_tensors(o.out, tensors,
              {{"format", "pt"}, {"generator", "inpaint gen-model"}, {"preset", preset.name},
               {"seed", std::to_string(o.seed)}, {"unet_config", preset.unet.dump()},
               {"vae_config", preset.vae.dump()}, {"text_encoder_config", preset.text_encoder.dump()}},
@@ -221,6 +169,28 @@ void generate_model(const GenerateOptions& o,
     generate_single_file(preset, o, tokenizer, progress);
   else
     generate_folder(preset, o, tokenizer, progress);
+}
+
+void generate_lora(const std::string& preset_name, int64_t rank, uint64_t seed, const fs::path& out) {
+  const ModelPreset& preset = model_preset(preset_name);
+  std::vector<Pending> tensors;
+  for (const ParamSpec& s : declared_params("unet", preset.unet)) {
+    if (!s.matrix) continue;
+    std::string key = "lora_unet_" + s.name.substr(0, s.name.size() - 7);  // without ".weight"
+    for (size_t i = 10; i < key.size(); ++i)
+      if (key[i] == '.') key[i] = '_';
+    std::vector<int64_t> down = s.shape, up = {s.shape[0], rank};
+    down[0] = rank;
+    if (s.shape.size() == 4) up.insert(up.end(), {1, 1});
+    tensors.push_back({{key + ".alpha", DType::F16, {}}, [rank] { return at::full({}, double(rank), at::kHalf); }});
+    tensors.push_back({{key + ".lora_down.weight", DType::F16, down},
+                       [n = key + "d", down, seed] { return in_dtype(random_parameter(n, down, seed), DType::F16); }});
+    tensors.push_back({{key + ".lora_up.weight", DType::F16, up},
+                       [n = key + "u", up, seed] { return in_dtype(random_parameter(n, up, seed) * 0.01, DType::F16); }});
+  }
+  std::sort(tensors.begin(), tensors.end(), [](const Pending& a, const Pending& b) { return a.entry.name < b.entry.name; });
+  if (out.has_parent_path()) fs::create_directories(out.parent_path());
+  write_tensors(out, tensors, {{"format", "pt"}, {"generator", "inpaint gen-lora"}, {"rank", std::to_string(rank)}}, {});
 }
 
 }  // namespace inpaint

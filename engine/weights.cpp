@@ -60,10 +60,38 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return s.str();
 }
 
-ParamLoader::ParamLoader(const TensorMap& source, std::string component)
-    : source_(&source), component_(std::move(component)) {}
+ParamLoader::ParamLoader(const TensorMap& source, std::string component,
+                         const std::map<std::string, at::Tensor>* replaced)
+    : source_(&source), replaced_(replaced), component_(std::move(component)) {}
 
 ParamLoader::ParamLoader(std::string component) : component_(std::move(component)) {}
+
+std::string scale_name(const std::string& weight_name) { return weight_name + "_scale"; }
+
+at::Tensor ParamLoader::take_matrix(const std::string& name, std::vector<int64_t> shape, at::Tensor* scale) {
+  const auto it = declaring() ? TensorMap::const_iterator() : source_->find(name);
+  if (declaring() || it == source_->end() || it->second.info->dtype != DType::I8 ||
+      (replaced_ && replaced_->count(name))) {
+    at::Tensor w = take(name, std::move(shape));
+    specs_.back().matrix = true;
+    return w;
+  }
+  specs_.push_back({name, shape, true});
+  const std::string sname = scale_name(name);
+  taken_[name] = taken_[sname] = true;
+  const TensorRef& ref = it->second;
+  if (ref.shape != shape) {
+    wrong_shape_.push_back(name + " is " + shape_str(ref.shape) + ", expected " + shape_str(shape));
+    return {};
+  }
+  const auto s = source_->find(sname);
+  if (s == source_->end() || s->second.info->dtype != DType::F32 || s->second.shape != std::vector<int64_t>{shape[0]}) {
+    wrong_shape_.push_back(name + " is int8 but " + sname + " is not F32 " + shape_str({shape[0]}));
+    return {};
+  }
+  *scale = view_of(s->second);
+  return view_of(ref);
+}
 
 at::Tensor ParamLoader::take(const std::string& name, std::vector<int64_t> shape) {
   specs_.push_back({name, shape});
@@ -79,6 +107,10 @@ at::Tensor ParamLoader::take(const std::string& name, std::vector<int64_t> shape
     wrong_shape_.push_back(name + " is " + shape_str(ref.shape) + ", expected " +
                            shape_str(shape));
     return {};
+  }
+  if (replaced_) {
+    const auto r = replaced_->find(name);
+    if (r != replaced_->end()) return r->second;
   }
   const DType d = ref.info->dtype;
   if (d != DType::F32 && d != DType::F16 && d != DType::BF16 && d != DType::F64) {

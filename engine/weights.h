@@ -34,16 +34,25 @@ DType dtype_of(at::ScalarType type);  // throws for types safetensors cannot hol
 struct ParamSpec {
   std::string name;
   std::vector<int64_t> shape;
+  bool matrix = false;  // a linear or convolution weight: may be stored as int8
 };
+
+// Int8 weights (`inpaint convert --int8`) are stored with one float scale per output
+// channel beside them: w = q * NAME_scale[out].
+std::string scale_name(const std::string& weight_name);
 
 class ParamLoader {
  public:
-  // Loading mode: take() returns views of `source` (which must outlive the networks).
-  ParamLoader(const TensorMap& source, std::string component);
+  // Loading mode: take() returns views of `source` (which must outlive the networks), or
+  // the tensor of the same name in `replaced` (merged LoRAs) when there is one.
+  ParamLoader(const TensorMap& source, std::string component,
+              const std::map<std::string, at::Tensor>* replaced = nullptr);
   // Declaring mode: take() records names and shapes and returns undefined tensors.
   explicit ParamLoader(std::string component);
 
   at::Tensor take(const std::string& name, std::vector<int64_t> shape);
+  // A linear or convolution weight: float, or int8 with its scales (then *scale is set).
+  at::Tensor take_matrix(const std::string& name, std::vector<int64_t> shape, at::Tensor* scale);
   bool declaring() const { return source_ == nullptr; }
 
   const std::vector<ParamSpec>& specs() const { return specs_; }
@@ -56,6 +65,7 @@ class ParamLoader {
 
  private:
   const TensorMap* source_ = nullptr;
+  const std::map<std::string, at::Tensor>* replaced_ = nullptr;
   std::string component_;
   std::vector<ParamSpec> specs_;
   std::vector<std::string> missing_, wrong_shape_;

@@ -1,0 +1,69 @@
+#include "engine/model_convert.h"
+
+#include "engine/error.h"
+#include "engine/model_folder.h"
+
+namespace fs = std::filesystem;
+
+namespace inpaint {
+
+std::pair<at::Tensor, at::Tensor> quantize_int8(const at::Tensor& weight) {
+  const at::Tensor w = weight.to(at::kFloat).reshape({weight.size(0), -1});
+  const at::Tensor scale = w.abs().amax(1).clamp_min(1e-30) / 127.0;
+  const at::Tensor q = (w / scale.unsqueeze(1)).round().clamp(-127, 127).to(at::kChar);
+  return {q.reshape(weight.sizes()).contiguous(), scale.contiguous()};
+}
+
+void convert_model(const ModelSource& model, const ConvertOptions& o,
+                   const std::function<void(const std::string&)>& progress) {
+  for (const std::string& c : o.int8)
+    if (c != "unet" && c != "vae" && c != "text_encoder") throw Error("convert: no component named '" + c + "'");
+  if (fs::exists(o.out)) {
+    if (!o.force) throw Error(o.out.string() + ": exists already (pass --force to replace it)");
+  }
+  const fs::path tmp = o.out.string() + ".partial";
+  fs::remove_all(tmp);
+  for (const char* name : {"unet", "vae", "text_encoder"}) {
+    const Component& c = model.component(name);
+    fs::create_directories(tmp / name);
+    write_json(tmp / name / "config.json", c.config);
+    const bool quantize = o.int8.count(name) > 0;
+    std::vector<Pending> tensors;
+    for (const ParamSpec& s : declared_params(name, c.config)) {
+      const auto it = c.tensors.find(s.name);
+      if (it == c.tensors.end()) throw Error(std::string(name) + ": " + s.name + " is missing (see inpaint info)");
+      const TensorRef& ref = it->second;
+      const DType stored = ref.info->dtype;
+      // The weight as it will be used: with merged LoRAs when there are any.
+      const auto m = c.merged.find(s.name);
+      const std::function<at::Tensor()> value = m != c.merged.end() ? std::function<at::Tensor()>([t = m->second] { return t; })
+                                                                   : [ref] { return view_of(ref); };
+      if (stored == DType::I8) throw Error(std::string(name) + " is int8 already: convert from the f16/f32 model");
+      if (quantize && s.matrix) {
+        tensors.push_back({{s.name, DType::I8, s.shape}, [value] { return quantize_int8(value()).first; }});
+        tensors.push_back({{scale_name(s.name), DType::F32, {s.shape[0]}}, [value] { return quantize_int8(value()).second; }});
+      } else {
+        const DType out = o.half && (stored == DType::F32 || stored == DType::F64) ? DType::F16 : stored;
+        tensors.push_back({{s.name, out, s.shape}, [value, out] { return in_dtype(value(), out); }});
+      }
+    }
+    std::sort(tensors.begin(), tensors.end(), [](const Pending& a, const Pending& b) { return a.entry.name < b.entry.name; });
+    std::map<std::string, std::string> metadata = {{"format", "pt"}, {"converter", "inpaint convert"}};
+    if (quantize) metadata["quantization"] = "int8 symmetric per output channel: weight = q * weight_scale[out]";
+    write_tensors(tmp / name / weights_file_name(name), tensors, metadata, progress);
+  }
+  fs::create_directories(tmp / "scheduler");
+  write_json(tmp / "scheduler" / "scheduler_config.json", model.scheduler_config);
+  if (fs::exists(model.tokenizer_dir / "special_tokens_map.json")) {
+    fs::create_directories(tmp / "tokenizer");
+    for (const auto& e : fs::directory_iterator(model.tokenizer_dir))
+      if (e.is_regular_file()) fs::copy_file(e.path(), tmp / "tokenizer" / e.path().filename());
+  } else {
+    write_tokenizer(tmp / "tokenizer", model.tokenizer_dir, model.family);
+  }
+  write_json(tmp / "model_index.json", model_index_json(model.inpainting()));
+  fs::remove_all(o.out);
+  fs::rename(tmp, o.out);
+}
+
+}  // namespace inpaint
