@@ -30,6 +30,7 @@ std::vector<std::string> installed_models() {
 
 fs::path resolve_model(const std::string& name) {
   if (!name.empty() && fs::exists(name)) return name;
+  if (name.find('/') != std::string::npos) throw Error(name + ": no such file or folder");
   const auto names = installed_models();
   const std::string how = "put a diffusers folder or a .safetensors checkpoint there (README, \"Models\"), "
                           "or give its path";
@@ -51,6 +52,14 @@ fs::path resolve_model(const std::string& name) {
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
   throw Error("model '" + name + "' is neither a file nor an installed model (installed: " +
               (list.empty() ? "none" : list) + "); " + how);
+}
+
+fs::path resolve_taesd(const std::string& name) {
+  const fs::path dir = name == "taesd" ? models_dir() / "taesd" / "taesd" : fs::path(name);
+  for (const char* f : {"taesd_encoder.safetensors", "taesd_decoder.safetensors"})
+    if (!fs::exists(dir / f))
+      throw Error(dir.string() + " has no " + f + (name == "taesd" ? ": `inpaint models fetch taesd` installs TAESD" : ""));
+  return dir;
 }
 
 }  // namespace inpaint

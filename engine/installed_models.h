@@ -20,4 +20,9 @@ std::vector<std::string> installed_models();
 // first installed one. Throws Error saying how to install one when there is none.
 std::filesystem::path resolve_model(const std::string& name_or_path);
 
+// The TAESD folder for `--vae`: "taesd" is the one `inpaint models fetch taesd` installs
+// (models_dir()/taesd/taesd), anything else a folder holding taesd_encoder.safetensors
+// and taesd_decoder.safetensors. Throws Error saying how to get it.
+std::filesystem::path resolve_taesd(const std::string& name_or_folder);
+
 }  // namespace inpaint

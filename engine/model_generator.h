@@ -33,4 +33,8 @@ at::Tensor random_parameter(const std::string& name, const std::vector<int64_t>&
 // The names, dtypes and shapes of the tensors a single-file checkpoint of `preset` holds.
 std::vector<SafetensorsWriter::Entry> single_file_entries(const std::string& preset, DType dtype);
 
+// A random kohya-format LoRA of `rank` for every linear and convolution weight of the
+// preset's UNet (the layers LCM-LoRA adapts, at its size), for tests and benchmarks.
+void generate_lora(const std::string& preset, int64_t rank, uint64_t seed, const std::filesystem::path& out);
+
 }  // namespace inpaint

@@ -48,6 +48,16 @@ at::Tensor sample_latents(const AutoencoderKL& vae, const at::Tensor& image, at:
   return (d.mean + d.std * at::randn(d.mean.sizes(), gen)) * static_cast<float>(vae.config().scaling_factor);
 }
 
+// The image's latents, in the UNet's space: sampled from the VAE's distribution (one
+// draw of `gen`, as diffusers), or TAESD's (deterministic, as diffusers' AutoencoderTiny).
+at::Tensor encode_latents(const AutoencoderKL* vae, const Taesd* taesd, const at::Tensor& image, at::Generator& gen) {
+  return taesd ? taesd->encoder->forward(image / 2 + 0.5) : sample_latents(*vae, image, gen);
+}
+
+std::unique_ptr<Taesd> open_taesd(const std::filesystem::path& dir) {
+  return load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
+}
+
 }  // namespace
 
 void validate(const GenerationOptions& o) {
@@ -109,13 +119,14 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   at::Tensor latents, noise, image_latents, mask, masked_latents;
   {
     Stage s("encode image", progress, times);
-    const auto vae = load_vae(model_);
-    if (in_channels == 4 || !full_strength) image_latents = sample_latents(*vae, image, gen);
+    const auto taesd = o.taesd.empty() ? nullptr : open_taesd(o.taesd);
+    const auto vae = taesd ? nullptr : load_vae(model_);
+    if (in_channels == 4 || !full_strength) image_latents = encode_latents(vae.get(), taesd.get(), image, gen);
     noise = at::randn({1, 4, h / 8, w / 8}, gen);
     latents = full_strength ? noise * static_cast<float>(scheduler->init_noise_sigma())
                             : scheduler->add_noise(image_latents, noise, timesteps[0]);
     mask = at::upsample_nearest2d(mask_bin, {h / 8, w / 8});
-    masked_latents = sample_latents(*vae, image * (mask_bin < 0.5).to(at::kFloat), gen);
+    masked_latents = encode_latents(vae.get(), taesd.get(), image * (mask_bin < 0.5).to(at::kFloat), gen);
   }
 
   {
@@ -124,6 +135,8 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     const at::Tensor mask_in_batch = cfg ? at::cat({mask, mask}) : mask;
     const at::Tensor masked_in_batch = cfg ? at::cat({masked_latents, masked_latents}) : masked_latents;
     const auto start = Clock::now();
+    if (times && times->seconds_to_first_step == 0) times->seconds_to_first_step = seconds_since_process_start();
+    const OpProfile before = op_profile();
     for (size_t i = 0; i < timesteps.size(); ++i) {
       const double t = timesteps[i];
       at::Tensor input = scheduler->scale_model_input(cfg ? at::cat({latents, latents}) : latents, t);
@@ -144,13 +157,21 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
       if (times) {
         times->seconds_per_step = per_step;
         times->unet_steps = static_cast<int>(i + 1);
+        ++times->unet_steps_total;
       }
       if (!progress.step(static_cast<int>(i + 1), static_cast<int>(timesteps.size()), per_step))
         throw Cancelled();
     }
+    if (times)
+      for (size_t k = 0; k < size_t(OpClass::count); ++k) {
+        times->unet_profile.seconds[k] += op_profile().seconds[k] - before.seconds[k];
+        times->unet_profile.flops[k] += op_profile().flops[k] - before.flops[k];
+        times->unet_profile.calls[k] += op_profile().calls[k] - before.calls[k];
+      }
   }
 
   Stage s("decode", progress, times);
+  if (!o.taesd.empty()) return open_taesd(o.taesd)->decoder->forward(latents).clamp(0, 1);
   const auto vae = load_vae(model_);
   const at::Tensor decoded = vae->decode(latents / static_cast<float>(vae->config().scaling_factor));
   return (decoded / 2 + 0.5).clamp(0, 1);

@@ -5,11 +5,13 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
 
 #include "engine/model_source.h"
+#include "models/op_profile.h"
 
 namespace inpaint {
 
@@ -20,6 +22,9 @@ struct GenerationOptions {
   double strength = 1.0;
   uint64_t seed = 0;
   std::string scheduler;  // a name of scheduler_names() or a diffusers class name; empty: the model's
+  // A folder with taesd_encoder.safetensors and taesd_decoder.safetensors: encode and
+  // decode with TAESD (fast, approximate) instead of the model's VAE. Empty: the VAE.
+  std::filesystem::path taesd;
 };
 
 // Receives stages and steps; returning false from step() (or stage()) cancels.
@@ -43,7 +48,10 @@ struct StageTimes {
   std::map<std::string, double> seconds;  // per stage
   std::map<std::string, size_t> peak_rss_after;  // VmHWM when each stage last ended
   double seconds_per_step = 0;
-  int unet_steps = 0;
+  int unet_steps = 0;        // of the last region
+  int unet_steps_total = 0;  // of all regions
+  double seconds_to_first_step = 0;  // from process start to the first UNet call
+  OpProfile unet_profile;            // with op profiling on: the denoising loops' operations
 };
 
 // Checks options against the model and the limits (steps 1..1000, strength in (0, 1],

@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <string>
+
+#include <unistd.h>
 
 namespace inpaint {
 
@@ -26,6 +29,19 @@ size_t status_field(const std::string& key) {
 }  // namespace
 
 void release_free_memory() { malloc_trim(0); }
+
+double seconds_since_process_start() {
+  std::ifstream stat("/proc/self/stat"), uptime("/proc/uptime");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+  }
+  double up = 0;
+  uptime >> up;
+  return up - std::stod(field) / double(sysconf(_SC_CLK_TCK));
+}
 
 size_t peak_rss_bytes() { return status_field("VmHWM:"); }
 size_t current_rss_bytes() { return status_field("VmRSS:"); }

@@ -16,4 +16,7 @@ void release_free_memory();
 size_t peak_rss_bytes();
 size_t current_rss_bytes();
 
+// Since the process started (exec, before libraries were loaded), 10 ms resolution.
+double seconds_since_process_start();
+
 }  // namespace inpaint

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/safetensors.h"
+#include "models/op_profile.h"
 
 namespace inpaint {
 namespace {
@@ -24,15 +25,17 @@ at::Tensor pooled_float_buffer(int64_t numel) {
 
 // f(weight chunk, bias chunk) over output-channel chunks that each widen into one
 // buffer, concatenated on `dim` of the results. One call when weights are not streamed.
-at::Tensor by_output_chunks(const at::Tensor& weight, const at::Tensor& bias, int64_t dim,
+at::Tensor by_output_chunks(const at::Tensor& weight, const at::Tensor& scale, const at::Tensor& bias, int64_t dim,
                             const std::function<at::Tensor(const at::Tensor&, const at::Tensor&)>& f) {
-  if (!g_policy.stream_weights || weight.numel() <= g_policy.weight_slot_floats) return f(widen(weight), widen(bias));
+  if (!g_policy.stream_weights || weight.numel() <= g_policy.weight_slot_floats)
+    return f(widen(weight, scale), widen(bias));
   const int64_t per_channel = weight.numel() / weight.size(0);
   const int64_t chunk = std::max<int64_t>(1, g_policy.weight_slot_floats / per_channel);
   std::vector<at::Tensor> parts;
   for (int64_t o = 0; o < weight.size(0); o += chunk) {
     const int64_t n = std::min(chunk, weight.size(0) - o);
-    parts.push_back(f(widen(weight.narrow(0, o, n)), bias.defined() ? widen(bias.narrow(0, o, n)) : bias));
+    parts.push_back(f(widen(weight.narrow(0, o, n), scale.defined() ? scale.narrow(0, o, n) : scale),
+                      bias.defined() ? widen(bias.narrow(0, o, n)) : bias));
   }
   return at::cat(parts, dim);
 }
@@ -43,6 +46,7 @@ void set_compute_policy(const ComputePolicy& policy) { g_policy = policy; }
 
 at::Tensor widen(const at::Tensor& w) {
   if (!w.defined()) return w;
+  OpTimer timer(OpClass::widen, 0);
   if (!g_policy.stream_weights) return w.scalar_type() == at::kFloat ? w : w.to(at::kFloat);
   at::Tensor wide = pooled_float_buffer(w.numel()).view(w.sizes());
   wide.copy_(w);
@@ -50,13 +54,25 @@ at::Tensor widen(const at::Tensor& w) {
   return wide;
 }
 
+at::Tensor widen(const at::Tensor& w, const at::Tensor& scale) {
+  if (!scale.defined()) return widen(w);
+  OpTimer timer(OpClass::widen, 0);
+  std::vector<int64_t> per_row(size_t(w.dim()), 1);
+  per_row[0] = w.size(0);
+  at::Tensor wide = g_policy.stream_weights ? pooled_float_buffer(w.numel()).view(w.sizes()) : at::empty(w.sizes());
+  wide.copy_(w).mul_(scale.view(per_row));
+  if (g_policy.stream_weights) release_mapped_pages(w.data_ptr(), w.nbytes());
+  return wide;
+}
+
 Linear::Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out, bool has_bias) {
-  weight = p.take(join(name, "weight"), {out, in});
+  weight = p.take_matrix(join(name, "weight"), {out, in}, &weight_scale);
   if (has_bias) bias = p.take(join(name, "bias"), {out});
 }
 
 at::Tensor Linear::operator()(const at::Tensor& x) const {
-  return by_output_chunks(weight, bias, -1, [&](const at::Tensor& w, const at::Tensor& b) { return at::linear(x, w, b); });
+  OpTimer timer(OpClass::linear, 2.0 * double(x.numel()) * double(weight.size(0)));
+  return by_output_chunks(weight, weight_scale, bias, -1, [&](const at::Tensor& w, const at::Tensor& b) { return at::linear(x, w, b); });
 }
 
 at::Tensor over_token_chunks(const at::Tensor& x, int64_t width,
@@ -74,7 +90,7 @@ at::Tensor over_token_chunks(const at::Tensor& x, int64_t width,
 Conv2d::Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,
                int64_t stride_, int64_t padding_, bool has_bias)
     : stride(stride_), padding(padding_) {
-  weight = p.take(join(name, "weight"), {out, in, kernel, kernel});
+  weight = p.take_matrix(join(name, "weight"), {out, in, kernel, kernel}, &weight_scale);
   if (has_bias) bias = p.take(join(name, "bias"), {out});
 }
 
@@ -110,12 +126,13 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
   const int64_t ho = (hu + in.pad_end + 2 * padding - k) / stride + 1;
   const int64_t wo = (wu + in.pad_end + 2 * padding - k) / stride + 1;
   const int64_t unfolded = weight.size(1) * k * k;
+  OpTimer timer(OpClass::conv, 2.0 * double(x.size(0) * weight.size(0) * ho * wo) * double(unfolded));
   const int64_t side = tile_side(unfolded);
   const int64_t out_numel = x.size(0) * weight.size(0) * ho * wo;
   const bool half = g_policy.half_storage_above > 0 && out_numel > g_policy.half_storage_above;
   if ((unfolded * ho * wo <= g_policy.tile_above_floats && !half) || (ho <= side && wo <= side)) {
     const at::Tensor t = prepare_whole(x, in);
-    return by_output_chunks(weight, bias, 1, [&](const at::Tensor& w, const at::Tensor& b) {
+    return by_output_chunks(weight, weight_scale, bias, 1, [&](const at::Tensor& w, const at::Tensor& b) {
       return at::conv2d(t, w, b, {stride, stride}, {padding, padding});
     });
   }
@@ -123,7 +140,7 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
   at::Tensor scale, shift;
   if (in.norm) std::tie(scale, shift) = in.norm->affine(x);
   // Tiled convolutions are the decoders' (weights of a few MB): widened once per call.
-  const at::Tensor w = widen(weight), b = widen(bias);
+  const at::Tensor w = widen(weight, weight_scale), b = widen(bias);
   at::Tensor out = at::empty({x.size(0), weight.size(0), ho, wo}, x.options().dtype(half ? at::kHalf : at::kFloat));
   // Rows [lo, hi) of the padded, upsampled input that output rows [o0, o1) read, as a
   // slice of x plus the zeros to add on either side.
@@ -160,10 +177,12 @@ GroupNorm::GroupNorm(ParamLoader& p, const std::string& name, int64_t groups_, i
 }
 
 at::Tensor GroupNorm::operator()(const at::Tensor& x) const {
+  OpTimer timer(OpClass::norm, 0);
   return at::group_norm(x, groups, widen(weight), widen(bias), eps);
 }
 
 std::pair<at::Tensor, at::Tensor> GroupNorm::affine(const at::Tensor& x) const {
+  OpTimer timer(OpClass::norm, 0);
   const int64_t b = x.size(0), c = x.size(1);
   at::Tensor var, mean;
   if (x.scalar_type() == at::kFloat) {
@@ -196,6 +215,7 @@ LayerNorm::LayerNorm(ParamLoader& p, const std::string& name, int64_t dim_, doub
 }
 
 at::Tensor LayerNorm::operator()(const at::Tensor& x) const {
+  OpTimer timer(OpClass::norm, 0);
   return at::layer_norm(x, {dim}, widen(weight), widen(bias), eps);
 }
 
@@ -231,6 +251,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
                      const at::Tensor& mask) {
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2);
   const int64_t d = c / heads, bh = b * heads;
+  OpTimer timer(OpClass::attention, 4.0 * double(bh) * double(nq) * double(nk) * double(d));
   auto split = [&](const at::Tensor& t, int64_t n) {
     return t.reshape({b, n, heads, d}).permute({0, 2, 1, 3}).reshape({bh, n, d});
   };

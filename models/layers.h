@@ -43,12 +43,16 @@ void set_compute_policy(const ComputePolicy& policy);
 
 // f16/bf16 weights are widened just before use (no f16 convolution on CPU here).
 at::Tensor widen(const at::Tensor& w);
+// An int8 weight times its per-output-channel scale; a float one as widen(w).
+at::Tensor widen(const at::Tensor& w, const at::Tensor& scale);
 
 struct Linear {
   at::Tensor weight, bias;
+  at::Tensor weight_scale;  // set when the weight is stored as int8
   Linear() = default;
   Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out, bool has_bias = true);
   at::Tensor operator()(const at::Tensor& x) const;
+  at::Tensor wide_weight() const { return widen(weight, weight_scale); }
 };
 
 // A token-wise function over [B, N, C] run on chunks of tokens so that its widest
@@ -79,6 +83,7 @@ struct ConvInput {
 
 struct Conv2d {
   at::Tensor weight, bias;
+  at::Tensor weight_scale;  // set when the weight is stored as int8
   int64_t stride = 1, padding = 0;
   Conv2d() = default;
   Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,

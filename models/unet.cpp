@@ -1,7 +1,9 @@
 #include "models/unet.h"
 
 #include <cmath>
+
 #include "models/config.h"
+#include "models/op_profile.h"
 
 namespace inpaint {
 
@@ -140,11 +142,18 @@ at::Tensor SpatialTransformer::operator()(const at::Tensor& x, const at::Tensor&
           return ff_out(parts[0] * at::gelu(parts[1]));
         });
   } else {  // widened once for all chunks (78 MB at the widest level)
-    const at::Tensor w1 = widen(ff_proj.weight), b1 = widen(ff_proj.bias);
-    const at::Tensor w2 = widen(ff_out.weight), b2 = widen(ff_out.bias);
+    const at::Tensor w1 = ff_proj.wide_weight(), b1 = widen(ff_proj.bias);
+    const at::Tensor w2 = ff_out.wide_weight(), b2 = widen(ff_out.bias);
     t = t + over_token_chunks(norm3(t), hidden, [&](const at::Tensor& n3) {
-          auto parts = at::linear(n3, w1, b1).chunk(2, -1);
-          return at::linear(parts[0] * at::gelu(parts[1]), w2, b2);
+          at::Tensor h1;
+          {
+            OpTimer timer(OpClass::linear, 2.0 * double(n3.numel()) * double(w1.size(0)));
+            h1 = at::linear(n3, w1, b1);
+          }
+          auto parts = h1.chunk(2, -1);
+          const at::Tensor g = parts[0] * at::gelu(parts[1]);
+          OpTimer timer(OpClass::linear, 2.0 * double(g.numel()) * double(w2.size(0)));
+          return at::linear(g, w2, b2);
         });
   }
 

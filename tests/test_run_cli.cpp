@@ -219,3 +219,39 @@ TEST_CASE("inpaint run: Ctrl-C (SIGINT) stops between steps, exits 130, writes n
   CHECK(out.find("cancelled") != std::string::npos);
   CHECK_FALSE(fs::exists(d / "o.png"));
 }
+
+TEST_CASE("inpaint run: LCM with a LoRA, TAESD instead of the VAE, and --profile's report") {
+  REQUIRE_SHARED(model, "fixtures/A/models/tiny-sd15-inpaint");
+  REQUIRE_SHARED(image, "fixtures/A/tiny-sd15-inpaint/img_64x96.png");
+  REQUIRE_SHARED(mask, "fixtures/A/tiny-sd15-inpaint/img_64x96_mask.png");
+  REQUIRE_SHARED(taesd, "assets/taesd");
+  const fs::path d = test::temp_dir("run-fast");
+  std::string out;
+  REQUIRE_MESSAGE(test::run(test::inpaint_exe() + " gen-lora --preset tiny-sd15-inpaint --rank 4 --out " +
+                            (d / "lora.safetensors").string(), &out) == 0, out);
+  const std::string fast = "--scheduler lcm --steps 2 --guidance 1 --lora " + (d / "lora.safetensors").string() + ":0.8 ";
+  REQUIRE_MESSAGE(test::run(run_cmd(model.string(), image, mask, d / "vae.png", fast), &out) == 0, out);
+  REQUIRE_MESSAGE(test::run(run_cmd(model.string(), image, mask, d / "taesd.png",
+                                    fast + "--profile --report " + (d / "r.json").string() + " --vae " + taesd.string()),
+                            &out) == 0, out);
+  CHECK(out.find("convolution") != std::string::npos);  // the printed profile
+  const Image a = load_image(d / "vae.png"), b = load_image(d / "taesd.png"), in = load_image(image);
+  const Mask m = load_mask(mask);
+  size_t differ = 0, outside = 0;
+  for (size_t i = 0; i < m.values.size(); ++i)
+    for (int k = 0; k < 3; ++k) {
+      differ += a.pixels[i * 3 + k] != b.pixels[i * 3 + k];
+      outside += m.values[i] == 0.0f && b.pixels[i * 3 + k] != in.pixels[i * 3 + k];
+    }
+  CHECK(differ > 100);
+  CHECK(outside == 0);
+  std::ifstream rin(d / "r.json");
+  const auto report = nlohmann::json::parse(rin);
+  CHECK(report["profile"]["gflop_per_step"].get<double>() > 0);
+  CHECK(report["profile"]["convolution"]["calls"].get<int>() > 0);
+  CHECK(report["seconds_to_first_step"].get<double>() > 0);
+  CHECK(report["settings"]["loras"].size() == 1);
+  // A missing TAESD says how to get it.
+  CHECK(test::run(run_cmd(model.string(), image, mask, d / "x.png", "--vae " + (d / "none").string()), &out) == 1);
+  CHECK(out.find("taesd_encoder.safetensors") != std::string::npos);
+}

@@ -37,4 +37,22 @@ void add_gen_model(CLI::App& app) {
   });
 }
 
+void add_gen_lora(CLI::App& app) {
+  struct Args {
+    std::string preset = "sd15-inpaint", out;
+    int64_t rank = 64;
+    uint64_t seed = 0;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("gen-lora", "Write a random kohya-format LoRA for a preset's UNet (benchmarks)");
+  cmd->add_option("--preset", a->preset, "Model preset")->capture_default_str();
+  cmd->add_option("--rank", a->rank, "LoRA rank (LCM-LoRA SD 1.5: 64)")->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_option("--seed", a->seed, "Seed of the random factors");
+  cmd->add_option("--out", a->out, "Output .safetensors")->required();
+  cmd->callback([a] {
+    generate_lora(a->preset, a->rank, a->seed, a->out);
+    std::cout << a->out << "\n";
+  });
+}
+
 }  // namespace inpaint::cli

@@ -16,6 +16,7 @@
 #include "engine/classic_fill.h"
 #include "engine/inpaint.h"
 #include "engine/installed_models.h"
+#include "engine/lora.h"
 #include "engine/memory_plan.h"
 #include "engine/runtime.h"
 
@@ -56,6 +57,43 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// The denoising loops' time by kind of operation; "other" is what the timed kinds leave
+// of the loops' time (element-wise operations, copies, the scheduler).
+nlohmann::json profile_json(const StageTimes& t) {
+  const OpProfile& p = t.unet_profile;
+  nlohmann::json j = nlohmann::json::object();
+  if (!op_profiling() || t.unet_steps_total == 0) return j;
+  double timed = 0, flops = 0;
+  for (size_t k = 0; k < size_t(OpClass::count); ++k) {
+    j[op_class_name(OpClass(k))] = {{"seconds", p.seconds[k]}, {"gflop", p.flops[k] / 1e9}, {"calls", p.calls[k]}};
+    timed += p.seconds[k];
+    flops += p.flops[k];
+  }
+  const auto denoise = t.seconds.find("denoise");
+  const double loop = denoise == t.seconds.end() ? timed : denoise->second;
+  j["other"] = {{"seconds", std::max(0.0, loop - timed)}};
+  j["denoise_seconds"] = loop;
+  j["gflop_per_step"] = flops / 1e9 / t.unet_steps_total;
+  j["gflops"] = flops / 1e9 / loop;
+  return j;
+}
+
+void print_profile(const StageTimes& t) {
+  const nlohmann::json j = profile_json(t);
+  if (j.empty()) return;
+  const double loop = j["denoise_seconds"].get<double>();
+  std::fprintf(stderr, "UNet operations over %d steps (%.1f s, %.0f GFLOP per step, %.1f GFLOPS):\n",
+               t.unet_steps_total, loop, j["gflop_per_step"].get<double>(), j["gflops"].get<double>());
+  for (const auto& [name, v] : j.items()) {
+    if (!v.is_object()) continue;
+    const double s = v["seconds"].get<double>();
+    std::fprintf(stderr, "  %-16s %7.2f s  %5.1f %%", name.c_str(), s, 100.0 * s / loop);
+    if (v.contains("gflop") && v["gflop"].get<double>() > 0)
+      std::fprintf(stderr, "  %8.1f GFLOP  %6.1f GFLOPS", v["gflop"].get<double>(), v["gflop"].get<double>() / s);
+    std::fprintf(stderr, "\n");
+  }
+}
+
 nlohmann::json regions_json(const std::vector<Roi>& rois) {
   nlohmann::json out = nlohmann::json::array();
   for (const Roi& r : rois)
@@ -72,14 +110,19 @@ void add_run(CLI::App& app) {
         masked_content = "original";
     GenerationOptions gen;
     InpaintOptions inpaint;
+    std::vector<std::string> loras;
+    std::string vae = "full";
     int64_t tile = 0;
     int64_t seed = -1;
-    bool quiet = false, fp16 = false;
+    bool quiet = false, fp16 = false, profile = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Inpaint an image");
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("--model", a->model, "diffusers folder, .safetensors checkpoint or installed name (default: the first installed)");
+  cmd->add_option("--lora", a->loras, "LoRA .safetensors to merge, FILE or FILE:SCALE (repeatable; kohya or diffusers format)");
+  cmd->add_option("--vae", a->vae, "full: the model's VAE; taesd (installed by `models fetch taesd`) or a TAESD folder: fast, approximate")
+      ->capture_default_str();
   cmd->add_option("--method", a->method, "diffusion, classic (patch-based, no model), auto: diffusion when a model is installed")
       ->check(CLI::IsMember({"auto", "diffusion", "classic"}))->capture_default_str();
   cmd->add_option("--masked-content", a->masked_content, "What diffusion starts from in the mask: original pixels, or a classic fill")
@@ -113,6 +156,7 @@ void add_run(CLI::App& app) {
   cmd->add_option("--tokenizer", a->tokenizer, "Tokenizer folder for a single-file checkpoint");
   cmd->add_flag("--fp16", a->fp16, "Prefer *.fp16.safetensors weights in a folder");
   cmd->add_flag("--quiet", a->quiet, "No progress output");
+  cmd->add_flag("--profile", a->profile, "Time the UNet's operations by kind (printed, and in the report)");
   cmd->callback([a] {
     const auto start = std::chrono::steady_clock::now();
     GenerationOptions gen = a->gen;
@@ -147,6 +191,14 @@ void add_run(CLI::App& app) {
       open.prefer_fp16 = a->fp16;
       open.tokenizer_dir = a->tokenizer;
       model.emplace(ModelSource::open(resolve_model(a->model), open));  // headers only
+      if (a->vae != "full") gen.taesd = resolve_taesd(a->vae);
+      for (const std::string& text : a->loras) {
+        const LoraSpec lora = parse_lora_spec(text);
+        const LoraReport r = apply_lora(*model, lora);
+        if (!a->quiet)
+          std::fprintf(stderr, "LoRA %s (x%g): %d layers merged%s\n", lora.file.c_str(), lora.scale, r.layers,
+                       r.ignored.empty() ? "" : (", " + std::to_string(r.ignored.size()) + " entries match nothing here").c_str());
+      }
       // The memory plan before any pixel or weight is loaded: too little fails here.
       plan = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, iw, ih));
       if (a->tile) plan.policy.conv_tile = a->tile;
@@ -159,6 +211,7 @@ void add_run(CLI::App& app) {
     release_free_memory();  // the decoders' buffers
     std::signal(SIGINT, [](int) { g_interrupted = true; });
     StderrProgress progress(a->quiet);
+    set_op_profiling(a->profile);
     InpaintResult result;
     try {
       result = classic ? classic_fill_image(std::move(image), mask, gen.seed, io, progress)
@@ -172,6 +225,8 @@ void add_run(CLI::App& app) {
     save_png(a->out, result.image);
     io_seconds += seconds_since(save_start);
     const double total = seconds_since(start);
+    const nlohmann::json profile = profile_json(result.times);
+    if (a->profile) print_profile(result.times);
     if (!a->report.empty()) {
       nlohmann::json r = {{"seconds_total", total - io_seconds},
                           {"seconds_image_files", io_seconds},
@@ -181,6 +236,9 @@ void add_run(CLI::App& app) {
                           {"peak_rss_bytes", peak_rss_bytes()},
                           {"stages", result.times.seconds},
                           {"peak_rss_after_stage", result.times.peak_rss_after},
+                          {"seconds_to_first_step", result.times.seconds_to_first_step},
+                          {"unet_steps_total", result.times.unet_steps_total},
+                          {"profile", profile},
                           {"regions", regions_json(result.regions)},
                           {"memory", {{"max_memory_bytes", max_memory}, {"policy", plan.name},
                                       {"estimated_peak_bytes", plan.estimated_peak},
@@ -198,6 +256,7 @@ void add_run(CLI::App& app) {
                                         {"roi", a->roi}, {"context", io.roi.context},
                                         {"resolution", io.roi.resolution}, {"grow", io.grow},
                                         {"feather", io.feather}, {"masked_content", a->masked_content},
+                                        {"loras", a->loras}, {"vae", a->vae},
                                         {"threads", at::get_num_threads()},
                                         {"width", iw}, {"height", ih}}}};
       std::ofstream out(a->report);

@@ -18,8 +18,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   inpaint::cli::add_info(app);
   inpaint::cli::add_gen_model(app);
+  inpaint::cli::add_gen_lora(app);
   inpaint::cli::add_run(app);
   inpaint::cli::add_models(app);
+  inpaint::cli::add_convert(app);
   // libtorch starts with one thread here: set it before any subcommand runs.
   app.parse_complete_callback([&] { inpaint::init_runtime(threads); });
   try {

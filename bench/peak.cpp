@@ -1,0 +1,62 @@
+// bench_peak [THREADS] [SECONDS]: this machine's arithmetic ceiling through libtorch at
+// the shapes SD 1.5's UNet uses at 512x512 with CFG (batch 2): fp32 matrix products
+// (OpenBLAS) and 3x3 convolutions (oneDNN). Prints GFLOPS per shape and the best of
+// each kind, as JSON on the last line for scripts. Not a test.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "engine/runtime.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Runs f until `seconds` have passed (after one warm-up call); returns GFLOPS.
+template <typename F>
+double gflops(double flops, double seconds, F f) {
+  f();
+  int n = 0;
+  const auto start = Clock::now();
+  double elapsed = 0;
+  do {
+    f();
+    ++n;
+    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  } while (elapsed < seconds);
+  return flops * n / elapsed / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int threads = argc > 1 ? std::stoi(argv[1]) : 2;
+  const double seconds = argc > 2 ? std::stod(argv[2]) : 2.0;
+  inpaint::init_runtime(threads);
+  at::NoGradGuard no_grad;
+  double best_gemm = 0, best_conv = 0;
+  // Linear layers: tokens x in -> out (attention projections, feed-forward).
+  struct Gemm { int64_t m, k, n; };
+  for (const Gemm g : std::vector<Gemm>{{8192, 320, 320}, {8192, 320, 2560}, {8192, 1280, 320},
+                                        {2048, 640, 640}, {2048, 640, 5120}, {512, 1280, 1280}}) {
+    const at::Tensor a = at::randn({g.m, g.k}), b = at::randn({g.k, g.n});
+    const double r = gflops(2.0 * g.m * g.k * g.n, seconds, [&] { return at::mm(a, b); });
+    best_gemm = std::max(best_gemm, r);
+    std::printf("gemm %5lld x %4lld x %4lld: %6.1f GFLOPS\n", (long long)g.m, (long long)g.k, (long long)g.n, r);
+  }
+  // 3x3 convolutions of the resnet blocks, batch 2.
+  struct Conv { int64_t c, hw; };
+  for (const Conv c : std::vector<Conv>{{320, 64}, {640, 32}, {1280, 16}, {1280, 8}}) {
+    const at::Tensor x = at::randn({2, c.c, c.hw, c.hw}), w = at::randn({c.c, c.c, 3, 3}), b = at::randn({c.c});
+    const double flops = 2.0 * 2 * c.c * c.hw * c.hw * c.c * 9;
+    const double r = gflops(flops, seconds, [&] { return at::conv2d(x, w, b, 1, 1); });
+    best_conv = std::max(best_conv, r);
+    std::printf("conv3x3 %4lld ch at %2lldx%-2lld: %6.1f GFLOPS\n", (long long)c.c, (long long)c.hw, (long long)c.hw, r);
+  }
+  std::printf("{\"threads\": %d, \"gemm_gflops\": %.1f, \"conv_gflops\": %.1f}\n", at::get_num_threads(), best_gemm,
+              best_conv);
+}

@@ -1,0 +1,141 @@
+#include "engine/lora.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "engine/error.h"
+
+namespace fs = std::filesystem;
+
+namespace inpaint {
+namespace {
+
+struct Target {
+  std::string component, weight;  // the parameter the LoRA adapts
+};
+
+struct Factors {
+  at::Tensor down, up, alpha;
+};
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+std::string underscored(std::string s) {
+  for (char& c : s)
+    if (c == '.') c = '_';
+  return s;
+}
+
+// Every linear/convolution weight of the UNet and the text encoder under the names LoRA
+// files use for its module: "unet.down_blocks.0...to_q" and "lora_unet_down_blocks_0_..._to_q".
+std::map<std::string, Target> lora_targets(const ModelSource& m) {
+  std::map<std::string, Target> t;
+  for (const auto& [component, kohya] : {std::pair<std::string, std::string>{"unet", "lora_unet_"},
+                                         {"text_encoder", "lora_te_"}}) {
+    for (const ParamSpec& s : declared_params(component, m.component(component).config)) {
+      if (!s.matrix) continue;
+      const std::string module = s.name.substr(0, s.name.size() - std::string(".weight").size());
+      t[component + "." + module] = {component, s.name};
+      t[kohya + underscored(module)] = {component, s.name};
+    }
+  }
+  return t;
+}
+
+// A LoRA tensor name as (module key, part): part is "down", "up" or "alpha"; empty
+// when the name is not a LoRA factor.
+std::pair<std::string, std::string> split_key(const std::string& name) {
+  static const std::vector<std::pair<std::string, std::string>> suffixes = {
+      {".lora_down.weight", "down"}, {".lora_up.weight", "up"}, {".lora_A.weight", "down"},
+      {".lora_B.weight", "up"},      {".lora.down.weight", "down"}, {".lora.up.weight", "up"},
+      {".down.weight", "down"},      {".up.weight", "up"},          {".alpha", "alpha"}};
+  for (const auto& [suffix, part] : suffixes) {
+    if (!ends_with(name, suffix)) continue;
+    std::string key = name.substr(0, name.size() - suffix.size());
+    // The attention-processor layout: "...attn1.processor.to_q_lora" is "...attn1.to_q".
+    const size_t p = key.find(".processor.");
+    if (p != std::string::npos && ends_with(key, "_lora")) {
+      std::string proj = key.substr(p + 11, key.size() - p - 11 - 5);
+      key = key.substr(0, p) + "." + (proj == "to_out" ? "to_out.0" : proj);
+    }
+    return {key, part};
+  }
+  return {};
+}
+
+// The weight as floats: the merged one if an earlier LoRA changed it, else the stored
+// one (int8 times its scales).
+at::Tensor current_weight(const Component& c, const std::string& name) {
+  if (auto m = c.merged.find(name); m != c.merged.end()) return m->second.to(at::kFloat);
+  const TensorRef& ref = c.tensors.at(name);
+  at::Tensor w = view_of(ref).to(at::kFloat);
+  if (ref.info->dtype == DType::I8) {
+    std::vector<int64_t> per_row(size_t(w.dim()), 1);
+    per_row[0] = w.size(0);
+    w.mul_(view_of(c.tensors.at(scale_name(name))).view(per_row));
+  }
+  return w;
+}
+
+at::ScalarType stored_float_type(const Component& c, const std::string& name) {
+  const DType d = c.tensors.at(name).info->dtype;
+  return d == DType::I8 ? at::kHalf : scalar_type_of(d);
+}
+
+}  // namespace
+
+LoraSpec parse_lora_spec(const std::string& text) {
+  LoraSpec spec{text, 1.0};
+  const size_t colon = text.rfind(':');
+  if (colon != std::string::npos && colon + 1 < text.size() && !fs::exists(text)) {
+    char* end = nullptr;
+    const std::string number = text.substr(colon + 1);
+    const double v = std::strtod(number.c_str(), &end);
+    if (!end || *end || !std::isfinite(v)) throw Error("--lora " + text + ": the scale after ':' must be a number");
+    spec = {text.substr(0, colon), v};
+  }
+  return spec;
+}
+
+LoraReport apply_lora(ModelSource& model, const LoraSpec& lora) {
+  const auto file = SafetensorsFile::open(lora.file);  // throws naming a bad file
+  std::map<std::string, Factors> groups;
+  for (const auto& [name, ref] : tensors_of(file)) {
+    const auto [key, part] = split_key(name);
+    if (key.empty()) continue;
+    at::Tensor t = view_of(ref).to(at::kFloat);
+    Factors& f = groups[key];
+    (part == "down" ? f.down : part == "up" ? f.up : f.alpha) = t;
+  }
+  const auto targets = lora_targets(model);
+  LoraReport report;
+  for (const auto& [key, f] : groups) {
+    const auto target = targets.find(key);
+    if (target == targets.end() || !f.down.defined() || !f.up.defined()) {
+      report.ignored.push_back(key);
+      continue;
+    }
+    Component& c = model.components.at(target->second.component);
+    const std::string& weight = target->second.weight;
+    const at::Tensor w = current_weight(c, weight);
+    const int64_t rank = f.down.size(0);
+    if (f.up.dim() < 2 || f.up.size(1) != rank || f.up.size(0) != w.size(0) ||
+        f.down.numel() / rank != w.numel() / w.size(0))
+      throw Error(lora.file.string() + ": " + key + " has shapes " + shape_str(f.down.sizes().vec()) + " and " +
+                  shape_str(f.up.sizes().vec()) + ", which do not fit " + weight + " " + shape_str(w.sizes().vec()) +
+                  " (a LoRA for another model?)");
+    const double alpha = f.alpha.defined() ? f.alpha.item<double>() : double(rank);
+    const at::Tensor delta = at::mm(f.up.reshape({f.up.size(0), rank}), f.down.reshape({rank, -1})).view(w.sizes());
+    c.merged[weight] = (w + delta * (lora.scale * alpha / double(rank))).to(stored_float_type(c, weight));
+    ++report.layers;
+  }
+  if (report.layers == 0)
+    throw Error(lora.file.string() + ": none of its " + std::to_string(groups.size()) +
+                " LoRA layers adapts this model's UNet or text encoder (not a LoRA, or one for another "
+                "architecture such as SDXL)");
+  return report;
+}
+
+}  // namespace inpaint

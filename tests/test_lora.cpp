@@ -1,0 +1,170 @@
+// LoRA merging on the tiny SD 1.5 model: each format gives W + scale * alpha/rank * up @ down,
+// checked against sums written out by hand; bad files are refused with the reason.
+#include <fstream>
+
+#include "engine/error.h"
+#include "engine/lora.h"
+#include "engine/networks.h"
+#include "tests/parity_support.h"
+#include "tests/test_support.h"
+
+namespace fs = std::filesystem;
+using namespace inpaint;
+
+namespace {
+
+const std::string kToQ = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q";
+const std::string kConv = "down_blocks.0.resnets.0.conv1";
+const std::string kTextQ = "text_model.encoder.layers.0.self_attn.q_proj";
+
+struct Layer {
+  std::string component, module;
+  std::vector<int64_t> shape;  // of the weight
+};
+
+// Rank-2 factors with small integer-ish values, so the expected sums are exact.
+at::Tensor factor(std::vector<int64_t> shape, double seed) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return (at::arange(n, at::kFloat).fmod(7.0) - 3.0).mul(0.01 * seed).reshape(shape);
+}
+
+struct Lora {
+  std::map<std::string, at::Tensor> tensors;
+  void write(const fs::path& path) const {
+    std::vector<SafetensorsWriter::Entry> entries;
+    for (const auto& [name, t] : tensors) entries.push_back({name, DType::F32, t.sizes().vec()});
+    SafetensorsWriter w(path, entries);
+    for (const auto& [name, t] : tensors) w.write_next(name, t.contiguous().data_ptr(), t.nbytes());
+    w.finish();
+  }
+};
+
+std::vector<Layer> layers(const ModelSource& m) {
+  std::vector<Layer> out;
+  for (const auto& [component, module] : {std::pair<std::string, std::string>{"unet", kToQ}, {"unet", kConv},
+                                          {"text_encoder", kTextQ}}) {
+    const TensorRef& ref = m.component(component).tensors.at(module + ".weight");
+    out.push_back({component, module, ref.shape});
+  }
+  return out;
+}
+
+// down [2, in, k, k] and up [out, 2, 1, 1] (conv) or [2, in] and [out, 2] (linear).
+std::pair<at::Tensor, at::Tensor> factors_for(const Layer& l) {
+  std::vector<int64_t> down = l.shape, up = {l.shape[0], 2};
+  down[0] = 2;
+  if (l.shape.size() == 4) up.insert(up.end(), {1, 1});
+  return {factor(down, 1.0), factor(up, 2.0)};
+}
+
+// The merged weight as a sum written out: W[o][i] + s * alpha/r * sum_r up[o][r] down[r][i].
+at::Tensor by_hand(const at::Tensor& w, const at::Tensor& down, const at::Tensor& up, double s, double alpha) {
+  const int64_t out = w.size(0), in = w.numel() / out;
+  const at::Tensor w2 = w.reshape({out, in}).to(at::kFloat).contiguous(), d = down.reshape({2, in}).contiguous(),
+                   u = up.reshape({out, 2}).contiguous();
+  at::Tensor r = w2.clone();
+  auto ra = r.accessor<float, 2>();
+  auto da = d.accessor<float, 2>();
+  auto ua = u.accessor<float, 2>();
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i) ra[o][i] += float(s * alpha / 2.0) * (ua[o][0] * da[0][i] + ua[o][1] * da[1][i]);
+  return r.reshape(w.sizes());
+}
+
+std::string kohya_name(const Layer& l) {
+  std::string m = l.module;
+  for (char& c : m)
+    if (c == '.') c = '_';
+  return (l.component == "unet" ? "lora_unet_" : "lora_te_") + m;
+}
+
+}  // namespace
+
+TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W + s*alpha/r*up@down") {
+  REQUIRE_SHARED(model_dir, "fixtures/A/models/tiny-sd15-inpaint");
+  const fs::path d = test::temp_dir("lora");
+  const ModelSource original = ModelSource::open(model_dir);
+  const auto ls = layers(original);
+
+  Lora kohya, peft, processor;
+  for (const Layer& l : ls) {
+    const auto [down, up] = factors_for(l);
+    kohya.tensors[kohya_name(l) + ".lora_down.weight"] = down;
+    kohya.tensors[kohya_name(l) + ".lora_up.weight"] = up;
+    kohya.tensors[kohya_name(l) + ".alpha"] = at::tensor({1.0f}).reshape({});
+    const std::string prefix = l.component + "." + l.module;
+    peft.tensors[prefix + ".lora_A.weight"] = down;
+    peft.tensors[prefix + ".lora_B.weight"] = up;
+  }
+  const auto [qd, qu] = factors_for(ls[0]);
+  processor.tensors["unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_q_lora.down.weight"] = qd;
+  processor.tensors["unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_q_lora.up.weight"] = qu;
+  kohya.write(d / "kohya.safetensors");
+  peft.write(d / "peft.safetensors");
+  processor.write(d / "processor.safetensors");
+
+  SUBCASE("kohya, scale 0.5, alpha 1 of rank 2") {
+    ModelSource m = ModelSource::open(model_dir);
+    const LoraReport r = apply_lora(m, parse_lora_spec((d / "kohya.safetensors").string() + ":0.5"));
+    CHECK(r.layers == 3);
+    CHECK(r.ignored.empty());
+    for (const Layer& l : ls) {
+      CAPTURE(l.module);
+      const auto [down, up] = factors_for(l);
+      const at::Tensor w = view_of(original.component(l.component).tensors.at(l.module + ".weight"));
+      const at::Tensor& merged = m.components.at(l.component).merged.at(l.module + ".weight");
+      CHECK(test::max_abs_diff(merged, by_hand(w, down, up, 0.5, 1.0)) < 1e-6);
+    }
+    CHECK(m.components.at("unet").merged.size() == 2);  // nothing else changed
+  }
+  SUBCASE("diffusers/PEFT (no alpha: alpha = rank), and the processor layout, then a second LoRA on top") {
+    ModelSource m = ModelSource::open(model_dir);
+    CHECK(apply_lora(m, {d / "peft.safetensors", 1.0}).layers == 3);
+    const at::Tensor w = view_of(original.component("unet").tensors.at(kToQ + ".weight"));
+    const at::Tensor once = by_hand(w, qd, qu, 1.0, 2.0);
+    CHECK(test::max_abs_diff(m.components.at("unet").merged.at(kToQ + ".weight"), once) < 1e-6);
+    CHECK(apply_lora(m, {d / "processor.safetensors", 1.0}).layers == 1);
+    CHECK(test::max_abs_diff(m.components.at("unet").merged.at(kToQ + ".weight"), by_hand(once, qd, qu, 1.0, 2.0)) <
+          1e-6);
+  }
+  SUBCASE("the merged weights are what the networks load: scale 0 changes nothing, scale 1 changes the output") {
+    const auto un = test::fixture_file(test::shared("fixtures/A/tiny-sd15-inpaint") / "unet.safetensors");
+    const at::Tensor x = un.get("sample0"), ctx = un.get("encoder_hidden_states");
+    const at::Tensor base = load_unet(original)->forward(x, 981, ctx);
+    ModelSource zero = ModelSource::open(model_dir), one = ModelSource::open(model_dir);
+    apply_lora(zero, {d / "kohya.safetensors", 0.0});
+    apply_lora(one, {d / "kohya.safetensors", 1.0});
+    CHECK(test::max_abs_diff(load_unet(zero)->forward(x, 981, ctx), base) == 0.0);
+    CHECK(test::max_abs_diff(load_unet(one)->forward(x, 981, ctx), base) > 1e-4);
+  }
+}
+
+TEST_CASE("LoRA: files that do not fit are refused with the reason") {
+  REQUIRE_SHARED(model_dir, "fixtures/A/models/tiny-sd15-inpaint");
+  const fs::path d = test::temp_dir("lora-bad");
+  ModelSource m = ModelSource::open(model_dir);
+  Lora wrong;  // rank 2, but for a layer twice as wide
+  const auto& shape = m.component("unet").tensors.at(kToQ + ".weight").shape;
+  wrong.tensors["lora_unet_" + std::string("down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q") +
+                ".lora_down.weight"] = factor({2, shape[1] * 2}, 1);
+  wrong.tensors["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_up.weight"] =
+      factor({shape[0], 2}, 1);
+  wrong.write(d / "wrong.safetensors");
+  Lora none;
+  none.tensors["lora_unet_input_blocks_99_to_q.lora_down.weight"] = factor({2, 4}, 1);
+  none.tensors["lora_unet_input_blocks_99_to_q.lora_up.weight"] = factor({4, 2}, 1);
+  none.write(d / "none.safetensors");
+  auto message = [&](const fs::path& f) {
+    try {
+      apply_lora(m, {f, 1.0});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message(d / "wrong.safetensors").find("do not fit") != std::string::npos);
+  CHECK(message(d / "none.safetensors").find("none of its 1 LoRA layers") != std::string::npos);
+  CHECK(message(d / "missing.safetensors").find("missing.safetensors") != std::string::npos);
+  CHECK_THROWS_AS(parse_lora_spec("x.safetensors:abc"), Error);
+}
