@@ -65,25 +65,6 @@ std::pair<std::string, std::string> split_key(const std::string& name) {
   return {};
 }
 
-// The weight as floats: the merged one if an earlier LoRA changed it, else the stored
-// one (int8 times its scales).
-at::Tensor current_weight(const Component& c, const std::string& name) {
-  if (auto m = c.merged.find(name); m != c.merged.end()) return m->second.to(at::kFloat);
-  const TensorRef& ref = c.tensors.at(name);
-  at::Tensor w = view_of(ref).to(at::kFloat);
-  if (ref.info->dtype == DType::I8) {
-    std::vector<int64_t> per_row(size_t(w.dim()), 1);
-    per_row[0] = w.size(0);
-    w.mul_(view_of(c.tensors.at(scale_name(name))).view(per_row));
-  }
-  return w;
-}
-
-at::ScalarType stored_float_type(const Component& c, const std::string& name) {
-  const DType d = c.tensors.at(name).info->dtype;
-  return d == DType::I8 ? at::kHalf : scalar_type_of(d);
-}
-
 }  // namespace
 
 LoraSpec parse_lora_spec(const std::string& text) {
@@ -119,16 +100,18 @@ LoraReport apply_lora(ModelSource& model, const LoraSpec& lora) {
     }
     Component& c = model.components.at(target->second.component);
     const std::string& weight = target->second.weight;
-    const at::Tensor w = current_weight(c, weight);
-    const int64_t rank = f.down.size(0);
-    if (f.up.dim() < 2 || f.up.size(1) != rank || f.up.size(0) != w.size(0) ||
-        f.down.numel() / rank != w.numel() / w.size(0))
+    const std::vector<int64_t>& shape = c.tensors.at(weight).shape;
+    const int64_t rank = f.down.size(0), out = shape[0], in = c.tensors.at(weight).numel() / out;
+    if (f.up.dim() < 2 || f.up.size(1) != rank || f.up.size(0) != out || f.down.numel() != rank * in)
       throw Error(lora.file.string() + ": " + key + " has shapes " + shape_str(f.down.sizes().vec()) + " and " +
-                  shape_str(f.up.sizes().vec()) + ", which do not fit " + weight + " " + shape_str(w.sizes().vec()) +
+                  shape_str(f.up.sizes().vec()) + ", which do not fit " + weight + " " + shape_str(shape) +
                   " (a LoRA for another model?)");
     const double alpha = f.alpha.defined() ? f.alpha.item<double>() : double(rank);
-    const at::Tensor delta = at::mm(f.up.reshape({f.up.size(0), rank}), f.down.reshape({rank, -1})).view(w.sizes());
-    c.merged[weight] = (w + delta * (lora.scale * alpha / double(rank))).to(stored_float_type(c, weight));
+    const at::Tensor up = f.up.reshape({out, rank}) * (lora.scale * alpha / double(rank));
+    const at::Tensor down = f.down.reshape({rank, in}).contiguous();
+    LoraFactors& have = c.loras[weight];
+    have = have.defined() ? LoraFactors{at::cat({have.up, up}, 1), at::cat({have.down, down}, 0)}
+                          : LoraFactors{up.contiguous(), down};
     ++report.layers;
   }
   if (report.layers == 0)

@@ -1,5 +1,5 @@
-// LoRA files merged into a model's weights at load: W' = W + scale * alpha/rank * up @ down
-// for every layer the file adapts (linear and convolution weights of the UNet and the
+// LoRA files applied to a model's weights: W' = W + scale * alpha/rank * up @ down for
+// every layer the file adapts (linear and convolution weights of the UNet and the
 // text encoder). Formats: kohya / webui ("lora_unet_down_blocks_0_..._to_q.lora_down.weight",
 // ".lora_up.weight", ".alpha"; "lora_te_..." for the text encoder), diffusers/PEFT
 // ("unet.<module>.lora_A.weight" / "lora_B.weight", "text_encoder.<module>..."), and the
@@ -26,8 +26,10 @@ struct LoraReport {
   std::vector<std::string> ignored;  // LoRA keys that match nothing of this model
 };
 
-// Merges into model.components[...].merged (in the weights' stored float type, f16 for
-// int8 ones). Throws Error naming the file when it is not a LoRA for this model.
+// Adds the file's factors to model.components[...].loras, kept low-rank: the networks
+// add up @ down where they widen each weight (about 14 % more arithmetic for an
+// LCM-LoRA of rank 64, no full-size copies of the weights), `convert --lora` for good.
+// Throws Error naming the file when it is not a LoRA for this model.
 LoraReport apply_lora(ModelSource& model, const LoraSpec& lora);
 
 }  // namespace inpaint

@@ -34,10 +34,15 @@ void convert_model(const ModelSource& model, const ConvertOptions& o,
       if (it == c.tensors.end()) throw Error(std::string(name) + ": " + s.name + " is missing (see inpaint info)");
       const TensorRef& ref = it->second;
       const DType stored = ref.info->dtype;
-      // The weight as it will be used: with merged LoRAs when there are any.
-      const auto m = c.merged.find(s.name);
-      const std::function<at::Tensor()> value = m != c.merged.end() ? std::function<at::Tensor()>([t = m->second] { return t; })
-                                                                   : [ref] { return view_of(ref); };
+      // The weight as it will be used: with LoRAs merged in for good.
+      const auto l = c.loras.find(s.name);
+      const std::function<at::Tensor()> value =
+          l == c.loras.end() ? std::function<at::Tensor()>([ref] { return view_of(ref); })
+                             : [ref, f = l->second, stored] {
+                                 const at::Tensor w = view_of(ref).to(at::kFloat, false, /*copy=*/true);
+                                 w.view({w.size(0), -1}).addmm_(f.up, f.down);
+                                 return w.to(scalar_type_of(stored));
+                               };
       if (stored == DType::I8) throw Error(std::string(name) + " is int8 already: convert from the f16/f32 model");
       if (quantize && s.matrix) {
         tensors.push_back({{s.name, DType::I8, s.shape}, [value] { return quantize_int8(value()).first; }});

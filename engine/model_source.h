@@ -18,9 +18,7 @@ struct Component {
   nlohmann::json config;
   std::string config_label;    // where the config came from, for messages
   TensorMap tensors;           // by diffusers parameter name
-  // Weights with LoRAs merged in (engine/lora.h): owned tensors used instead of the
-  // mapped ones of the same name.
-  std::map<std::string, at::Tensor> merged;
+  LoraMap loras;  // LoRA factors by weight name (engine/lora.h)
   std::vector<std::string> files;
   std::vector<std::string> unexpected;  // single file: under the component's prefix, unused
 };

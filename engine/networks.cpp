@@ -8,7 +8,7 @@ namespace {
 template <class Net, class Config>
 std::unique_ptr<Net> load(const ModelSource& model, const std::string& name) {
   const Component& c = model.component(name);
-  ParamLoader p(c.tensors, name + " (" + (c.files.empty() ? model.path.string() : c.files[0]) + ")", &c.merged);
+  ParamLoader p(c.tensors, name + " (" + (c.files.empty() ? model.path.string() : c.files[0]) + ")", &c.loras);
   auto net = std::make_unique<Net>(Config::from_json(c.config, c.config_label), p);
   p.check();
   return net;

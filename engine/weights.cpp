@@ -60,18 +60,21 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return s.str();
 }
 
-ParamLoader::ParamLoader(const TensorMap& source, std::string component,
-                         const std::map<std::string, at::Tensor>* replaced)
-    : source_(&source), replaced_(replaced), component_(std::move(component)) {}
+ParamLoader::ParamLoader(const TensorMap& source, std::string component, const LoraMap* loras)
+    : source_(&source), loras_(loras), component_(std::move(component)) {}
 
 ParamLoader::ParamLoader(std::string component) : component_(std::move(component)) {}
 
 std::string scale_name(const std::string& weight_name) { return weight_name + "_scale"; }
 
-at::Tensor ParamLoader::take_matrix(const std::string& name, std::vector<int64_t> shape, at::Tensor* scale) {
+at::Tensor ParamLoader::take_matrix(const std::string& name, std::vector<int64_t> shape, at::Tensor* scale,
+                                    LoraFactors* lora) {
+  if (loras_) {
+    const auto l = loras_->find(name);
+    if (l != loras_->end()) *lora = l->second;
+  }
   const auto it = declaring() ? TensorMap::const_iterator() : source_->find(name);
-  if (declaring() || it == source_->end() || it->second.info->dtype != DType::I8 ||
-      (replaced_ && replaced_->count(name))) {
+  if (declaring() || it == source_->end() || it->second.info->dtype != DType::I8) {
     at::Tensor w = take(name, std::move(shape));
     specs_.back().matrix = true;
     return w;
@@ -107,10 +110,6 @@ at::Tensor ParamLoader::take(const std::string& name, std::vector<int64_t> shape
     wrong_shape_.push_back(name + " is " + shape_str(ref.shape) + ", expected " +
                            shape_str(shape));
     return {};
-  }
-  if (replaced_) {
-    const auto r = replaced_->find(name);
-    if (r != replaced_->end()) return r->second;
   }
   const DType d = ref.info->dtype;
   if (d != DType::F32 && d != DType::F16 && d != DType::BF16 && d != DType::F64) {

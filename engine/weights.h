@@ -37,22 +37,31 @@ struct ParamSpec {
   bool matrix = false;  // a linear or convolution weight: may be stored as int8
 };
 
+// A LoRA's change to one weight, kept low-rank: W' = W + up @ down, with the LoRA's
+// scale and alpha/rank folded into `up` [out, r]; `down` is [r, in * kh * kw]. Several
+// LoRAs on one weight are stacked along r. Applied where the weight is widened.
+struct LoraFactors {
+  at::Tensor up, down;
+  bool defined() const { return up.defined(); }
+};
+using LoraMap = std::map<std::string, LoraFactors>;  // by weight name
+
 // Int8 weights (`inpaint convert --int8`) are stored with one float scale per output
 // channel beside them: w = q * NAME_scale[out].
 std::string scale_name(const std::string& weight_name);
 
 class ParamLoader {
  public:
-  // Loading mode: take() returns views of `source` (which must outlive the networks), or
-  // the tensor of the same name in `replaced` (merged LoRAs) when there is one.
-  ParamLoader(const TensorMap& source, std::string component,
-              const std::map<std::string, at::Tensor>* replaced = nullptr);
+  // Loading mode: take() returns views of `source` (which must outlive the networks);
+  // take_matrix() also the LoRA factors `loras` holds for the weight.
+  ParamLoader(const TensorMap& source, std::string component, const LoraMap* loras = nullptr);
   // Declaring mode: take() records names and shapes and returns undefined tensors.
   explicit ParamLoader(std::string component);
 
   at::Tensor take(const std::string& name, std::vector<int64_t> shape);
-  // A linear or convolution weight: float, or int8 with its scales (then *scale is set).
-  at::Tensor take_matrix(const std::string& name, std::vector<int64_t> shape, at::Tensor* scale);
+  // A linear or convolution weight: float, or int8 with its scales (then *scale is set);
+  // *lora is set when a LoRA adapts it.
+  at::Tensor take_matrix(const std::string& name, std::vector<int64_t> shape, at::Tensor* scale, LoraFactors* lora);
   bool declaring() const { return source_ == nullptr; }
 
   const std::vector<ParamSpec>& specs() const { return specs_; }
@@ -65,7 +74,7 @@ class ParamLoader {
 
  private:
   const TensorMap* source_ = nullptr;
-  const std::map<std::string, at::Tensor>* replaced_ = nullptr;
+  const LoraMap* loras_ = nullptr;
   std::string component_;
   std::vector<ParamSpec> specs_;
   std::vector<std::string> missing_, wrong_shape_;

@@ -25,16 +25,18 @@ at::Tensor pooled_float_buffer(int64_t numel) {
 
 // f(weight chunk, bias chunk) over output-channel chunks that each widen into one
 // buffer, concatenated on `dim` of the results. One call when weights are not streamed.
-at::Tensor by_output_chunks(const at::Tensor& weight, const at::Tensor& scale, const at::Tensor& bias, int64_t dim,
+at::Tensor by_output_chunks(const at::Tensor& weight, const at::Tensor& scale, const LoraFactors& lora,
+                            const at::Tensor& bias, int64_t dim,
                             const std::function<at::Tensor(const at::Tensor&, const at::Tensor&)>& f) {
   if (!g_policy.stream_weights || weight.numel() <= g_policy.weight_slot_floats)
-    return f(widen(weight, scale), widen(bias));
+    return f(widen(weight, scale, lora), widen(bias));
   const int64_t per_channel = weight.numel() / weight.size(0);
   const int64_t chunk = std::max<int64_t>(1, g_policy.weight_slot_floats / per_channel);
   std::vector<at::Tensor> parts;
   for (int64_t o = 0; o < weight.size(0); o += chunk) {
     const int64_t n = std::min(chunk, weight.size(0) - o);
-    parts.push_back(f(widen(weight.narrow(0, o, n), scale.defined() ? scale.narrow(0, o, n) : scale),
+    const LoraFactors rows = lora.defined() ? LoraFactors{lora.up.narrow(0, o, n), lora.down} : lora;
+    parts.push_back(f(widen(weight.narrow(0, o, n), scale.defined() ? scale.narrow(0, o, n) : scale, rows),
                       bias.defined() ? widen(bias.narrow(0, o, n)) : bias));
   }
   return at::cat(parts, dim);
@@ -54,25 +56,32 @@ at::Tensor widen(const at::Tensor& w) {
   return wide;
 }
 
-at::Tensor widen(const at::Tensor& w, const at::Tensor& scale) {
-  if (!scale.defined()) return widen(w);
-  OpTimer timer(OpClass::widen, 0);
-  std::vector<int64_t> per_row(size_t(w.dim()), 1);
-  per_row[0] = w.size(0);
-  at::Tensor wide = g_policy.stream_weights ? pooled_float_buffer(w.numel()).view(w.sizes()) : at::empty(w.sizes());
-  wide.copy_(w).mul_(scale.view(per_row));
-  if (g_policy.stream_weights) release_mapped_pages(w.data_ptr(), w.nbytes());
+at::Tensor widen(const at::Tensor& w, const at::Tensor& scale, const LoraFactors& lora) {
+  if (!scale.defined() && !lora.defined()) return widen(w);
+  OpTimer timer(OpClass::widen, lora.defined() ? 2.0 * double(w.numel()) * double(lora.up.size(1)) : 0.0);
+  at::Tensor wide;
+  if (scale.defined()) {
+    std::vector<int64_t> per_row(size_t(w.dim()), 1);
+    per_row[0] = w.size(0);
+    wide = g_policy.stream_weights ? pooled_float_buffer(w.numel()).view(w.sizes()) : at::empty(w.sizes());
+    wide.copy_(w).mul_(scale.view(per_row));
+    if (g_policy.stream_weights) release_mapped_pages(w.data_ptr(), w.nbytes());
+  } else {
+    wide = widen(w);
+    if (wide.data_ptr() == w.data_ptr()) wide = wide.clone();  // an f32 weight is the mapped file itself
+  }
+  if (lora.defined()) wide.view({w.size(0), -1}).addmm_(lora.up, lora.down);
   return wide;
 }
 
 Linear::Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out, bool has_bias) {
-  weight = p.take_matrix(join(name, "weight"), {out, in}, &weight_scale);
+  weight = p.take_matrix(join(name, "weight"), {out, in}, &weight_scale, &lora);
   if (has_bias) bias = p.take(join(name, "bias"), {out});
 }
 
 at::Tensor Linear::operator()(const at::Tensor& x) const {
   OpTimer timer(OpClass::linear, 2.0 * double(x.numel()) * double(weight.size(0)));
-  return by_output_chunks(weight, weight_scale, bias, -1, [&](const at::Tensor& w, const at::Tensor& b) { return at::linear(x, w, b); });
+  return by_output_chunks(weight, weight_scale, lora, bias, -1, [&](const at::Tensor& w, const at::Tensor& b) { return at::linear(x, w, b); });
 }
 
 at::Tensor over_token_chunks(const at::Tensor& x, int64_t width,
@@ -90,7 +99,7 @@ at::Tensor over_token_chunks(const at::Tensor& x, int64_t width,
 Conv2d::Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,
                int64_t stride_, int64_t padding_, bool has_bias)
     : stride(stride_), padding(padding_) {
-  weight = p.take_matrix(join(name, "weight"), {out, in, kernel, kernel}, &weight_scale);
+  weight = p.take_matrix(join(name, "weight"), {out, in, kernel, kernel}, &weight_scale, &lora);
   if (has_bias) bias = p.take(join(name, "bias"), {out});
 }
 
@@ -132,7 +141,7 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
   const bool half = g_policy.half_storage_above > 0 && out_numel > g_policy.half_storage_above;
   if ((unfolded * ho * wo <= g_policy.tile_above_floats && !half) || (ho <= side && wo <= side)) {
     const at::Tensor t = prepare_whole(x, in);
-    return by_output_chunks(weight, weight_scale, bias, 1, [&](const at::Tensor& w, const at::Tensor& b) {
+    return by_output_chunks(weight, weight_scale, lora, bias, 1, [&](const at::Tensor& w, const at::Tensor& b) {
       return at::conv2d(t, w, b, {stride, stride}, {padding, padding});
     });
   }
@@ -140,7 +149,7 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
   at::Tensor scale, shift;
   if (in.norm) std::tie(scale, shift) = in.norm->affine(x);
   // Tiled convolutions are the decoders' (weights of a few MB): widened once per call.
-  const at::Tensor w = widen(weight, weight_scale), b = widen(bias);
+  const at::Tensor w = widen(weight, weight_scale, lora), b = widen(bias);
   at::Tensor out = at::empty({x.size(0), weight.size(0), ho, wo}, x.options().dtype(half ? at::kHalf : at::kFloat));
   // Rows [lo, hi) of the padded, upsampled input that output rows [o0, o1) read, as a
   // slice of x plus the zeros to add on either side.

@@ -43,16 +43,18 @@ void set_compute_policy(const ComputePolicy& policy);
 
 // f16/bf16 weights are widened just before use (no f16 convolution on CPU here).
 at::Tensor widen(const at::Tensor& w);
-// An int8 weight times its per-output-channel scale; a float one as widen(w).
-at::Tensor widen(const at::Tensor& w, const at::Tensor& scale);
+// A linear or convolution weight as f32: an int8 one times its per-output-channel
+// scale, plus the LoRA's up @ down when one adapts it.
+at::Tensor widen(const at::Tensor& w, const at::Tensor& scale, const LoraFactors& lora);
 
 struct Linear {
   at::Tensor weight, bias;
   at::Tensor weight_scale;  // set when the weight is stored as int8
+  LoraFactors lora;         // set when a LoRA adapts it
   Linear() = default;
   Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out, bool has_bias = true);
   at::Tensor operator()(const at::Tensor& x) const;
-  at::Tensor wide_weight() const { return widen(weight, weight_scale); }
+  at::Tensor wide_weight() const { return widen(weight, weight_scale, lora); }
 };
 
 // A token-wise function over [B, N, C] run on chunks of tokens so that its widest
@@ -84,6 +86,7 @@ struct ConvInput {
 struct Conv2d {
   at::Tensor weight, bias;
   at::Tensor weight_scale;  // set when the weight is stored as int8
+  LoraFactors lora;         // set when a LoRA adapts it
   int64_t stride = 1, padding = 0;
   Conv2d() = default;
   Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,

@@ -1,10 +1,12 @@
-// LoRA merging on the tiny SD 1.5 model: each format gives W + scale * alpha/rank * up @ down,
-// checked against sums written out by hand; bad files are refused with the reason.
+// LoRAs on the tiny SD 1.5 model: each format gives W + scale * alpha/rank * up @ down,
+// checked against sums written out by hand, both as kept (low-rank factors) and as the
+// networks and `convert --lora` use it; bad files are refused with the reason.
 #include <fstream>
 
 #include "engine/error.h"
 #include "engine/lora.h"
 #include "engine/networks.h"
+#include "models/layers.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
 
@@ -79,6 +81,13 @@ std::string kohya_name(const Layer& l) {
   return (l.component == "unet" ? "lora_unet_" : "lora_te_") + m;
 }
 
+// The weight the networks use: the stored one plus the kept factors.
+at::Tensor adapted(const ModelSource& m, const std::string& component, const std::string& weight) {
+  const at::Tensor w = view_of(m.component(component).tensors.at(weight)).to(at::kFloat);
+  const LoraFactors& f = m.component(component).loras.at(weight);
+  return w + at::mm(f.up, f.down).view(w.sizes());
+}
+
 }  // namespace
 
 TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W + s*alpha/r*up@down") {
@@ -113,22 +122,21 @@ TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W 
       CAPTURE(l.module);
       const auto [down, up] = factors_for(l);
       const at::Tensor w = view_of(original.component(l.component).tensors.at(l.module + ".weight"));
-      const at::Tensor& merged = m.components.at(l.component).merged.at(l.module + ".weight");
-      CHECK(test::max_abs_diff(merged, by_hand(w, down, up, 0.5, 1.0)) < 1e-6);
+      CHECK(test::max_abs_diff(adapted(m, l.component, l.module + ".weight"), by_hand(w, down, up, 0.5, 1.0)) < 1e-6);
     }
-    CHECK(m.components.at("unet").merged.size() == 2);  // nothing else changed
+    CHECK(m.components.at("unet").loras.size() == 2);  // nothing else changed
   }
   SUBCASE("diffusers/PEFT (no alpha: alpha = rank), and the processor layout, then a second LoRA on top") {
     ModelSource m = ModelSource::open(model_dir);
     CHECK(apply_lora(m, {d / "peft.safetensors", 1.0}).layers == 3);
     const at::Tensor w = view_of(original.component("unet").tensors.at(kToQ + ".weight"));
     const at::Tensor once = by_hand(w, qd, qu, 1.0, 2.0);
-    CHECK(test::max_abs_diff(m.components.at("unet").merged.at(kToQ + ".weight"), once) < 1e-6);
+    CHECK(test::max_abs_diff(adapted(m, "unet", kToQ + ".weight"), once) < 1e-6);
     CHECK(apply_lora(m, {d / "processor.safetensors", 1.0}).layers == 1);
-    CHECK(test::max_abs_diff(m.components.at("unet").merged.at(kToQ + ".weight"), by_hand(once, qd, qu, 1.0, 2.0)) <
-          1e-6);
+    CHECK(test::max_abs_diff(adapted(m, "unet", kToQ + ".weight"), by_hand(once, qd, qu, 1.0, 2.0)) < 1e-6);
   }
-  SUBCASE("the merged weights are what the networks load: scale 0 changes nothing, scale 1 changes the output") {
+  SUBCASE("the networks use the adapted weights: scale 0 changes nothing, and resident, streamed and "
+          "convert --lora give the same output") {
     const auto un = test::fixture_file(test::shared("fixtures/A/tiny-sd15-inpaint") / "unet.safetensors");
     const at::Tensor x = un.get("sample0"), ctx = un.get("encoder_hidden_states");
     const at::Tensor base = load_unet(original)->forward(x, 981, ctx);
@@ -136,7 +144,21 @@ TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W 
     apply_lora(zero, {d / "kohya.safetensors", 0.0});
     apply_lora(one, {d / "kohya.safetensors", 1.0});
     CHECK(test::max_abs_diff(load_unet(zero)->forward(x, 981, ctx), base) == 0.0);
-    CHECK(test::max_abs_diff(load_unet(one)->forward(x, 981, ctx), base) > 1e-4);
+    const at::Tensor adapted_out = load_unet(one)->forward(x, 981, ctx);
+    CHECK(test::max_abs_diff(adapted_out, base) > 1e-4);
+    const ComputePolicy saved = compute_policy();
+    ComputePolicy streamed = saved;
+    streamed.stream_weights = true;
+    streamed.weight_slot_floats = 4096;  // output-channel chunks of the factors too
+    set_compute_policy(streamed);
+    const at::Tensor streamed_out = load_unet(one)->forward(x, 981, ctx);
+    set_compute_policy(saved);
+    CHECK(test::max_abs_diff(streamed_out, adapted_out) < 1e-5);
+    std::string out;
+    REQUIRE_MESSAGE(test::run(test::inpaint_exe() + " convert " + model_dir.string() + " --lora " +
+                              (d / "kohya.safetensors").string() + " --out " + (d / "baked").string(), &out) == 0, out);
+    const at::Tensor baked = load_unet(ModelSource::open(d / "baked"))->forward(x, 981, ctx);
+    CHECK(test::max_abs_diff(baked, adapted_out) < 1e-5);
   }
 }
 

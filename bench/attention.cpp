@@ -1,0 +1,32 @@
+// bench_attention [THREADS]: seconds and GFLOPS of attention() at SD 1.5's shapes with
+// CFG (batch 2, 8 heads; 4096 tokens of 320 channels, 1024 of 640) for several score
+// budgets (ComputePolicy::attention_floats). Not a test.
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "engine/runtime.h"
+#include "models/layers.h"
+
+int main(int argc, char** argv) {
+  using namespace inpaint;
+  init_runtime(argc > 1 ? std::stoi(argv[1]) : 2);
+  at::NoGradGuard no_grad;
+  for (const auto& [n, c] : {std::pair<int64_t, int64_t>{4096, 320}, {1024, 640}}) {
+    const at::Tensor q = at::randn({2, n, c}), k = at::randn({2, n, c}), v = at::randn({2, n, c});
+    for (const int64_t budget : {int64_t(1) << 20, int64_t(4) << 20, int64_t(16) << 20, int64_t(64) << 20}) {
+      ComputePolicy p = compute_policy();
+      p.attention_floats = budget;
+      set_compute_policy(p);
+      attention(q, k, v, 8);  // warm-up
+      const auto start = std::chrono::steady_clock::now();
+      constexpr int kRuns = 3;
+      for (int i = 0; i < kRuns; ++i) attention(q, k, v, 8);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / kRuns;
+      std::printf("%5lld tokens x %4lld channels, %3lldM-float budget: %.3f s, %.1f GFLOPS\n", (long long)n,
+                  (long long)c, (long long)(budget >> 20), s, 4.0 * 16 * double(n) * double(n) * double(c / 8) / s / 1e9);
+    }
+  }
+}
