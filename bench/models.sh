@@ -50,7 +50,7 @@ PY
     echo "| $label | $disk | $* | failed: $(tail -c 160 "$work/cost.err" | tr '\n' ' ') | | | |"
   fi
 }
-disk() { du -sh --apparent-size "$1" | cut -f1; }
+disk() { du -shL --apparent-size "$1" | cut -f1; }
 
 echo "## What each model costs, $(date -u +%Y-%m-%d), $(nproc) cores, $threads threads"
 echo
