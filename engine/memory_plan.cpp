@@ -47,11 +47,11 @@ double weight_bytes(const ModelSource& model) {
   return total;
 }
 
-// Weights with LoRAs merged in live on the heap whatever the policy.
-double merged_bytes(const ModelSource& model) {
+// LoRA factors stay on the heap whatever the policy.
+double lora_bytes(const ModelSource& model) {
   double total = 0;
   for (const auto& [name, c] : model.components)
-    for (const auto& [key, t] : c.merged) total += double(t.nbytes());
+    for (const auto& [key, f] : c.loras) total += double(f.up.nbytes() + f.down.nbytes());
   return total;
 }
 
@@ -59,7 +59,7 @@ double estimate(const ModelSource& model, const Policy& p, int64_t res) {
   const auto vae = model.component("vae").config.value("block_out_channels", std::vector<int64_t>{128});
   const double width = vae.empty() ? 1.0 : double(vae.front()) / 128.0;
   const double activations = p.bytes_per_pixel * width * double(res) * double(res);
-  const double weights = (p.compute.stream_weights ? 0.0 : weight_bytes(model)) + merged_bytes(model);
+  const double weights = (p.compute.stream_weights ? 0.0 : weight_bytes(model)) + lora_bytes(model);
   return kMargin * (kBaseBytes + weights + activations);
 }
 
