@@ -35,9 +35,9 @@ RegionOutput classic_fill_region(const Image& crop, const Mask& mask, uint64_t s
 InpaintResult classic_fill_image(Image img, const Mask& mask, uint64_t seed, const InpaintOptions& io,
                                  Progress& progress) {
   check_inputs(img, mask, io);
-  // The crops keep their size (native_resolution is only used for rescaling, ignored here).
   std::vector<Roi> regions =
       plan_rois(mask, {0, 0, img.width, img.height}, img.width, img.height, 512, classic_regions(io.roi));
+  for (Roi& r : regions) r.work_width = r.crop.width, r.work_height = r.crop.height;  // no rescaling here
   return repaint_regions(std::move(img), mask, std::move(regions), progress,
                          [&](const Image& crop, const Mask& m, const Roi&, Progress& p) {
                            if (!p.stage("classic fill")) throw Cancelled();

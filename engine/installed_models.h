@@ -25,4 +25,8 @@ std::filesystem::path resolve_model(const std::string& name_or_path);
 // and taesd_decoder.safetensors. Throws Error saying how to get it.
 std::filesystem::path resolve_taesd(const std::string& name_or_folder);
 
+// A LoRA file for `--lora`: an existing path as is, else an installed LoRA's name
+// (models_dir()/lora/NAME, as `inpaint models fetch lcm-lora-sd15` puts it). Throws Error.
+std::filesystem::path resolve_lora(const std::string& name_or_file);
+
 }  // namespace inpaint

@@ -230,7 +230,13 @@ TEST_CASE("inpaint run: LCM with a LoRA, TAESD instead of the VAE, and --profile
   REQUIRE_MESSAGE(test::run(test::inpaint_exe() + " gen-lora --preset tiny-sd15-inpaint --rank 4 --out " +
                             (d / "lora.safetensors").string(), &out) == 0, out);
   const std::string fast = "--scheduler lcm --steps 2 --guidance 1 --lora " + (d / "lora.safetensors").string() + ":0.8 ";
-  REQUIRE_MESSAGE(test::run(run_cmd(model.string(), image, mask, d / "vae.png", fast), &out) == 0, out);
+  // The same LoRA as an installed one, by name.
+  fs::create_directories(d / "models/lora/mine");
+  fs::copy_file(d / "lora.safetensors", d / "models/lora/mine/weights.safetensors");
+  REQUIRE_MESSAGE(test::run("INPAINT_MODELS=" + (d / "models").string() + " " +
+                                run_cmd(model.string(), image, mask, d / "vae.png",
+                                        "--scheduler lcm --steps 2 --guidance 1 --lora mine:0.8"),
+                            &out) == 0, out);
   REQUIRE_MESSAGE(test::run(run_cmd(model.string(), image, mask, d / "taesd.png",
                                     fast + "--profile --report " + (d / "r.json").string() + " --vae " + taesd.string()),
                             &out) == 0, out);

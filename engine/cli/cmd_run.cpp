@@ -120,7 +120,7 @@ void add_run(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("run", "Inpaint an image");
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("--model", a->model, "diffusers folder, .safetensors checkpoint or installed name (default: the first installed)");
-  cmd->add_option("--lora", a->loras, "LoRA .safetensors to merge, FILE or FILE:SCALE (repeatable; kohya or diffusers format)");
+  cmd->add_option("--lora", a->loras, "LoRA to apply: a .safetensors file or an installed LoRA's name, optionally :SCALE (repeatable; kohya or diffusers format)");
   cmd->add_option("--vae", a->vae, "full: the model's VAE; taesd (installed by `models fetch taesd`) or a TAESD folder: fast, approximate")
       ->capture_default_str();
   cmd->add_option("--method", a->method, "diffusion, classic (patch-based, no model), auto: diffusion when a model is installed")
@@ -193,7 +193,8 @@ void add_run(CLI::App& app) {
       model.emplace(ModelSource::open(resolve_model(a->model), open));  // headers only
       if (a->vae != "full") gen.taesd = resolve_taesd(a->vae);
       for (const std::string& text : a->loras) {
-        const LoraSpec lora = parse_lora_spec(text);
+        LoraSpec lora = parse_lora_spec(text);
+        lora.file = resolve_lora(lora.file.string());
         const LoraReport r = apply_lora(*model, lora);
         if (!a->quiet)
           std::fprintf(stderr, "LoRA %s (x%g): %d layers merged%s\n", lora.file.c_str(), lora.scale, r.layers,
