@@ -8,21 +8,10 @@
 # Prints a Markdown report on stdout. Not a test: takes ~20 minutes on 2 cores.
 #
 #   bench/memory.sh [BUILD_DIR] [WORK_DIR]
-set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$here/build}
-work=${2:-/tmp/inpaint-bench}
-shared=${INPAINT_SHARED:-$here/../shared}
-inpaint=$build/inpaint
+source "$(dirname "$0")/common.sh"
 steps=4
-threads=${THREADS:-2}
-mkdir -p "$work"
-
 model=$work/sd15-inpaint-f16
-if [ ! -d "$model" ]; then
-  echo "generating the full-size random model in $model ..." >&2
-  "$inpaint" gen-model --preset sd15-inpaint --dtype f16 --tokenizer "$shared/assets/clip" --out "$model" >&2
-fi
+gen_model "$model" sd15-inpaint f16
 
 # Inputs: a real photo scaled to the sizes, elliptical masks of the stated areas.
 convert "$shared/assets/images/astronaut.png" -resize '512x512!' "$work/a.png"

@@ -6,24 +6,10 @@
 # Prints a Markdown table on stdout. Not a test: takes ~20 minutes on 2 cores.
 #
 #   bench/models.sh [BUILD_DIR] [WORK_DIR]
-set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$here/build}
-work=${2:-/tmp/inpaint-bench}
-shared=${INPAINT_SHARED:-$here/../shared}
-inpaint=$build/inpaint
-threads=${THREADS:-2}
+source "$(dirname "$0")/common.sh"
 steps=${STEPS:-20}
-mkdir -p "$work"
-
-gen() {  # gen DIR PRESET DTYPE
-  if [ ! -d "$1" ]; then
-    echo "generating $2 ($3) in $1 ..." >&2
-    "$inpaint" gen-model --preset "$2" --dtype "$3" --tokenizer "$shared/assets/clip" --out "$1" >&2
-  fi
-}
-gen "$work/sd15-inpaint-f16" sd15-inpaint f16
-gen "$work/sd2-inpaint-f32" sd2-inpaint f32
+gen_model "$work/sd15-inpaint-f16" sd15-inpaint f16
+gen_model "$work/sd2-inpaint-f32" sd2-inpaint f32
 if [ ! -f "$work/b.png" ]; then
   convert "$shared/assets/images/kodim01.png" -resize '4000x3000!' "$work/b.png"
   convert -size 4000x3000 xc:black -fill white -draw "ellipse 2600,1200 400,286 0,360" "$work/b_mask.png"

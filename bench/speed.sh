@@ -7,17 +7,10 @@
 # Prints Markdown on stdout. Not a test: about 10 minutes on 2 cores.
 #
 #   bench/speed.sh [BUILD_DIR] [WORK_DIR]
-set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$here/build}
-work=${2:-/tmp/inpaint-bench}
-shared=${INPAINT_SHARED:-$here/../shared}
-inpaint=$build/inpaint
-threads=${THREADS:-2}
+source "$(dirname "$0")/common.sh"
 steps=${STEPS:-20}
-mkdir -p "$work"
 model=$work/sd15-inpaint-f16
-[ -d "$model" ] || "$inpaint" gen-model --preset sd15-inpaint --dtype f16 --tokenizer "$shared/assets/clip" --out "$model" >&2
+gen_model "$model" sd15-inpaint f16
 lora=$work/lcm-lora-standin.safetensors
 [ -f "$lora" ] || "$inpaint" gen-lora --preset sd15-inpaint --rank 64 --out "$lora" >/dev/null
 convert "$shared/assets/images/astronaut.png" -resize '512x512!' "$work/a.png"

@@ -190,6 +190,15 @@ fs::path fetch_model(const CatalogModel& m, const FetchOptions& o) {
   const fs::path final_dir = install_dir(m);
   const fs::path staging = final_dir.parent_path() / ("." + m.name + ".partial");
   std::error_code ec;
+  if (fs::exists(final_dir, ec)) {
+    try {
+      check_model_folder(m, final_dir);
+      if (!o.quiet) std::fprintf(stderr, "%s is installed already and loads: nothing to fetch\n", m.name.c_str());
+      return final_dir;
+    } catch (const Error& e) {  // broken: fetch it again, replacing it at the end
+      if (!o.quiet) std::fprintf(stderr, "%s is installed but broken (%s): fetching it again\n", m.name.c_str(), e.what());
+    }
+  }
   fs::create_directories(staging, ec);
   if (ec || access(staging.c_str(), W_OK) != 0)
     throw Error("cannot write to " + final_dir.parent_path().string() + " (" +

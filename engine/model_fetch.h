@@ -19,7 +19,8 @@ struct FetchOptions {
 // models_dir()/KIND/NAME for LoRAs and autoencoders (not offered as models).
 std::filesystem::path install_dir(const CatalogModel& model);
 
-// Returns the installed folder. Throws Error saying what went wrong: offline (with how
+// Returns the installed folder; one already there that loads is kept. Throws Error
+// saying what went wrong: offline (with how
 // to place the files by hand), a missing or wrong file, no space, no permission.
 std::filesystem::path fetch_model(const CatalogModel& model, const FetchOptions& options);
 

@@ -70,6 +70,12 @@ TEST_CASE("models fetch: downloads, falls back from fp16, verifies, installs; li
   CHECK(out.find("tiny  ") != std::string::npos);
   CHECK(out.find("ok") != std::string::npos);
   CHECK(out.find("[installed]") != std::string::npos);
+  REQUIRE(h.inpaint("models fetch tiny", &out) == 0);  // again: nothing to do
+  CHECK(out.find("installed already") != std::string::npos);
+  fs::remove(h.models / "tiny/vae/config.json");  // broken: fetched again
+  REQUIRE_MESSAGE(h.inpaint("models fetch --quiet tiny", &out) == 0, out);
+  CHECK(fs::exists(h.models / "tiny/vae/config.json"));
+  CHECK_FALSE(fs::exists(h.models / "tiny.old"));
 }
 
 TEST_CASE("models fetch: resumes a partial download left by an interrupted run") {
