@@ -8,6 +8,7 @@
 #include "engine/networks.h"
 #include "engine/runtime.h"
 #include "engine/schedulers/scheduler.h"
+#include "models/layers.h"
 
 namespace inpaint {
 namespace {
@@ -22,9 +23,10 @@ struct Stage {
     if (!p.stage(name)) throw Cancelled();
   }
   ~Stage() {
-    // Hand the stage's freed heap back: the next stage allocates in other sizes, and
-    // the heap keeps large blocks (see init_runtime), so peaks would otherwise add up.
-    release_free_memory();
+    // Under a memory budget, hand the stage's freed heap back: the next stage allocates
+    // in other sizes, and the heap keeps large blocks (see init_runtime), so peaks would
+    // otherwise add up. Without one, keep it: pages handed back are faulted in again.
+    if (compute_policy().release_between_levels) release_free_memory();
     if (!times_) return;
     times_->seconds[name_] += since(start_);
     times_->peak_rss_after[name_] = peak_rss_bytes();

@@ -35,7 +35,8 @@ struct ComputePolicy {
   // Feed-forward weights widened per token chunk from reused buffers (slower, leaner)
   // rather than once per call.
   bool ff_widen_per_chunk = false;
-  // Return freed heap memory between the VAE's resolution levels (slower: page faults).
+  // Return freed heap memory between pipeline stages and the VAE's resolution levels
+  // (less memory, slower: the pages are faulted in again).
   bool release_between_levels = false;
 };
 const ComputePolicy& compute_policy();
