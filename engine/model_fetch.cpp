@@ -85,7 +85,7 @@ Outcome download(const std::string& url, const fs::path& dest, bool quiet) {
   }
   const Outcome o = outcome_of(code, url, part);
   if (o == Outcome::ok) fs::rename(part, dest);
-  else fs::remove(part);
+  if (o == Outcome::not_found) fs::remove(part);  // a broken connection keeps it to resume
   return o;
 }
 
