@@ -156,8 +156,7 @@ std::string sha256_of(const fs::path& path) {
 
 void check_model_folder(const CatalogModel& m, const fs::path& folder) {
   if (m.kind == "pipeline") {
-    const ModelReport report = inspect_model(ModelSource::open(folder));
-    if (!report.ok()) throw Error(folder.string() + ": the weights do not fit the network:\n" + report.to_text());
+    require_fitting(ModelSource::open(folder), folder.string());
     return;
   }
   for (const CatalogFile& f : m.files)

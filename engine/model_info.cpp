@@ -102,4 +102,10 @@ std::string ModelReport::to_text() const {
   return s.str();
 }
 
+ModelReport require_fitting(const ModelSource& model, const std::string& label) {
+  ModelReport report = inspect_model(model);
+  if (!report.ok()) throw Error(label + ": the weights do not fit the network:\n" + report.to_text());
+  return report;
+}
+
 }  // namespace inpaint

@@ -30,5 +30,8 @@ struct ModelReport {
 };
 
 ModelReport inspect_model(const ModelSource& model);
+// inspect_model, throwing "<label>: the weights do not fit the network:" and the report
+// when they do not.
+ModelReport require_fitting(const ModelSource& model, const std::string& label);
 
 }  // namespace inpaint

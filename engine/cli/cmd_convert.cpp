@@ -32,8 +32,7 @@ void add_convert(CLI::App& app) {
     open.tokenizer_dir = a->tokenizer;
     ModelSource model = ModelSource::open(a->model, open);
     for (const std::string& text : a->loras) apply_lora(model, parse_lora_spec(text));
-    const ModelReport before = inspect_model(model);
-    if (!before.ok()) throw Error(a->model + ": the weights do not fit the network:\n" + before.to_text());
+    require_fitting(model, a->model);
     ConvertOptions o;
     o.out = a->out;
     o.half = a->half;

@@ -76,8 +76,7 @@ void list_models(const Catalog& catalog) {
 void add_model(const std::string& path_text, std::string name) {
   const fs::path path = fs::weakly_canonical(fs::absolute(path_text));
   if (!fs::exists(path)) throw Error(path_text + ": no such file or folder");
-  const ModelReport report = inspect_model(ModelSource::open(path));
-  if (!report.ok()) throw Error(path_text + ": the weights do not fit the network:\n" + report.to_text());
+  const ModelReport report = require_fitting(ModelSource::open(path), path_text);
   if (name.empty()) name = path.filename().string();
   if (fs::is_regular_file(path) && fs::path(name).extension() != ".safetensors") name += ".safetensors";
   if (name == kClassicFill || name.find('/') != std::string::npos || name[0] == '.')
