@@ -15,12 +15,16 @@ void classic_fill(Image& rgb, const Mask& hole, uint64_t seed) {
   patchmatch_fill(rgb.pixels, h, rgb.width, rgb.height, o);
 }
 
-RoiOptions classic_regions(RoiOptions o) {
+std::vector<Roi> plan_classic_regions(const Mask& mask, const Box& mask_box, int64_t image_width,
+                                      int64_t image_height, RoiOptions o) {
   // Half the mask's size around it: enough surroundings to copy from, and the search
   // stays proportional to the mask rather than to the photo.
   o.context_fraction = 0.5;
   o.min_context = 48;
-  return o;
+  // The native resolution only sets the working size, replaced by the crop's below.
+  std::vector<Roi> regions = plan_rois(mask, mask_box, image_width, image_height, 512, o);
+  for (Roi& r : regions) r.work_width = r.crop.width, r.work_height = r.crop.height;
+  return regions;
 }
 
 RegionOutput classic_fill_region(const Image& crop, const Mask& mask, uint64_t seed, const InpaintOptions& io) {
@@ -35,9 +39,7 @@ RegionOutput classic_fill_region(const Image& crop, const Mask& mask, uint64_t s
 InpaintResult classic_fill_image(Image img, const Mask& mask, uint64_t seed, const InpaintOptions& io,
                                  Progress& progress) {
   check_inputs(img, mask, io);
-  std::vector<Roi> regions =
-      plan_rois(mask, {0, 0, img.width, img.height}, img.width, img.height, 512, classic_regions(io.roi));
-  for (Roi& r : regions) r.work_width = r.crop.width, r.work_height = r.crop.height;  // no rescaling here
+  std::vector<Roi> regions = plan_classic_regions(mask, {0, 0, img.width, img.height}, img.width, img.height, io.roi);
   return repaint_regions(std::move(img), mask, std::move(regions), progress,
                          [&](const Image& crop, const Mask& m, const Roi&, Progress& p) {
                            if (!p.stage("classic fill")) throw Cancelled();

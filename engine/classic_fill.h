@@ -12,9 +12,11 @@ namespace inpaint {
 // little of the picture is left to copy from.
 void classic_fill(Image& rgb, const Mask& hole, uint64_t seed);
 
-// The regions for the classic fill: wider context than diffusion (it is what patches are
-// copied from) and no rescaling.
-RoiOptions classic_regions(RoiOptions options);
+// The regions for the classic fill, as plan_rois's arguments: wider context than
+// diffusion (it is what patches are copied from) and no rescaling (the working size is
+// the crop's).
+std::vector<Roi> plan_classic_regions(const Mask& mask, const Box& mask_box, int64_t image_width,
+                                      int64_t image_height, RoiOptions options);
 
 // Like inpaint_image, without a model. Deterministic for a seed.
 InpaintResult classic_fill_image(Image image, const Mask& mask, uint64_t seed, const InpaintOptions& options,

@@ -102,7 +102,7 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
   const Source source{s.sample_merged ? gimp::visible_layer(image) : drawable, s.sample_merged != 0};
   const Box src = s.sample_merged ? gimp::image_rect(image) : layer;
   const Box mask_box{area.x - src.x, area.y - src.y, area.width, area.height};
-  const auto rois = classic ? plan_rois(mask, mask_box, src.width, src.height, 512, classic_regions(io.roi))
+  const auto rois = classic ? plan_classic_regions(mask, mask_box, src.width, src.height, io.roi)
                             : plan_rois(mask, mask_box, src.width, src.height, pipeline->native_resolution(), io.roi);
 
   gimp::progress_start(classic ? "Classic fill" : "Inpainting");
