@@ -1,5 +1,8 @@
 #include "engine/model_convert.h"
 
+#include <memory>
+#include <utility>
+
 #include "engine/error.h"
 #include "engine/model_folder.h"
 
@@ -45,8 +48,18 @@ void convert_model(const ModelSource& model, const ConvertOptions& o,
                                };
       if (stored == DType::I8) throw Error(std::string(name) + " is int8 already: convert from the f16/f32 model");
       if (quantize && s.matrix) {
-        tensors.push_back({{s.name, DType::I8, s.shape}, [value] { return quantize_int8(value()).first; }});
-        tensors.push_back({{scale_name(s.name), DType::F32, {s.shape[0]}}, [value] { return quantize_int8(value()).second; }});
+        // Quantised once: the values' entry (written first, names are sorted) keeps the
+        // scales it computed for the scales' entry.
+        auto scales = std::make_shared<at::Tensor>();
+        tensors.push_back({{s.name, DType::I8, s.shape}, [value, scales] {
+                             auto [q, scale] = quantize_int8(value());
+                             *scales = scale;
+                             return q;
+                           }});
+        tensors.push_back({{scale_name(s.name), DType::F32, {s.shape[0]}}, [value, scales] {
+                             if (!scales->defined()) *scales = quantize_int8(value()).second;
+                             return std::exchange(*scales, at::Tensor());
+                           }});
       } else {
         const DType out = o.half && (stored == DType::F32 || stored == DType::F64) ? DType::F16 : stored;
         tensors.push_back({{s.name, out, s.shape}, [value, out] { return in_dtype(value(), out); }});
