@@ -8,9 +8,15 @@
 #include <sstream>
 #include <string>
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 namespace inpaint {
+
+const char* blas_kernels() {
+  const auto core_name = reinterpret_cast<char* (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  return core_name ? core_name() : "";
+}
 
 void init_runtime(int threads) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);  // blocks up to 1 GiB come from the heap and are reused

@@ -9,6 +9,10 @@ namespace inpaint {
 // and the page faults of re-touching fresh memory cost more than the arithmetic.
 void init_runtime(int threads);
 
+// The matrix-product kernels OpenBLAS chose for this processor ("Cooperlake", "Haswell",
+// ...; OPENBLAS_CORETYPE overrides its choice), or "" when the BLAS is not OpenBLAS.
+const char* blas_kernels();
+
 // Returns freed heap pages to the kernel (between stages).
 void release_free_memory();
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -92,6 +93,10 @@ void print_profile(const StageTimes& t) {
       std::fprintf(stderr, "  %8.1f GFLOP  %6.1f GFLOPS", v["gflop"].get<double>(), v["gflop"].get<double>() / s);
     std::fprintf(stderr, "\n");
   }
+  // A pinned kernel set (some containers pin Haswell's) can halve the matrix products' speed.
+  const char* pinned = std::getenv("OPENBLAS_CORETYPE");
+  std::fprintf(stderr, "  OpenBLAS kernels: %s%s%s\n", blas_kernels(), pinned ? ", pinned by OPENBLAS_CORETYPE=" : "",
+               pinned ? pinned : "");
 }
 
 nlohmann::json regions_json(const std::vector<Roi>& rois) {
@@ -259,6 +264,7 @@ void add_run(CLI::App& app) {
                                         {"feather", io.feather}, {"masked_content", a->masked_content},
                                         {"loras", a->loras}, {"vae", a->vae},
                                         {"threads", at::get_num_threads()},
+                                        {"blas_kernels", blas_kernels()},
                                         {"width", iw}, {"height", ih}}}};
       std::ofstream out(a->report);
       out << r.dump(2) << "\n";
