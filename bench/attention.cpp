@@ -1,6 +1,7 @@
 // bench_attention [THREADS]: seconds and GFLOPS of attention() at SD 1.5's shapes with
-// CFG (batch 2, 8 heads; 4096 tokens of 320 channels, 1024 of 640) for several score
-// budgets (ComputePolicy::attention_floats). Not a test.
+// CFG (batch 2, 8 heads; 4096 tokens of 320 channels, 1024 of 640): the fused kernel,
+// and batched matrix products at several score budgets (ComputePolicy::attention_floats).
+// Not a test.
 #include <ATen/ATen.h>
 
 #include <chrono>
@@ -16,17 +17,19 @@ int main(int argc, char** argv) {
   at::NoGradGuard no_grad;
   for (const auto& [n, c] : {std::pair<int64_t, int64_t>{4096, 320}, {1024, 640}}) {
     const at::Tensor q = at::randn({2, n, c}), k = at::randn({2, n, c}), v = at::randn({2, n, c});
-    for (const int64_t budget : {int64_t(1) << 20, int64_t(4) << 20, int64_t(16) << 20, int64_t(64) << 20}) {
+    for (const int64_t budget : {int64_t(0), int64_t(1) << 20, int64_t(4) << 20, int64_t(16) << 20}) {
       ComputePolicy p = compute_policy();
-      p.attention_floats = budget;
+      p.fused_attention = budget == 0;
+      if (budget > 0) p.attention_floats = budget;
       set_compute_policy(p);
       attention(q, k, v, 8);  // warm-up
       const auto start = std::chrono::steady_clock::now();
       constexpr int kRuns = 3;
       for (int i = 0; i < kRuns; ++i) attention(q, k, v, 8);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / kRuns;
-      std::printf("%5lld tokens x %4lld channels, %3lldM-float budget: %.3f s, %.1f GFLOPS\n", (long long)n,
-                  (long long)c, (long long)(budget >> 20), s, 4.0 * 16 * double(n) * double(n) * double(c / 8) / s / 1e9);
+      const std::string how = budget == 0 ? "fused kernel" : std::to_string(budget >> 20) + "M-float budget";
+      std::printf("%5lld tokens x %4lld channels, %-17s: %.3f s, %.1f GFLOPS\n", (long long)n, (long long)c,
+                  how.c_str(), s, 4.0 * 16 * double(n) * double(n) * double(c / 8) / s / 1e9);
     }
   }
 }

@@ -22,6 +22,9 @@ struct ComputePolicy {
   // Attention scores per chunk, in floats: queries are chunked, and keys too (with an
   // online softmax) when one query row of all heads exceeds it.
   int64_t attention_floats = 4 << 20;
+  // Heads the fused kernel handles go through it (see fused_attention.h); false: batched
+  // matrix products within attention_floats (for comparison).
+  bool fused_attention = true;
   // Convolutions whose unfolded input (C_in * k * k * outputs) exceeds this many
   // floats run tile by tile, with their input transform (GroupNorm, activation,
   // upsampling) applied per tile.

@@ -4,6 +4,7 @@
 #include "engine/image.h"
 #include "engine/model_source.h"
 #include "engine/networks.h"
+#include "models/fused_attention.h"
 #include "models/layers.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
@@ -45,33 +46,84 @@ double relative_error(const at::Tensor& a, const at::Tensor& b) {
   return test::max_abs_diff(a, b) / std::max(1e-12, b.abs().max().item<double>());
 }
 
+
+
+// softmax(q kᵀ / sqrt(d) + mask) v per head, in double precision: the reference.
+at::Tensor reference_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
+                               const at::Tensor& mask) {
+  const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2), d = c / heads;
+  auto split = [&](const at::Tensor& t, int64_t n) { return t.to(at::kDouble).view({b, n, heads, d}).transpose(1, 2); };
+  at::Tensor scores = at::matmul(split(q, nq), split(k, nk).transpose(2, 3)) / std::sqrt(double(d));
+  if (mask.defined()) scores = scores + mask.to(at::kDouble);
+  return at::matmul(at::softmax(scores, -1), split(v, nk)).transpose(1, 2).reshape({b, nq, c}).to(at::kFloat);
+}
+
 }  // namespace
 
-TEST_CASE("attention with key chunks and an online softmax equals plain attention") {
+TEST_CASE("fused attention equals softmax(q kT / sqrt(d)) v, for SD's and CLIP's head sizes") {
   at::manual_seed(7);
-  const at::Tensor q = at::randn({2, 300, 64}), k = at::randn({2, 257, 64}) * 3, v = at::randn({2, 257, 64});
+  MESSAGE("fused attention kernel available for 40-channel heads: " << fused_attention_available(40));
+  struct Shape { int64_t heads, d, nq, nk; };
+  for (const Shape s : {Shape{8, 40, 300, 257}, Shape{8, 40, 300, 77}, Shape{5, 64, 77, 77}, Shape{2, 80, 65, 600},
+                        Shape{1, 160, 33, 31}, Shape{3, 24, 9, 1}}) {
+    const at::Tensor q = at::randn({2, s.nq, s.heads * s.d}), k = at::randn({2, s.nk, s.heads * s.d}) * 3,
+                     v = at::randn({2, s.nk, s.heads * s.d});
+    const at::Tensor causal = at::full({s.nq, s.nk}, -INFINITY).triu_(1);
+    for (bool masked : {false, true}) {
+      CAPTURE(s.heads);
+      CAPTURE(s.d);
+      CAPTURE(s.nk);
+      CAPTURE(masked);
+      const at::Tensor mask = masked ? causal : at::Tensor();
+      const double e = test::max_abs_diff(attention(q, k, v, s.heads, mask), reference_attention(q, k, v, s.heads, mask));
+      MESSAGE("max abs error " << e);
+      CHECK(e <= 1e-5);  // float arithmetic: libtorch's own bmm + softmax path is 5e-6 off here
+    }
+  }
+}
+
+TEST_CASE("fused attention: a row whose keys are all masked gives zeros, the others are unaffected") {
+  at::manual_seed(3);
+  const at::Tensor q = at::randn({1, 4, 80}), k = at::randn({1, 300, 80}), v = at::randn({1, 300, 80});
+  at::Tensor mask = at::zeros({4, 300});
+  mask[2].fill_(-INFINITY);
+  const at::Tensor out = attention(q, k, v, 2, mask);
+  CHECK(out[0][2].abs().max().item<double>() == 0.0);
+  const at::Tensor others = at::cat({out.narrow(1, 0, 2), out.narrow(1, 3, 1)}, 1);
+  const at::Tensor expected = reference_attention(q, k, v, 2, at::Tensor());
+  CHECK(test::max_abs_diff(others, at::cat({expected.narrow(1, 0, 2), expected.narrow(1, 3, 1)}, 1)) <= 2e-6);
+}
+
+TEST_CASE("attention with key chunks and an online softmax equals plain attention (heads too large to fuse)") {
+  at::manual_seed(7);
+  // One 192-channel head: beyond the fused kernel, so the score budget decides the chunks.
+  REQUIRE(!fused_attention_available(192));
+  const at::Tensor q = at::randn({2, 300, 192}), k = at::randn({2, 257, 192}) * 3, v = at::randn({2, 257, 192});
   const at::Tensor causal = at::full({300, 257}, -INFINITY).triu_(1);
   for (bool masked : {false, true}) {
     CAPTURE(masked);
     const at::Tensor mask = masked ? causal : at::Tensor();
+    const at::Tensor expected = reference_attention(q, k, v, 1, mask);
     at::Tensor plain, chunked, query_chunked;
     {
       PolicyScope s(untiled());
-      plain = attention(q, k, v, 4, mask);
+      plain = attention(q, k, v, 1, mask);
     }
     ComputePolicy p = untiled();
-    p.attention_floats = 2 * 4 * 16 * 37;  // 16 queries x 37 keys per head: key chunks
+    p.attention_floats = 2 * 16 * 37;  // 16 queries x 37 keys: key chunks
     {
       PolicyScope s(p);
-      chunked = attention(q, k, v, 4, mask);
+      chunked = attention(q, k, v, 1, mask);
     }
-    p.attention_floats = 2 * 4 * 257 * 20;  // whole key rows, 20 queries at a time
+    p.attention_floats = 2 * 257 * 20;  // whole key rows, 20 queries at a time
     {
       PolicyScope s(p);
-      query_chunked = attention(q, k, v, 4, mask);
+      query_chunked = attention(q, k, v, 1, mask);
     }
-    const double e = test::max_abs_diff(chunked, plain), eq = test::max_abs_diff(query_chunked, plain);
-    MESSAGE("attention max abs error: key-chunked " << e << ", query-chunked " << eq);
+    const double e = test::max_abs_diff(chunked, expected), eq = test::max_abs_diff(query_chunked, expected),
+                 ep = test::max_abs_diff(plain, expected);
+    MESSAGE("attention max abs error: plain " << ep << ", key-chunked " << e << ", query-chunked " << eq);
+    CHECK(ep <= 1e-5);
     CHECK(e <= 1e-5);
     CHECK(eq <= 1e-5);
     CHECK(!at::isnan(chunked).any().item<bool>());
