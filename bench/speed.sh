@@ -7,6 +7,8 @@
 # Prints Markdown on stdout. Not a test: about 10 minutes on 2 cores.
 #
 #   bench/speed.sh [BUILD_DIR] [WORK_DIR]
+# OpenBLAS picks its kernels for the processor unless OPENBLAS_CORETYPE pins them (some
+# containers pin Haswell's, half the speed on AVX-512 machines): the heading says which.
 source "$(dirname "$0")/common.sh"
 steps=${STEPS:-20}
 model=$work/sd15-inpaint-f16
@@ -36,7 +38,8 @@ import json, sys, datetime
 work, peak, threads, steps = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 r = {n: json.load(open(f"{work}/{n}.json")) for n in ("dpm", "cold", "lcm", "lcm-taesd")}
 p = r["dpm"]["profile"]
-print(f"## Speed, {datetime.date.today()}, {threads} threads")
+blas = r["dpm"]["settings"].get("blas_kernels", "?")
+print(f"## Speed, {datetime.date.today()}, {threads} threads, OpenBLAS kernels {blas}")
 print()
 print(open(f"{work}/peak.txt").read().replace("\n", "  \n"))
 print(f"Full-size random SD 1.5 inpainting (f16 weights), 512x512 whole-picture mask, CFG 7.5.")

@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "engine/inpaint.h"
 #include "engine/installed_models.h"
+#include "engine/lora.h"
 #include "engine/mask_edges.h"
 #include "engine/memory_plan.h"
 #include "engine/runtime.h"
@@ -55,6 +56,23 @@ GenerationOptions generation_options(const Settings& s) {
   return g;
 }
 
+// Adds the settings' ';'-separated LoRAs to the model (before its networks load).
+void apply_loras(ModelSource& model, const std::string& list) {
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t end = std::min(list.find(';', start), list.size());
+    std::string text = list.substr(start, end - start);
+    text.erase(0, text.find_first_not_of(" \t"));
+    text.erase(text.find_last_not_of(" \t") + 1);
+    if (!text.empty()) {
+      LoraSpec lora = parse_lora_spec(text);
+      lora.file = resolve_lora(lora.file.string());
+      apply_lora(model, lora);
+    }
+    start = end + 1;
+  }
+}
+
 // Temporarily holds the visible-image layer for "sample merged".
 struct Source {
   int32_t drawable;
@@ -69,7 +87,7 @@ struct Source {
 int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
   if (gimp::base_type(image) == gimp::BaseType::Indexed)
     throw Error("Inpaint works on RGB and grayscale images; convert this one with Image > Mode > RGB first.");
-  const GenerationOptions gen = generation_options(s);
+  GenerationOptions gen = generation_options(s);
   validate(gen);
   InpaintOptions io;
   io.roi.context = s.context;
@@ -93,6 +111,8 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
   std::optional<Pipeline> pipeline;
   if (!classic) {
     model.emplace(ModelSource::open(resolve_model(s.model)));
+    apply_loras(*model, s.loras);
+    if (s.fast_decoder) gen.taesd = resolve_taesd(s.taesd_folder[0] ? s.taesd_folder : "taesd");
     pipeline.emplace(*model);
     const int64_t side = working_side(*pipeline, io.roi, area.width, area.height);
     set_compute_policy(plan_memory(*model, s.max_memory[0] ? parse_size(s.max_memory) : 0, side).policy);

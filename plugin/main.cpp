@@ -60,7 +60,14 @@ Settings from_params(const GimpParam* p) {
   s.seed = static_cast<uint32_t>(std::max(0, p[9].data.d_int32));
   copy_string(s.scheduler, sizeof s.scheduler, p[10].data.d_string);
   s.context = p[11].data.d_int32;
+  // What the dialog has beyond the PDB parameters, for scripts: from the environment.
   if (const char* m = std::getenv("INPAINT_MAX_MEMORY")) copy_string(s.max_memory, sizeof s.max_memory, m);
+  if (const char* l = std::getenv("INPAINT_LORAS")) copy_string(s.loras, sizeof s.loras, l);
+  if (const char* v = std::getenv("INPAINT_VAE")) {
+    if (std::string(v) != "taesd" && std::string(v) != "full" && *v)
+      copy_string(s.taesd_folder, sizeof s.taesd_folder, v);
+    s.fast_decoder = std::string(v) != "full" && *v;
+  }
   return s;
 }
 

@@ -34,7 +34,7 @@ constexpr int kParamCount = sizeof(kParams) / sizeof(kParams[0]);
 
 // Kept with gimp_set_data between runs: plain data only.
 struct Settings {
-  uint32_t version = 1;
+  uint32_t version = 2;
   char prompt[2048] = "";
   char negative_prompt[1024] = "";
   char model[1024] = "";
@@ -49,6 +49,10 @@ struct Settings {
   char max_memory[32] = "";  // "": no limit
   int32_t threads = 0;      // 0: all cores
   int32_t sample_merged = 0;
+  // Dialog and last values only (the PDB parameters above stay as scripts know them):
+  char loras[1024] = "";      // ';'-separated LoRAs: an installed name or a file, optionally :SCALE
+  int32_t fast_decoder = 0;   // TAESD instead of the model's VAE (installed: `inpaint models fetch taesd`)
+  char taesd_folder[1024] = "";  // "": the installed TAESD
 };
 
 }  // namespace inpaint::plugin

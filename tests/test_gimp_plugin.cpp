@@ -51,41 +51,46 @@ struct GimpRun {
   std::map<std::string, std::vector<std::string>> facts;
 };
 
-// Runs all Script-Fu cases in one gimp-console session (start-up costs seconds), once.
-const GimpRun& gimp_run() {
-  static GimpRun run = [] {
-    GimpRun r;
-    const std::string plugin = INPAINT_PLUGIN;
-    if (plugin.empty()) {
-      const char* ci = std::getenv("CI");
-      if (ci && std::string(ci) == "true") FAIL("the GIMP plug-in was not built (libgimp2.0-dev missing?)");
-      MESSAGE("SKIPPED: the GIMP plug-in was not built");
-      return r;
-    }
-    const fs::path model = test::shared("fixtures/A/models/tiny-sd15-inpaint");
-    r.photo = test::shared("assets/images/astronaut.png");
-    if (model.empty() || r.photo.empty()) return r;
-    const fs::path d = test::temp_dir("gimp");
-    const fs::path plug_ins = d / "plug-ins" / "inpaint-gimp";
-    fs::create_directories(plug_ins);
-    fs::copy_file(plugin, plug_ins / "inpaint-gimp");  // keeps the run bit
-    std::ofstream(d / "gimprc") << "(plug-in-path \"${gimp_plug_in_dir}/plug-ins:" << (d / "plug-ins").string() << "\")\n";
-    r.out = d / "out";
-    fs::create_directories(r.out);
-    const std::string cases = std::string(INPAINT_SOURCE_DIR) + "/tests/gimp/cases.scm";
-    const std::string batch = "(begin (load \\\"" + cases + "\\\") (run-all \\\"" + r.photo.string() + "\\\" \\\"" +
-                              model.string() + "\\\" \\\"" + r.out.string() + "\\\"))";
-    fs::create_directories(d / "no-models");
-    const std::string command = "cd " + d.string() + " && INPAINT_MODELS=" + (d / "no-models").string() +
-                                " GIMP2_DIRECTORY=" + (d / "profile").string() +
-                                " timeout 600 gimp-console-2.10 -i -n -c -d -f -g " + (d / "gimprc").string() +
-                                " -b \"" + batch + "\" -b '(gimp-quit 0)' </dev/null";
-    test::run(command, &r.output);  // gimp-console exits 0 whatever happened: check what it did
-    std::ifstream facts_file(r.out / "facts.txt");
-    r.facts = facts_of(std::string(std::istreambuf_iterator<char>(facts_file), {}));
-    r.ran = true;
+// One gimp-console session (start-up costs seconds) with the plug-in installed, running
+// the Script-Fu function `entry` of tests/gimp/cases.scm with (photo model out); `env`
+// is prefixed to the command (variables for the plug-in).
+GimpRun gimp_session(const std::string& name, const std::string& entry, const std::string& env) {
+  GimpRun r;
+  const std::string plugin = INPAINT_PLUGIN;
+  if (plugin.empty()) {
+    const char* ci = std::getenv("CI");
+    if (ci && std::string(ci) == "true") FAIL("the GIMP plug-in was not built (libgimp2.0-dev missing?)");
+    MESSAGE("SKIPPED: the GIMP plug-in was not built");
     return r;
-  }();
+  }
+  const fs::path model = test::shared("fixtures/A/models/tiny-sd15-inpaint");
+  r.photo = test::shared("assets/images/astronaut.png");
+  if (model.empty() || r.photo.empty()) return r;
+  const fs::path d = test::temp_dir(name);
+  const fs::path plug_ins = d / "plug-ins" / "inpaint-gimp";
+  fs::create_directories(plug_ins);
+  fs::copy_file(plugin, plug_ins / "inpaint-gimp");  // keeps the run bit
+  std::ofstream(d / "gimprc") << "(plug-in-path \"${gimp_plug_in_dir}/plug-ins:" << (d / "plug-ins").string() << "\")\n";
+  r.out = d / "out";
+  fs::create_directories(r.out);
+  const std::string cases = std::string(INPAINT_SOURCE_DIR) + "/tests/gimp/cases.scm";
+  const std::string batch = "(begin (load \\\"" + cases + "\\\") (" + entry + " \\\"" + r.photo.string() + "\\\" \\\"" +
+                            model.string() + "\\\" \\\"" + r.out.string() + "\\\"))";
+  fs::create_directories(d / "no-models");
+  const std::string command = "cd " + d.string() + " && INPAINT_MODELS=" + (d / "no-models").string() + " " + env +
+                              " GIMP2_DIRECTORY=" + (d / "profile").string() +
+                              " timeout 600 gimp-console-2.10 -i -n -c -d -f -g " + (d / "gimprc").string() +
+                              " -b \"" + batch + "\" -b '(gimp-quit 0)' </dev/null";
+  test::run(command, &r.output);  // gimp-console exits 0 whatever happened: check what it did
+  std::ifstream facts_file(r.out / "facts.txt");
+  r.facts = facts_of(std::string(std::istreambuf_iterator<char>(facts_file), {}));
+  r.ran = true;
+  return r;
+}
+
+// All Script-Fu cases, once.
+const GimpRun& gimp_run() {
+  static GimpRun run = gimp_session("gimp", "run-all", "");
   return run;
 }
 
@@ -225,4 +230,31 @@ TEST_CASE("GIMP plug-in: the classic fill, by name and when no model is installe
     CHECK(outside == 0);
     CHECK(inside > 5000);
   }
+}
+
+TEST_CASE("GIMP plug-in: a LoRA and TAESD for scripts (INPAINT_LORAS, INPAINT_VAE): a different picture, same placement") {
+  const GimpRun& plain = gimp_run();
+  if (!plain.ran) return;
+  const fs::path taesd = test::shared("assets/taesd");
+  if (taesd.empty()) return;
+  const fs::path lora = test::temp_dir("gimp-lora") / "tiny-lora.safetensors";
+  REQUIRE(test::run(test::inpaint_exe() + " gen-lora --preset tiny-sd15-inpaint --rank 4 --out " + lora.string()) == 0);
+  const GimpRun fast = gimp_session("gimp-fast", "run-photo",
+                                    "INPAINT_LORAS=" + lora.string() + ":0.8 INPAINT_VAE=" + taesd.string());
+  CAPTURE(fast.output);
+  REQUIRE(fast.facts.count("photo-layer"));
+  CHECK(fast.facts.at("photo-layer") == plain.facts.at("photo-layer"));
+  const Image original = load_image(plain.photo), a = load_image(plain.out / "photo-merged.png"),
+              b = load_image(fast.out / "photo-merged.png"), sel = load_image(plain.out / "photo-selection.png");
+  REQUIRE(b.width == a.width);
+  size_t differ_inside = 0, changed_outside = 0;
+  for (int y = 0; y < a.height; ++y)
+    for (int x = 0; x < a.width; ++x) {
+      const auto p = rgba(a, x, y), q = rgba(b, x, y), o = rgba(original, x, y);
+      const bool inside = rgba(sel, x, y)[0] == 255;
+      if (inside) differ_inside += p[0] != q[0] || p[1] != q[1] || p[2] != q[2];
+      if (rgba(sel, x, y)[0] == 0) changed_outside += o[0] != q[0] || o[1] != q[1] || o[2] != q[2];
+    }
+  CHECK(changed_outside == 0);
+  CHECK(differ_inside > 1000);
 }

@@ -112,3 +112,10 @@
                   (lambda () (case-classic photo out))))
   (fact "done")
   (close-output-port facts-port))
+
+; Only the photo case (the plug-in test's LoRA + TAESD session).
+(define (run-photo photo model out)
+  (set! facts-port (open-output-file (string-append out "/facts.txt")))
+  (catch (fact "case-error") (case-photo photo model out))
+  (fact "done")
+  (close-output-port facts-port))
