@@ -74,6 +74,12 @@ nlohmann::json profile_json(const StageTimes& t) {
   const double loop = denoise == t.seconds.end() ? timed : denoise->second;
   j["other"] = {{"seconds", std::max(0.0, loop - timed)}};
   j["denoise_seconds"] = loop;
+  // The other stages (text encoder, VAE or TAESD) by kind: the whole run minus the loops.
+  const OpProfile& all = op_profile();
+  nlohmann::json rest = nlohmann::json::object();
+  for (size_t k = 0; k < size_t(OpClass::count); ++k)
+    rest[op_class_name(OpClass(k))] = {{"seconds", all.seconds[k] - p.seconds[k]}, {"gflop", (all.flops[k] - p.flops[k]) / 1e9}};
+  j["outside_denoising"] = rest;
   j["gflop_per_step"] = flops / 1e9 / t.unet_steps_total;
   j["gflops"] = flops / 1e9 / loop;
   return j;
@@ -86,13 +92,20 @@ void print_profile(const StageTimes& t) {
   std::fprintf(stderr, "UNet operations over %d steps (%.1f s, %.0f GFLOP per step, %.1f GFLOPS):\n",
                t.unet_steps_total, loop, j["gflop_per_step"].get<double>(), j["gflops"].get<double>());
   for (const auto& [name, v] : j.items()) {
-    if (!v.is_object()) continue;
+    if (!v.is_object() || name == "outside_denoising") continue;
     const double s = v["seconds"].get<double>();
     std::fprintf(stderr, "  %-16s %7.2f s  %5.1f %%", name.c_str(), s, 100.0 * s / loop);
     if (v.contains("gflop") && v["gflop"].get<double>() > 0)
       std::fprintf(stderr, "  %8.1f GFLOP  %6.1f GFLOPS", v["gflop"].get<double>(), v["gflop"].get<double>() / s);
     std::fprintf(stderr, "\n");
   }
+  std::fprintf(stderr, "Other stages (text encoder, VAE):");
+  for (const auto& [name, v] : j["outside_denoising"].items()) {
+    const double s = v["seconds"].get<double>(), g = v["gflop"].get<double>();
+    std::fprintf(stderr, "  %s %.2f s", name.c_str(), s);
+    if (g > 0) std::fprintf(stderr, " (%.0f GFLOPS)", g / s);
+  }
+  std::fprintf(stderr, "\n");
   // A pinned kernel set (some containers pin Haswell's) can halve the matrix products' speed.
   const char* pinned = std::getenv("OPENBLAS_CORETYPE");
   std::fprintf(stderr, "  OpenBLAS kernels: %s%s%s\n", blas_kernels(), pinned ? ", pinned by OPENBLAS_CORETYPE=" : "",
