@@ -30,13 +30,14 @@ run() {
 }
 run dpm --steps "$steps" --scheduler dpmpp_2m --profile
 run cold --steps 1 --scheduler dpmpp_2m   # page cache warm now: process start -> first step
+run cold-taesd --steps 1 --scheduler lcm --guidance 1 --vae "$shared/assets/taesd"
 run lcm --steps 4 --scheduler lcm --guidance 1 --lora "$lora"
 run lcm-taesd --steps 4 --scheduler lcm --guidance 1 --lora "$lora" --vae "$shared/assets/taesd"
 
 /usr/bin/python3 - "$work" "$peak" "$threads" "$steps" <<'PY'
 import json, sys, datetime
 work, peak, threads, steps = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
-r = {n: json.load(open(f"{work}/{n}.json")) for n in ("dpm", "cold", "lcm", "lcm-taesd")}
+r = {n: json.load(open(f"{work}/{n}.json")) for n in ("dpm", "cold", "cold-taesd", "lcm", "lcm-taesd")}
 p = r["dpm"]["profile"]
 blas = r["dpm"]["settings"].get("blas_kernels", "?")
 print(f"## Speed, {datetime.date.today()}, {threads} threads, OpenBLAS kernels {blas}")
@@ -63,9 +64,10 @@ for k, v in p.items():
         g = v.get("gflop", 0)
         print(f"| {k} | {v['seconds']:.1f} | {100*v['seconds']/p['denoise_seconds']:.1f} | {g/v['seconds'] if g and v['seconds'] else 0:.1f} |")
 print()
-c = r["cold"]
-print(f"Cold start (warm page cache): process start -> first denoising step {c['seconds_to_first_step']:.2f} s "
-      f"(stages before it: " + ", ".join(f"{k} {v:.2f} s" for k, v in c["stages"].items() if k in ("encode prompt", "encode image")) + ")")
+for name, label in (("cold", "VAE"), ("cold-taesd", "TAESD, guidance 1")):
+    c = r[name]
+    print(f"Cold start (warm page cache), {label}: process start -> first denoising step {c['seconds_to_first_step']:.2f} s "
+          f"(stages before it: " + ", ".join(f"{k} {v:.2f} s" for k, v in c["stages"].items() if k in ("encode prompt", "encode image")) + ")  ")
 print()
 d, l, t = r["dpm"]["seconds_total"], r["lcm"]["seconds_total"], r["lcm-taesd"]["seconds_total"]
 print(f"LCM 4 steps vs DPM++ {steps} steps, per picture: {l:.1f} s vs {d:.1f} s = 1/{d/l:.1f}; with TAESD {t:.1f} s = 1/{d/t:.1f}.")

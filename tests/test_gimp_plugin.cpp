@@ -70,6 +70,7 @@ GimpRun gimp_session(const std::string& name, const std::string& entry, const st
   const fs::path plug_ins = d / "plug-ins" / "inpaint-gimp";
   fs::create_directories(plug_ins);
   fs::copy_file(plugin, plug_ins / "inpaint-gimp");  // keeps the run bit
+  fs::copy_file(plugin + "-engine", plug_ins / "inpaint-gimp-engine");
   std::ofstream(d / "gimprc") << "(plug-in-path \"${gimp_plug_in_dir}/plug-ins:" << (d / "plug-ins").string() << "\")\n";
   r.out = d / "out";
   fs::create_directories(r.out);

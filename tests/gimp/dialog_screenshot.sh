@@ -14,7 +14,7 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$tmp/plug-ins/inpaint-gimp"
-cp "$build/plugin/inpaint-gimp" "$tmp/plug-ins/inpaint-gimp/"
+cp "$build/plugin/inpaint-gimp" "$build/plugin/inpaint-gimp-engine" "$tmp/plug-ins/inpaint-gimp/"
 echo "(plug-in-path \"\${gimp_plug_in_dir}/plug-ins:$tmp/plug-ins\")" > "$tmp/gimprc"
 Xvfb "$display" -screen 0 900x760x24 -nolisten tcp &
 pids+=($!)
