@@ -89,10 +89,10 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
   // Keys: [b * heads, blocks, d, kKeyBlock], scaled, so that a block's d rows are 1 KB
   // apart (rows nk floats apart would, at 4096 keys, all fall in the same cache sets).
   at::Tensor padded_keys = at::zeros({b, blocks * kKeyBlock, heads, d});
-  padded_keys.narrow(1, 0, nk).copy_(k.view({b, nk, heads, d})).mul_(1.0 / std::sqrt(double(d)));
+  padded_keys.narrow(1, 0, nk).copy_(k.reshape({b, nk, heads, d})).mul_(1.0 / std::sqrt(double(d)));
   const at::Tensor kt = padded_keys.view({b, blocks, kKeyBlock, heads, d}).permute({0, 3, 1, 4, 2}).contiguous();
   at::Tensor vp = at::zeros({b, heads, nk, dp});
-  vp.narrow(3, 0, d).copy_(v.view({b, nk, heads, d}).transpose(1, 2));
+  vp.narrow(3, 0, d).copy_(v.reshape({b, nk, heads, d}).transpose(1, 2));
   const at::Tensor m = mask.defined() ? mask.to(at::kFloat).expand({nq, nk}).contiguous() : at::Tensor();
   at::Tensor out = at::empty({b, nq, c});
   const int64_t tasks_per_head = (nq + kRowsPerTask - 1) / kRowsPerTask;

@@ -1,6 +1,7 @@
-// Scaled dot-product attention in one pass per block of query rows: a thread computes
-// the scores of 8 rows against all keys, their softmax and the weighted values while
-// those rows are in its cache, so the heads' score matrices (16 x 4096 x 4096 floats at
+// Scaled dot-product attention in one pass: a thread takes 128 query rows of a head and
+// goes through the keys 256 at a time, computing the scores of a few rows against them,
+// updating a running softmax (max, sum, weighted values) and moving on, while those keys
+// and values sit in its cache. The heads' score matrices (16 x 4096 x 4096 floats at
 // 512x512 with CFG) are never written out.
 #pragma once
 #include <ATen/core/Tensor.h>

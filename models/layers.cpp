@@ -262,11 +262,11 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2);
   const int64_t d = c / heads, bh = b * heads;
   OpTimer timer(OpClass::attention, 4.0 * double(bh) * double(nq) * double(nk) * double(d));
+  if (g_policy.fused_attention && fused_attention_available(d)) return fused_attention(q, k, v, heads, mask);
   auto split = [&](const at::Tensor& t, int64_t n) {
     return t.reshape({b, n, heads, d}).permute({0, 2, 1, 3}).reshape({bh, n, d});
   };
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  if (g_policy.fused_attention && fused_attention_available(d)) return fused_attention(q, k, v, heads, mask);
   const at::Tensor qs = split(q, nq), kt = split(k, nk).transpose(1, 2), vs = split(v, nk);
   const int64_t budget = std::max<int64_t>(1, g_policy.attention_floats);
   // Whole key rows while at least a few queries fit in the budget; else chunk keys too.

@@ -1,0 +1,42 @@
+"""Markdown report of bench/speed.sh's runs: speed_report.py WORK_DIR PEAK_GFLOPS THREADS STEPS
+(WORK_DIR holds their reports: dpm, cold, cold-taesd, lcm, lcm-taesd .json, and peak.txt)."""
+import json, sys, datetime
+work, peak, threads, steps = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+r = {n: json.load(open(f"{work}/{n}.json")) for n in ("dpm", "cold", "cold-taesd", "lcm", "lcm-taesd")}
+p = r["dpm"]["profile"]
+blas = r["dpm"]["settings"].get("blas_kernels", "?")
+print(f"## Speed, {datetime.date.today()}, {threads} threads, OpenBLAS kernels {blas}")
+print()
+print(open(f"{work}/peak.txt").read().replace("\n", "  \n"))
+print(f"Full-size random SD 1.5 inpainting (f16 weights), 512x512 whole-picture mask, CFG 7.5.")
+print()
+print("| run | s/step | total s | peak RSS GB | first step at s |")
+print("|---|---|---|---|---|")
+for n, label in (("dpm", f"DPM++ 2M, {steps} steps, CFG 7.5"), ("lcm", "LCM + LoRA, 4 steps, guidance 1"),
+                 ("lcm-taesd", "LCM + LoRA, 4 steps, guidance 1, TAESD")):
+    x = r[n]
+    print(f"| {label} | {x['seconds_per_step']:.2f} | {x['seconds_total']:.1f} | {x['peak_rss_bytes']/1e9:.2f} | "
+          f"{x['seconds_to_first_step']:.2f} |")
+print()
+eff = p["gflop_per_step"] / r["dpm"]["seconds_per_step"] / peak
+print(f"UNet: {p['gflop_per_step']:.0f} GFLOP per CFG step (counted), {p['gflop_per_step']/r['dpm']['seconds_per_step']:.1f} GFLOPS "
+      f"= {100*eff:.0f} % of the measured peak {peak:.1f} GFLOPS.")
+print()
+print("| operation | s | % of the loop | GFLOPS |")
+print("|---|---|---|---|")
+for k, v in p.items():
+    if isinstance(v, dict) and "seconds" in v:
+        g = v.get("gflop", 0)
+        print(f"| {k} | {v['seconds']:.1f} | {100*v['seconds']/p['denoise_seconds']:.1f} | {g/v['seconds'] if g and v['seconds'] else 0:.1f} |")
+o = p.get("outside_denoising", {})
+print("Other stages of the 20-step run (text encoder, VAE), by kind: " + ", ".join(
+    f"{k} {v['seconds']:.1f} s" + (f" ({v['gflop'] / v['seconds']:.0f} GFLOPS)" if v.get("gflop") and v["seconds"] else "")
+    for k, v in o.items()) + ".")
+print()
+for name, label in (("cold", "VAE"), ("cold-taesd", "TAESD, guidance 1")):
+    c = r[name]
+    print(f"Cold start (warm page cache), {label}: process start -> first denoising step {c['seconds_to_first_step']:.2f} s "
+          f"(stages before it: " + ", ".join(f"{k} {v:.2f} s" for k, v in c["stages"].items() if k in ("encode prompt", "encode image")) + ")  ")
+print()
+d, l, t = r["dpm"]["seconds_total"], r["lcm"]["seconds_total"], r["lcm-taesd"]["seconds_total"]
+print(f"LCM 4 steps vs DPM++ {steps} steps, per picture: {l:.1f} s vs {d:.1f} s = 1/{d/l:.1f}; with TAESD {t:.1f} s = 1/{d/t:.1f}.")
