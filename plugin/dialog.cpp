@@ -118,6 +118,9 @@ bool show_dialog(Settings& s) {
   gtk_table_attach(GTK_TABLE(table), merged, 0, 2, 7, 8, GTK_FILL, GTK_FILL, 0, 0);
 
   GtkWidget* advanced = gtk_expander_new_with_mnemonic("_Advanced");
+  // Open when something in it is set: a LoRA or a memory limit should not act unseen.
+  gtk_expander_set_expanded(GTK_EXPANDER(advanced), s.loras[0] || s.fast_decoder || s.max_memory[0] ||
+                                                        s.context != -1 || s.resolution || s.threads);
   gtk_box_pack_start(GTK_BOX(box), advanced, FALSE, FALSE, 0);
   GtkWidget* adv = gtk_table_new(6, 2, FALSE);
   gtk_table_set_row_spacings(GTK_TABLE(adv), 4);
