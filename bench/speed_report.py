@@ -28,6 +28,7 @@ for k, v in p.items():
     if isinstance(v, dict) and "seconds" in v:
         g = v.get("gflop", 0)
         print(f"| {k} | {v['seconds']:.1f} | {100*v['seconds']/p['denoise_seconds']:.1f} | {g/v['seconds'] if g and v['seconds'] else 0:.1f} |")
+print()
 o = p.get("outside_denoising", {})
 print("Other stages of the 20-step run (text encoder, VAE), by kind: " + ", ".join(
     f"{k} {v['seconds']:.1f} s" + (f" ({v['gflop'] / v['seconds']:.0f} GFLOPS)" if v.get("gflop") and v["seconds"] else "")
