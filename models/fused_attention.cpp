@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 namespace inpaint {
@@ -37,8 +38,6 @@ struct Running {
 
 size_t work_floats(int64_t dp) { return size_t(kMaxRows * kKeyBlock + kRowsPerTask * (dp + 2)); }
 
-}  // namespace
-
 // One copy of the kernel per instruction set: 16-lane registers (32 of them) with
 // AVX-512, 8-lane ones (16 of them, hence fewer rows at a time) with AVX2.
 #pragma GCC push_options
@@ -61,29 +60,53 @@ constexpr int kRows = 4, kValueVectors = 2;
 }  // namespace avx2
 #pragma GCC pop_options
 
-namespace {
-
 using RowsFunction = void (*)(const Head&, int64_t, int64_t, float*);
-RowsFunction rows_function() {
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl"))
-    return avx512::attend_rows;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return avx2::attend_rows;
-  return nullptr;
+
+bool cpu_has(const std::string& isa) {
+  if (isa == "avx512")
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  return isa == "avx2" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+struct Kernel {
+  std::string isa;  // "" for none
+  RowsFunction rows = nullptr;
+};
+
+Kernel best_kernel() {
+  if (cpu_has("avx512")) return {"avx512", avx512::attend_rows};
+  if (cpu_has("avx2")) return {"avx2", avx2::attend_rows};
+  return {};
+}
+
+Kernel& kernel() {
+  static Kernel k = best_kernel();
+  return k;
 }
 
 }  // namespace
 
+std::string fused_attention_isa() { return kernel().isa; }
+
+void set_fused_attention_isa(const std::string& isa) {
+  if (isa.empty()) {
+    kernel() = best_kernel();
+    return;
+  }
+  TORCH_CHECK(cpu_has(isa), "fused attention: this processor cannot run the ", isa, " kernel");
+  kernel() = {isa, isa == "avx512" ? avx512::attend_rows : avx2::attend_rows};
+}
+
 bool fused_attention_available(int64_t head_dim) {
-  static const bool cpu = rows_function() != nullptr;
-  return cpu && head_dim <= kFusedAttentionMaxHeadDim;
+  return kernel().rows != nullptr && head_dim <= kFusedAttentionMaxHeadDim;
 }
 
 at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                            const at::Tensor& mask) {
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2), d = c / heads;
   TORCH_CHECK(fused_attention_available(d), "fused_attention: head size ", d);
-  static const RowsFunction attend = rows_function();
+  const RowsFunction attend = kernel().rows;
   const int64_t blocks = (nk + kKeyBlock - 1) / kKeyBlock, dp = (d + 15) / 16 * 16;
   const at::Tensor qc = q.contiguous();
   // Keys: [b * heads, blocks, d, kKeyBlock], scaled, so that a block's d rows are 1 KB

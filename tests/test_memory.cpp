@@ -60,26 +60,35 @@ at::Tensor reference_attention(const at::Tensor& q, const at::Tensor& k, const a
 
 }  // namespace
 
-TEST_CASE("fused attention equals softmax(q kT / sqrt(d)) v, for SD's and CLIP's head sizes") {
+TEST_CASE("fused attention equals softmax(q kT / sqrt(d)) v, for SD's and CLIP's head sizes, with each kernel") {
   at::manual_seed(7);
-  MESSAGE("fused attention kernel available for 40-channel heads: " << fused_attention_available(40));
+  const std::string best = fused_attention_isa();
+  MESSAGE("fused attention kernel of this processor: " << (best.empty() ? "none" : best));
+  const std::vector<std::string> isas = best == "avx512" ? std::vector<std::string>{"avx512", "avx2"}
+                                                         : std::vector<std::string>{best};
   struct Shape { int64_t heads, d, nq, nk; };
-  for (const Shape s : {Shape{8, 40, 300, 257}, Shape{8, 40, 300, 77}, Shape{5, 64, 77, 77}, Shape{2, 80, 65, 600},
-                        Shape{1, 160, 33, 31}, Shape{3, 24, 9, 1}}) {
-    const at::Tensor q = at::randn({2, s.nq, s.heads * s.d}), k = at::randn({2, s.nk, s.heads * s.d}) * 3,
-                     v = at::randn({2, s.nk, s.heads * s.d});
-    const at::Tensor causal = at::full({s.nq, s.nk}, -INFINITY).triu_(1);
-    for (bool masked : {false, true}) {
-      CAPTURE(s.heads);
-      CAPTURE(s.d);
-      CAPTURE(s.nk);
-      CAPTURE(masked);
-      const at::Tensor mask = masked ? causal : at::Tensor();
-      const double e = test::max_abs_diff(attention(q, k, v, s.heads, mask), reference_attention(q, k, v, s.heads, mask));
-      MESSAGE("max abs error " << e);
-      CHECK(e <= 1e-5);  // float arithmetic: libtorch's own bmm + softmax path is 5e-6 off here
+  for (const std::string& isa : isas) {
+    CAPTURE(isa);
+    set_fused_attention_isa(isa);
+    for (const Shape s : {Shape{8, 40, 300, 257}, Shape{8, 40, 300, 77}, Shape{5, 64, 77, 77}, Shape{2, 80, 65, 600},
+                          Shape{1, 160, 33, 31}, Shape{3, 24, 9, 1}}) {
+      const at::Tensor q = at::randn({2, s.nq, s.heads * s.d}), k = at::randn({2, s.nk, s.heads * s.d}) * 3,
+                       v = at::randn({2, s.nk, s.heads * s.d});
+      const at::Tensor causal = at::full({s.nq, s.nk}, -INFINITY).triu_(1);
+      for (bool masked : {false, true}) {
+        CAPTURE(s.heads);
+        CAPTURE(s.d);
+        CAPTURE(s.nk);
+        CAPTURE(masked);
+        const at::Tensor mask = masked ? causal : at::Tensor();
+        const double e = test::max_abs_diff(attention(q, k, v, s.heads, mask), reference_attention(q, k, v, s.heads, mask));
+        MESSAGE(isa << " max abs error " << e);
+        CHECK(e <= 1e-5);  // float arithmetic: libtorch's own bmm + softmax path is 5e-6 off here
+      }
     }
   }
+  set_fused_attention_isa("");
+  CHECK(fused_attention_isa() == best);
 }
 
 TEST_CASE("fused attention: a row whose keys are all masked gives zeros, the others are unaffected") {
