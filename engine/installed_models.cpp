@@ -62,12 +62,17 @@ fs::path resolve_taesd(const std::string& name) {
   return dir;
 }
 
-fs::path resolve_lora(const std::string& name) {
-  if (fs::exists(name)) return name;
+LoraSpec resolve_lora(const std::string& spec) {
+  LoraSpec lora = parse_lora_spec(spec);
+  const std::string name = lora.file.string();
+  if (fs::exists(name)) return lora;
   const fs::path dir = models_dir() / "lora" / name;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().extension() == ".safetensors") return e.path();
+    if (e.path().extension() == ".safetensors") {
+      lora.file = e.path();
+      return lora;
+    }
   throw Error("LoRA '" + name + "': no such file, and no installed LoRA of that name in " + (models_dir() / "lora").string() +
               " (`inpaint models fetch lcm-lora-sd15` installs the LCM-LoRA)");
 }

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/lora.h"
+
 namespace inpaint {
 
 // The model name that stands for the classic fill (no model): CLI, plug-in, settings.
@@ -25,8 +27,9 @@ std::filesystem::path resolve_model(const std::string& name_or_path);
 // and taesd_decoder.safetensors. Throws Error saying how to get it.
 std::filesystem::path resolve_taesd(const std::string& name_or_folder);
 
-// A LoRA file for `--lora`: an existing path as is, else an installed LoRA's name
-// (models_dir()/lora/NAME, as `inpaint models fetch lcm-lora-sd15` puts it). Throws Error.
-std::filesystem::path resolve_lora(const std::string& name_or_file);
+// A LoRA for `--lora` (and the plug-in's LoRA field): "FILE|NAME[:SCALE]", the file an
+// existing path as is, else an installed LoRA's name (models_dir()/lora/NAME, as
+// `inpaint models fetch lcm-lora-sd15` puts it). Throws Error.
+LoraSpec resolve_lora(const std::string& spec);
 
 }  // namespace inpaint

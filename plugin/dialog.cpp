@@ -119,7 +119,7 @@ bool show_dialog(Settings& s) {
 
   GtkWidget* advanced = gtk_expander_new_with_mnemonic("_Advanced");
   // Open when something in it is set: a LoRA or a memory limit should not act unseen.
-  gtk_expander_set_expanded(GTK_EXPANDER(advanced), s.loras[0] || s.fast_decoder || s.max_memory[0] ||
+  gtk_expander_set_expanded(GTK_EXPANDER(advanced), s.loras[0] || s.taesd[0] || s.max_memory[0] ||
                                                         s.context != -1 || s.resolution || s.threads);
   gtk_box_pack_start(GTK_BOX(box), advanced, FALSE, FALSE, 0);
   GtkWidget* adv = gtk_table_new(6, 2, FALSE);
@@ -146,7 +146,7 @@ bool show_dialog(Settings& s) {
                                       "lcm-lora-sd15 with the lcm scheduler, 4 steps and guidance 1: 4-5x faster than 20 steps.").c_str());
   row(adv, 4, "_LoRA:", loras);
   GtkWidget* fast_decoder = gtk_check_button_new_with_mnemonic("_Fast image encoder/decoder (TAESD, approximate)");
-  gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(fast_decoder), s.fast_decoder);
+  gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(fast_decoder), s.taesd[0] != '\0');
   gtk_widget_set_tooltip_text(fast_decoder, ("Encodes and decodes ~10x faster than the model's VAE, approximately; installed in " +
                                              (models_dir() / "taesd").string() + " by `inpaint models fetch taesd`").c_str());
   gtk_table_attach(GTK_TABLE(adv), fast_decoder, 0, 2, 5, 6, GTK_FILL, GTK_FILL, 0, 0);
@@ -176,7 +176,7 @@ bool show_dialog(Settings& s) {
     set_string(s.max_memory, sizeof s.max_memory, gtk_entry_get_text(GTK_ENTRY(memory)));
     s.threads = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(threads));
     set_string(s.loras, sizeof s.loras, gtk_entry_get_text(GTK_ENTRY(loras)));
-    s.fast_decoder = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(fast_decoder));
+    set_string(s.taesd, sizeof s.taesd, gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(fast_decoder)) ? "taesd" : "");
   }
   gtk_widget_destroy(dialog);
   return ok;

@@ -64,11 +64,7 @@ void apply_loras(ModelSource& model, const std::string& list) {
     std::string text = list.substr(start, end - start);
     text.erase(0, text.find_first_not_of(" \t"));
     text.erase(text.find_last_not_of(" \t") + 1);
-    if (!text.empty()) {
-      LoraSpec lora = parse_lora_spec(text);
-      lora.file = resolve_lora(lora.file.string());
-      apply_lora(model, lora);
-    }
+    if (!text.empty()) apply_lora(model, resolve_lora(text));
     start = end + 1;
   }
 }
@@ -112,7 +108,7 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
   if (!classic) {
     model.emplace(ModelSource::open(resolve_model(s.model)));
     apply_loras(*model, s.loras);
-    if (s.fast_decoder) gen.taesd = resolve_taesd(s.taesd_folder[0] ? s.taesd_folder : "taesd");
+    if (s.taesd[0]) gen.taesd = resolve_taesd(s.taesd);
     pipeline.emplace(*model);
     const int64_t side = working_side(*pipeline, io.roi, area.width, area.height);
     set_compute_policy(plan_memory(*model, s.max_memory[0] ? parse_size(s.max_memory) : 0, side).policy);

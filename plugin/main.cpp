@@ -63,11 +63,8 @@ Settings from_params(const GimpParam* p) {
   // What the dialog has beyond the PDB parameters, for scripts: from the environment.
   if (const char* m = std::getenv("INPAINT_MAX_MEMORY")) copy_string(s.max_memory, sizeof s.max_memory, m);
   if (const char* l = std::getenv("INPAINT_LORAS")) copy_string(s.loras, sizeof s.loras, l);
-  if (const char* v = std::getenv("INPAINT_VAE")) {
-    if (std::string(v) != "taesd" && std::string(v) != "full" && *v)
-      copy_string(s.taesd_folder, sizeof s.taesd_folder, v);
-    s.fast_decoder = std::string(v) != "full" && *v;
-  }
+  if (const char* v = std::getenv("INPAINT_VAE"))  // as run --vae: full, taesd or a TAESD folder
+    copy_string(s.taesd, sizeof s.taesd, std::string(v) == "full" ? "" : v);
   return s;
 }
 

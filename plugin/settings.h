@@ -51,8 +51,7 @@ struct Settings {
   int32_t sample_merged = 0;
   // Dialog and last values only (the PDB parameters above stay as scripts know them):
   char loras[1024] = "";      // ';'-separated LoRAs: an installed name or a file, optionally :SCALE
-  int32_t fast_decoder = 0;   // TAESD instead of the model's VAE (installed: `inpaint models fetch taesd`)
-  char taesd_folder[1024] = "";  // "": the installed TAESD
+  char taesd[1024] = "";       // TAESD instead of the model's VAE: "taesd" (installed) or its folder; "": no
 };
 
 }  // namespace inpaint::plugin

@@ -211,8 +211,7 @@ void add_run(CLI::App& app) {
       model.emplace(ModelSource::open(resolve_model(a->model), open));  // headers only
       if (a->vae != "full") gen.taesd = resolve_taesd(a->vae);
       for (const std::string& text : a->loras) {
-        LoraSpec lora = parse_lora_spec(text);
-        lora.file = resolve_lora(lora.file.string());
+        const LoraSpec lora = resolve_lora(text);
         const LoraReport r = apply_lora(*model, lora);
         if (!a->quiet)
           std::fprintf(stderr, "LoRA %s (x%g): %d layers merged%s\n", lora.file.c_str(), lora.scale, r.layers,
