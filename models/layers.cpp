@@ -80,9 +80,33 @@ Linear::Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out,
   if (has_bias) bias = p.take(join(name, "bias"), {out});
 }
 
+bool lora_on_input(const LoraFactors& lora, const at::Tensor& weight, int64_t rows) {
+  if (!lora.defined() || g_policy.lora_mode == ComputePolicy::kLoraMerge) return false;
+  if (g_policy.lora_mode == ComputePolicy::kLoraActivations) return true;
+  // rows * (in + out) * rank operations on the input against out * in * rank to merge
+  // (at every call: weights are widened per call).
+  const double out = double(weight.size(0)), in = double(weight.numel()) / out;
+  return double(rows) * (in + out) < out * in;
+}
+
+namespace {
+double lora_input_flops(const LoraFactors& lora, const at::Tensor& weight, int64_t rows) {
+  return 2.0 * double(rows) * double(lora.up.size(1)) * (double(weight.numel() / weight.size(0)) + double(weight.size(0)));
+}
+}  // namespace
+
+void Linear::add_lora(const at::Tensor& x, at::Tensor& y) const {
+  OpTimer timer(OpClass::linear, lora_input_flops(lora, weight, x.numel() / x.size(-1)));
+  y.add_(at::linear(at::linear(x, lora.down), lora.up));
+}
+
 at::Tensor Linear::operator()(const at::Tensor& x) const {
+  const bool on_input = lora_on_input(lora, weight, x.numel() / x.size(-1));
   OpTimer timer(OpClass::linear, 2.0 * double(x.numel()) * double(weight.size(0)));
-  return by_output_chunks(weight, weight_scale, lora, bias, -1, [&](const at::Tensor& w, const at::Tensor& b) { return at::linear(x, w, b); });
+  at::Tensor y = by_output_chunks(weight, weight_scale, on_input ? LoraFactors{} : lora, bias, -1,
+                                  [&](const at::Tensor& w, const at::Tensor& b) { return at::linear(x, w, b); });
+  if (on_input) add_lora(x, y);
+  return y;
 }
 
 at::Tensor over_token_chunks(const at::Tensor& x, int64_t width,
@@ -136,15 +160,26 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
   const int64_t ho = (hu + in.pad_end + 2 * padding - k) / stride + 1;
   const int64_t wo = (wu + in.pad_end + 2 * padding - k) / stride + 1;
   const int64_t unfolded = weight.size(1) * k * k;
-  OpTimer timer(OpClass::conv, 2.0 * double(x.size(0) * weight.size(0) * ho * wo) * double(unfolded));
   const int64_t side = tile_side(unfolded);
   const int64_t out_numel = x.size(0) * weight.size(0) * ho * wo;
   const bool half = g_policy.half_storage_above > 0 && out_numel > g_policy.half_storage_above;
-  if ((unfolded * ho * wo <= g_policy.tile_above_floats && !half) || (ho <= side && wo <= side)) {
+  const bool whole = (unfolded * ho * wo <= g_policy.tile_above_floats && !half) || (ho <= side && wo <= side);
+  // Tiled convolutions (the decoders') merge a LoRA: their weights are widened once per call.
+  const bool on_input = whole && lora_on_input(lora, weight, x.size(0) * ho * wo);
+  OpTimer timer(OpClass::conv, 2.0 * double(out_numel) * double(unfolded) +
+                                   (on_input ? lora_input_flops(lora, weight, x.size(0) * ho * wo) : 0.0));
+  if (whole) {
     const at::Tensor t = prepare_whole(x, in);
-    return by_output_chunks(weight, weight_scale, lora, bias, 1, [&](const at::Tensor& w, const at::Tensor& b) {
-      return at::conv2d(t, w, b, {stride, stride}, {padding, padding});
-    });
+    at::Tensor y = by_output_chunks(weight, weight_scale, on_input ? LoraFactors{} : lora, bias, 1,
+                                    [&](const at::Tensor& w, const at::Tensor& b) {
+                                      return at::conv2d(t, w, b, {stride, stride}, {padding, padding});
+                                    });
+    if (on_input) {
+      const int64_t rank = lora.up.size(1);
+      const at::Tensor reduced = at::conv2d(t, lora.down.view({rank, weight.size(1), k, k}), {}, {stride, stride}, {padding, padding});
+      y.add_(at::conv2d(reduced, lora.up.view({weight.size(0), rank, 1, 1})));
+    }
+    return y;
   }
 
   at::Tensor scale, shift;

@@ -38,6 +38,11 @@ struct ComputePolicy {
   // Feed-forward weights widened per token chunk from reused buffers (slower, leaner)
   // rather than once per call.
   bool ff_widen_per_chunk = false;
+  // LoRA factors: applied to the activations, x·downᵀ·upᵀ added to the layer's output,
+  // where that is fewer operations than adding up·down to the widened weight at every
+  // call (few tokens, large weights: the UNet's inner levels, the text encoder);
+  // kMerge / kActivations force one way (for comparison).
+  enum LoraMode { kLoraCheaper, kLoraMerge, kLoraActivations } lora_mode = kLoraCheaper;
   // Return freed heap memory between pipeline stages and the VAE's resolution levels
   // (less memory, slower: the pages are faulted in again).
   bool release_between_levels = false;
@@ -51,6 +56,10 @@ at::Tensor widen(const at::Tensor& w);
 // scale, plus the LoRA's up @ down when one adapts it.
 at::Tensor widen(const at::Tensor& w, const at::Tensor& scale, const LoraFactors& lora);
 
+// Whether a layer with `rows` output positions applies its LoRA to its input, adding
+// x·downᵀ·upᵀ to its output, rather than up·down to its weight (ComputePolicy::lora_mode).
+bool lora_on_input(const LoraFactors& lora, const at::Tensor& weight, int64_t rows);
+
 struct Linear {
   at::Tensor weight, bias;
   at::Tensor weight_scale;  // set when the weight is stored as int8
@@ -58,7 +67,10 @@ struct Linear {
   Linear() = default;
   Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out, bool has_bias = true);
   at::Tensor operator()(const at::Tensor& x) const;
-  at::Tensor wide_weight() const { return widen(weight, weight_scale, lora); }
+  // For callers that widen once and apply the weight to several token chunks:
+  // the LoRA merged in when with_lora, else added by add_lora() to each chunk's output.
+  at::Tensor wide_weight(bool with_lora = true) const { return widen(weight, weight_scale, with_lora ? lora : LoraFactors{}); }
+  void add_lora(const at::Tensor& x, at::Tensor& y) const;
 };
 
 // A token-wise function over [B, N, C] run on chunks of tokens so that its widest

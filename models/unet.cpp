@@ -142,18 +142,27 @@ at::Tensor SpatialTransformer::operator()(const at::Tensor& x, const at::Tensor&
           return ff_out(parts[0] * at::gelu(parts[1]));
         });
   } else {  // widened once for all chunks (78 MB at the widest level)
-    const at::Tensor w1 = ff_proj.wide_weight(), b1 = widen(ff_proj.bias);
-    const at::Tensor w2 = ff_out.wide_weight(), b2 = widen(ff_out.bias);
+    const int64_t rows = b * h * w;
+    const bool lora1 = lora_on_input(ff_proj.lora, ff_proj.weight, rows);
+    const bool lora2 = lora_on_input(ff_out.lora, ff_out.weight, rows);
+    const at::Tensor w1 = ff_proj.wide_weight(!lora1), b1 = widen(ff_proj.bias);
+    const at::Tensor w2 = ff_out.wide_weight(!lora2), b2 = widen(ff_out.bias);
     t = t + over_token_chunks(norm3(t), hidden, [&](const at::Tensor& n3) {
           at::Tensor h1;
           {
             OpTimer timer(OpClass::linear, 2.0 * double(n3.numel()) * double(w1.size(0)));
             h1 = at::linear(n3, w1, b1);
           }
+          if (lora1) ff_proj.add_lora(n3, h1);
           auto parts = h1.chunk(2, -1);
           const at::Tensor g = parts[0] * at::gelu(parts[1]);
-          OpTimer timer(OpClass::linear, 2.0 * double(g.numel()) * double(w2.size(0)));
-          return at::linear(g, w2, b2);
+          at::Tensor out;
+          {
+            OpTimer timer(OpClass::linear, 2.0 * double(g.numel()) * double(w2.size(0)));
+            out = at::linear(g, w2, b2);
+          }
+          if (lora2) ff_out.add_lora(g, out);
+          return out;
         });
   }
 

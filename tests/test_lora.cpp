@@ -17,6 +17,7 @@ namespace {
 
 const std::string kToQ = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q";
 const std::string kConv = "down_blocks.0.resnets.0.conv1";
+const std::string kFeedForward = "down_blocks.0.attentions.0.transformer_blocks.0.ff.net.0.proj";
 const std::string kTextQ = "text_model.encoder.layers.0.self_attn.q_proj";
 
 struct Layer {
@@ -45,6 +46,7 @@ struct Lora {
 std::vector<Layer> layers(const ModelSource& m) {
   std::vector<Layer> out;
   for (const auto& [component, module] : {std::pair<std::string, std::string>{"unet", kToQ}, {"unet", kConv},
+                                          {"unet", kFeedForward},
                                           {"text_encoder", kTextQ}}) {
     const TensorRef& ref = m.component(component).tensors.at(module + ".weight");
     out.push_back({component, module, ref.shape});
@@ -116,7 +118,7 @@ TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W 
   SUBCASE("kohya, scale 0.5, alpha 1 of rank 2") {
     ModelSource m = ModelSource::open(model_dir);
     const LoraReport r = apply_lora(m, parse_lora_spec((d / "kohya.safetensors").string() + ":0.5"));
-    CHECK(r.layers == 3);
+    CHECK(r.layers == 4);
     CHECK(r.ignored.empty());
     for (const Layer& l : ls) {
       CAPTURE(l.module);
@@ -124,11 +126,11 @@ TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W 
       const at::Tensor w = view_of(original.component(l.component).tensors.at(l.module + ".weight"));
       CHECK(test::max_abs_diff(adapted(m, l.component, l.module + ".weight"), by_hand(w, down, up, 0.5, 1.0)) < 1e-6);
     }
-    CHECK(m.components.at("unet").loras.size() == 2);  // nothing else changed
+    CHECK(m.components.at("unet").loras.size() == 3);  // nothing else changed
   }
   SUBCASE("diffusers/PEFT (no alpha: alpha = rank), and the processor layout, then a second LoRA on top") {
     ModelSource m = ModelSource::open(model_dir);
-    CHECK(apply_lora(m, {d / "peft.safetensors", 1.0}).layers == 3);
+    CHECK(apply_lora(m, {d / "peft.safetensors", 1.0}).layers == 4);
     const at::Tensor w = view_of(original.component("unet").tensors.at(kToQ + ".weight"));
     const at::Tensor once = by_hand(w, qd, qu, 1.0, 2.0);
     CHECK(test::max_abs_diff(adapted(m, "unet", kToQ + ".weight"), once) < 1e-6);
@@ -154,6 +156,16 @@ TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W 
     const at::Tensor streamed_out = load_unet(one)->forward(x, 981, ctx);
     set_compute_policy(saved);
     CHECK(test::max_abs_diff(streamed_out, adapted_out) < 1e-5);
+    // Each layer merges up·down into its weight or applies the factors to its input,
+    // whichever is cheaper; either way everywhere gives the same output.
+    for (const auto mode : {ComputePolicy::kLoraMerge, ComputePolicy::kLoraActivations}) {
+      ComputePolicy forced = saved;
+      forced.lora_mode = mode;
+      set_compute_policy(forced);
+      const at::Tensor forced_out = load_unet(one)->forward(x, 981, ctx);
+      set_compute_policy(saved);
+      CHECK(test::max_abs_diff(forced_out, adapted_out) < 1e-5);
+    }
     std::string out;
     REQUIRE_MESSAGE(test::run(test::inpaint_exe() + " convert " + model_dir.string() + " --lora " +
                               (d / "kohya.safetensors").string() + " --out " + (d / "baked").string(), &out) == 0, out);
