@@ -151,7 +151,7 @@ at::Tensor SpatialTransformer::operator()(const at::Tensor& x, const at::Tensor&
           at::Tensor h1;
           {
             OpTimer timer(OpClass::linear, 2.0 * double(n3.numel()) * double(w1.size(0)));
-            h1 = at::linear(n3, w1, b1);
+            h1 = project(n3, w1, b1);
           }
           if (lora1) ff_proj.add_lora(n3, h1);
           auto parts = h1.chunk(2, -1);
@@ -159,7 +159,7 @@ at::Tensor SpatialTransformer::operator()(const at::Tensor& x, const at::Tensor&
           at::Tensor out;
           {
             OpTimer timer(OpClass::linear, 2.0 * double(g.numel()) * double(w2.size(0)));
-            out = at::linear(g, w2, b2);
+            out = project(g, w2, b2);
           }
           if (lora2) ff_out.add_lora(g, out);
           return out;
