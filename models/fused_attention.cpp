@@ -119,8 +119,11 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
   const at::Tensor m = mask.defined() ? mask.to(at::kFloat).expand({nq, nk}).contiguous() : at::Tensor();
   at::Tensor out = at::empty({b, nq, c});
   const int64_t tasks_per_head = (nq + kRowsPerTask - 1) / kRowsPerTask;
+  // Work buffers made here, one per thread: a worker thread's own allocation would give
+  // it a glibc heap of its own, which keeps freed memory apart from the main one.
+  std::vector<float> work(work_floats(dp) * size_t(at::get_num_threads()));
   at::parallel_for(0, b * heads * tasks_per_head, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> work(work_floats(dp));
+    float* own = work.data() + work_floats(dp) * size_t(at::get_thread_num());
     for (int64_t t = begin; t < end; ++t) {
       const int64_t bh = t / tasks_per_head, batch = bh / heads, head = bh % heads;
       const int64_t row0 = t % tasks_per_head * kRowsPerTask;
@@ -130,7 +133,7 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
                    m.defined() ? m.data_ptr<float>() + row0 * nk : nullptr,
                    out.data_ptr<float>() + (batch * nq + row0) * c + head * d,
                    c, c, nk, d, dp};
-      attend(h, 0, std::min(kRowsPerTask, nq - row0), work.data());
+      attend(h, 0, std::min(kRowsPerTask, nq - row0), own);
     }
   });
   return out;
