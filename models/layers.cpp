@@ -93,7 +93,7 @@ at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b
 
 bool lora_on_input(const LoraFactors& lora, const at::Tensor& weight, int64_t rows) {
   if (!lora.defined() || g_policy.lora_mode == ComputePolicy::kLoraMerge) return false;
-  if (g_policy.lora_mode == ComputePolicy::kLoraActivations) return true;
+  if (g_policy.lora_mode == ComputePolicy::kLoraOnInput) return true;
   // rows * (in + out) * rank operations on the input against out * in * rank to merge
   // (at every call: weights are widened per call).
   const double out = double(weight.size(0)), in = double(weight.numel()) / out;

@@ -38,11 +38,9 @@ struct ComputePolicy {
   // Feed-forward weights widened per token chunk from reused buffers (slower, leaner)
   // rather than once per call.
   bool ff_widen_per_chunk = false;
-  // LoRA factors: applied to the activations, x·downᵀ·upᵀ added to the layer's output,
-  // where that is fewer operations than adding up·down to the widened weight at every
-  // call (few tokens, large weights: the UNet's inner levels, the text encoder);
-  // kMerge / kActivations force one way (for comparison).
-  enum LoraMode { kLoraCheaper, kLoraMerge, kLoraActivations } lora_mode = kLoraCheaper;
+  // Where a LoRA is applied (see lora_on_input): each layer the cheaper way, or every
+  // layer merged / on its input (for comparison).
+  enum LoraMode { kLoraCheaper, kLoraMerge, kLoraOnInput } lora_mode = kLoraCheaper;
   // Return freed heap memory between pipeline stages and the VAE's resolution levels
   // (less memory, slower: the pages are faulted in again).
   bool release_between_levels = false;
@@ -62,7 +60,8 @@ at::Tensor widen(const at::Tensor& w, const at::Tensor& scale, const LoraFactors
 at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = {});
 
 // Whether a layer with `rows` output positions applies its LoRA to its input, adding
-// x·downᵀ·upᵀ to its output, rather than up·down to its weight (ComputePolicy::lora_mode).
+// x·downᵀ·upᵀ to its output, rather than up·down to its weight: by default where that is
+// fewer operations (few rows, large weights: the UNet's inner levels, the text encoder).
 bool lora_on_input(const LoraFactors& lora, const at::Tensor& weight, int64_t rows);
 
 struct Linear {

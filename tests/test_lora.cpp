@@ -158,7 +158,7 @@ TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W 
     CHECK(test::max_abs_diff(streamed_out, adapted_out) < 1e-5);
     // Each layer merges up·down into its weight or applies the factors to its input,
     // whichever is cheaper; either way everywhere gives the same output.
-    for (const auto mode : {ComputePolicy::kLoraMerge, ComputePolicy::kLoraActivations}) {
+    for (const auto mode : {ComputePolicy::kLoraMerge, ComputePolicy::kLoraOnInput}) {
       ComputePolicy forced = saved;
       forced.lora_mode = mode;
       set_compute_policy(forced);
