@@ -1,5 +1,5 @@
-// Scaled dot-product attention in one pass: a thread takes 128 query rows of a head and
-// goes through the keys 256 at a time, computing the scores of a few rows against them,
+// Scaled dot-product attention in one pass: a thread takes 256 query rows of a head and
+// goes through the keys 512 at a time, computing the scores of a few rows against them,
 // updating a running softmax (max, sum, weighted values) and moving on, while those keys
 // and values sit in its cache. The heads' score matrices (16 x 4096 x 4096 floats at
 // 512x512 with CFG) are never written out.
