@@ -176,9 +176,10 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
   const bool half = g_policy.half_storage_above > 0 && out_numel > g_policy.half_storage_above;
   const bool whole = (unfolded * ho * wo <= g_policy.tile_above_floats && !half) || (ho <= side && wo <= side);
   // Tiled convolutions (the decoders') merge a LoRA: their weights are widened once per call.
-  const bool on_input = whole && lora_on_input(lora, weight, x.size(0) * ho * wo);
+  const int64_t pixels = x.size(0) * ho * wo;
+  const bool on_input = whole && lora_on_input(lora, weight, pixels);
   OpTimer timer(OpClass::conv, 2.0 * double(out_numel) * double(unfolded) +
-                                   (on_input ? lora_input_flops(lora, weight, x.size(0) * ho * wo) : 0.0));
+                                   (on_input ? lora_input_flops(lora, weight, pixels) : 0.0));
   if (whole) {
     const at::Tensor t = prepare_whole(x, in);
     at::Tensor y = by_output_chunks(weight, weight_scale, on_input ? LoraFactors{} : lora, bias, 1,

@@ -70,7 +70,8 @@ TEST_CASE("fused attention equals softmax(q kT / sqrt(d)) v, for SD's and CLIP's
   for (const std::string& isa : isas) {
     CAPTURE(isa);
     set_fused_attention_isa(isa);
-    for (const Shape s : {Shape{8, 40, 300, 257}, Shape{8, 40, 300, 77}, Shape{5, 64, 77, 77}, Shape{2, 80, 65, 600},
+    // 513 and 600 keys: more than one of the kernel's 512-key blocks.
+    for (const Shape s : {Shape{8, 40, 300, 513}, Shape{8, 40, 300, 77}, Shape{5, 64, 77, 77}, Shape{2, 80, 65, 600},
                           Shape{1, 160, 33, 31}, Shape{3, 24, 9, 1}}) {
       const at::Tensor q = at::randn({2, s.nq, s.heads * s.d}), k = at::randn({2, s.nk, s.heads * s.d}) * 3,
                        v = at::randn({2, s.nk, s.heads * s.d});
@@ -93,8 +94,9 @@ TEST_CASE("fused attention equals softmax(q kT / sqrt(d)) v, for SD's and CLIP's
 
 TEST_CASE("fused attention: a row whose keys are all masked gives zeros, the others are unaffected") {
   at::manual_seed(3);
-  const at::Tensor q = at::randn({1, 4, 80}), k = at::randn({1, 300, 80}), v = at::randn({1, 300, 80});
-  at::Tensor mask = at::zeros({4, 300});
+  // 600 keys: the masked row stays masked across the kernel's 512-key blocks.
+  const at::Tensor q = at::randn({1, 4, 80}), k = at::randn({1, 600, 80}), v = at::randn({1, 600, 80});
+  at::Tensor mask = at::zeros({4, 600});
   mask[2].fill_(-INFINITY);
   const at::Tensor out = attention(q, k, v, 2, mask);
   CHECK(out[0][2].abs().max().item<double>() == 0.0);
