@@ -41,10 +41,18 @@ TaesdBlock::TaesdBlock(ParamLoader& p, const std::string& n, bool pool)
   }
 }
 
+namespace {
+// ReLU that also takes activations kept in f16 under --max-memory: libtorch 1.13 has no
+// f16 relu on the CPU.
+at::Tensor relu_stored(const at::Tensor& t) {
+  return t.scalar_type() == at::kHalf ? t.masked_fill(t.lt(0), 0) : at::relu(t);
+}
+}  // namespace
+
 at::Tensor TaesdBlock::operator()(const at::Tensor& in) const {
-  at::Tensor x = has_pool ? in + pool3(at::relu(pool1(pool0(in)))) : in;
+  at::Tensor x = has_pool ? in + pool3(relu_stored(pool1(pool0(in)))) : in;
   const at::Tensor h = conv4(conv2(conv0(x), {.activation = ConvInput::kRelu}), {.activation = ConvInput::kRelu});
-  return at::relu(h + x);
+  return relu_stored(h + x);
 }
 
 TaesdEncoder::TaesdEncoder(const TaesdConfig& c, ParamLoader& p) {
@@ -85,7 +93,7 @@ TaesdDecoder::TaesdDecoder(const TaesdConfig& c, ParamLoader& p) {
 }
 
 at::Tensor TaesdDecoder::forward(const at::Tensor& latent) const {
-  at::Tensor x = at::relu(conv_in_(at::tanh(latent / 3.0) * 3.0));
+  at::Tensor x = relu_stored(conv_in_(at::tanh(latent / 3.0) * 3.0));
   for (size_t s = 0; s < stages_.size(); ++s) {
     for (const auto& b : stages_[s]) x = b(x);
     if (s < up_convs_.size())

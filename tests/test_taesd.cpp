@@ -5,6 +5,7 @@
 #include "engine/error.h"
 #include "engine/image.h"
 #include "engine/networks.h"
+#include "models/layers.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
 
@@ -43,6 +44,32 @@ TEST_CASE("TAESD and TAEF2 match the upstream reference (f32 and bf16 weights)")
     CHECK(e_latent <= kTolerance);
     CHECK(e_decoded <= kTolerance);
   }
+}
+
+TEST_CASE("TAESD with large activations in f16 storage (as under --max-memory) stays close to f32") {
+  REQUIRE_SHARED(dir, "assets/taesd");
+  const auto taesd = load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
+  const auto ref = test::fixture_file(dir / "taesd_ref_astronaut_256.safetensors");
+  const at::Tensor latent = taesd->encoder->forward(ref.get("input")), image = taesd->decoder->forward(latent);
+  const ComputePolicy saved = compute_policy();
+  ComputePolicy half = saved;
+  half.half_storage_above = 1;
+  half.conv_tile = 64;  // tiles, whose outputs are what is kept in f16
+  set_compute_policy(half);
+  at::Tensor latent_half, image_half;
+  try {
+    latent_half = taesd->encoder->forward(ref.get("input"));
+    image_half = taesd->decoder->forward(latent);
+  } catch (...) {
+    set_compute_policy(saved);
+    throw;
+  }
+  set_compute_policy(saved);
+  // Images in [0, 1]: 2e-3 is half an 8-bit level.
+  MESSAGE("f16 storage: latent max abs error " << test::max_abs_diff(latent_half, latent) << ", image "
+                                               << test::max_abs_diff(image_half, image));
+  CHECK(test::max_abs_diff(latent_half, latent) <= 2e-3 * latent.abs().max().item<double>());
+  CHECK(test::max_abs_diff(image_half, image) <= 2e-3);
 }
 
 TEST_CASE("TAESD round trip on a real photo keeps the reference quality") {
