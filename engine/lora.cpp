@@ -121,4 +121,10 @@ LoraReport apply_lora(ModelSource& model, const LoraSpec& lora) {
   return report;
 }
 
+at::Tensor merged_weight(const TensorRef& ref, const LoraFactors& lora) {
+  const at::Tensor w = view_of(ref).to(at::kFloat, false, /*copy=*/true);
+  w.view({w.size(0), -1}).addmm_(lora.up, lora.down);
+  return w.to(scalar_type_of(ref.info->dtype));
+}
+
 }  // namespace inpaint

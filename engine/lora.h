@@ -32,4 +32,8 @@ struct LoraReport {
 // Throws Error naming the file when it is not a LoRA for this model.
 LoraReport apply_lora(ModelSource& model, const LoraSpec& lora);
 
+// W + up @ down, in W's stored dtype: the weight `convert --lora` and the LoRA cache
+// (engine/lora_cache.h) write.
+at::Tensor merged_weight(const TensorRef& ref, const LoraFactors& lora);
+
 }  // namespace inpaint

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "engine/error.h"
+#include "engine/lora.h"
 #include "engine/model_folder.h"
 
 namespace fs = std::filesystem;
@@ -41,11 +42,7 @@ void convert_model(const ModelSource& model, const ConvertOptions& o,
       const auto l = c.loras.find(s.name);
       const std::function<at::Tensor()> value =
           l == c.loras.end() ? std::function<at::Tensor()>([ref] { return view_of(ref); })
-                             : [ref, f = l->second, stored] {
-                                 const at::Tensor w = view_of(ref).to(at::kFloat, false, /*copy=*/true);
-                                 w.view({w.size(0), -1}).addmm_(f.up, f.down);
-                                 return w.to(scalar_type_of(stored));
-                               };
+                             : [ref, f = l->second] { return merged_weight(ref, f); };
       if (stored == DType::I8) throw Error(std::string(name) + " is int8 already: convert from the f16/f32 model");
       if (quantize && s.matrix) {
         // Quantised once: the values' entry (written first, names are sorted) keeps the

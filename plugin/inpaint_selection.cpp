@@ -1,6 +1,7 @@
 #include "plugin/inpaint_selection.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
 #include <random>
 #include <thread>
@@ -10,6 +11,7 @@
 #include "engine/inpaint.h"
 #include "engine/installed_models.h"
 #include "engine/lora.h"
+#include "engine/lora_cache.h"
 #include "engine/mask_edges.h"
 #include "engine/memory_plan.h"
 #include "engine/runtime.h"
@@ -57,16 +59,21 @@ GenerationOptions generation_options(const Settings& s) {
 }
 
 // Adds the settings' ';'-separated LoRAs to the model (before its networks load).
-void apply_loras(ModelSource& model, const std::string& list) {
+std::vector<LoraSpec> apply_loras(ModelSource& model, const std::string& list) {
+  std::vector<LoraSpec> specs;
   size_t start = 0;
   while (start <= list.size()) {
     const size_t end = std::min(list.find(';', start), list.size());
     std::string text = list.substr(start, end - start);
     text.erase(0, text.find_first_not_of(" \t"));
     text.erase(text.find_last_not_of(" \t") + 1);
-    if (!text.empty()) apply_lora(model, resolve_lora(text));
+    if (!text.empty()) {
+      specs.push_back(resolve_lora(text));
+      apply_lora(model, specs.back());
+    }
     start = end + 1;
   }
+  return specs;
 }
 
 // Temporarily holds the visible-image layer for "sample merged".
@@ -105,9 +112,12 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
   const bool classic = s.model == std::string(kClassicFill) || (!s.model[0] && installed_models().empty());
   std::optional<ModelSource> model;
   std::optional<Pipeline> pipeline;
+  std::vector<LoraSpec> loras;
+  bool lora_cached = false;
   if (!classic) {
     model.emplace(ModelSource::open(resolve_model(s.model)));
-    apply_loras(*model, s.loras);
+    loras = apply_loras(*model, s.loras);
+    lora_cached = !loras.empty() && use_lora_cache(*model, loras);
     if (s.taesd[0]) gen.taesd = resolve_taesd(s.taesd);
     pipeline.emplace(*model);
     const int64_t side = working_side(*pipeline, io.roi, area.width, area.height);
@@ -152,6 +162,14 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
                                    : "Inpaint: " + (gen.prompt.empty() ? std::string("(no prompt)") : gen.prompt.substr(0, 60));
   const int32_t layer_id = gimp::add_layer(image, drawable, name, area, rgba);
   gimp::progress_fraction(1.0);
+  if (!loras.empty() && !lora_cached) {  // the next run with these LoRAs skips their cost per step
+    gimp::progress_start("Keeping the LoRA merged for the next run");
+    try {
+      write_lora_cache(*model, loras, {});
+    } catch (const Error& e) {
+      std::fprintf(stderr, "inpaint: LoRA cache not written: %s\n", e.what());
+    }
+  }
   return layer_id;
 }
 

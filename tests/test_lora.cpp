@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "engine/lora.h"
+#include "engine/lora_cache.h"
 #include "engine/networks.h"
 #include "models/layers.h"
 #include "tests/parity_support.h"
@@ -201,4 +202,64 @@ TEST_CASE("LoRA: files that do not fit are refused with the reason") {
   CHECK(message(d / "none.safetensors").find("none of its 1 LoRA layers") != std::string::npos);
   CHECK(message(d / "missing.safetensors").find("missing.safetensors") != std::string::npos);
   CHECK_THROWS_AS(parse_lora_spec("x.safetensors:abc"), Error);
+}
+
+TEST_CASE("LoRA cache: merged once, used on the next run with the same output, refused when damaged, "
+          "pruned to the last used") {
+  REQUIRE_SHARED(model_dir, "fixtures/A/models/tiny-sd15-inpaint");
+  const fs::path d = test::temp_dir("lora-cache");
+  setenv("INPAINT_CACHE", (d / "cache").c_str(), 1);
+  const ModelSource original = ModelSource::open(model_dir);
+  Lora kohya;
+  for (const Layer& l : layers(original)) {
+    const auto [down, up] = factors_for(l);
+    kohya.tensors[kohya_name(l) + ".lora_down.weight"] = down;
+    kohya.tensors[kohya_name(l) + ".lora_up.weight"] = up;
+  }
+  kohya.write(d / "kohya.safetensors");
+  const std::vector<LoraSpec> specs = {{d / "kohya.safetensors", 0.5}};
+  auto adapted_model = [&] {
+    ModelSource m = ModelSource::open(model_dir);
+    for (const LoraSpec& s : specs) apply_lora(m, s);
+    return m;
+  };
+  const auto un = test::fixture_file(test::shared("fixtures/A/tiny-sd15-inpaint") / "unet.safetensors");
+  const at::Tensor x = un.get("sample0"), ctx = un.get("encoder_hidden_states");
+
+  ModelSource first = adapted_model();
+  CHECK_FALSE(use_lora_cache(first, specs));
+  const at::Tensor on_the_fly = load_unet(first)->forward(x, 981, ctx);
+  REQUIRE(write_lora_cache(first, specs, {}));
+  const fs::path entry = lora_cache_entry(first, specs);
+  CHECK(entry.parent_path().parent_path() == d / "cache");
+  CHECK(fs::exists(entry / "unet.safetensors"));
+  CHECK(fs::exists(entry / "text_encoder.safetensors"));
+
+  ModelSource second = adapted_model();
+  REQUIRE(use_lora_cache(second, specs));
+  CHECK(second.components.at("unet").loras.empty());
+  CHECK(second.components.at("text_encoder").loras.empty());
+  const Layer conv = layers(original)[1];
+  const auto [down, up] = factors_for(conv);
+  const at::Tensor w = view_of(original.component("unet").tensors.at(conv.module + ".weight"));
+  CHECK(test::max_abs_diff(view_of(second.component("unet").tensors.at(conv.module + ".weight")),
+                           by_hand(w, down, up, 0.5, 2.0)) < 1e-6);
+  CHECK(test::max_abs_diff(load_unet(second)->forward(x, 981, ctx), on_the_fly) < 1e-5);
+
+  // Another scale is another entry; a damaged entry is not used and changes nothing.
+  CHECK_FALSE(use_lora_cache(second, {{d / "kohya.safetensors", 0.25}}));
+  fs::resize_file(entry / "unet.safetensors", fs::file_size(entry / "unet.safetensors") / 2);
+  ModelSource third = adapted_model();
+  CHECK_FALSE(use_lora_cache(third, specs));
+  CHECK(third.components.at("unet").loras.size() == 3);
+
+  // Two entries are kept: the oldest goes.
+  for (double scale : {0.25, 0.125}) {
+    ModelSource m = ModelSource::open(model_dir);
+    apply_lora(m, {d / "kohya.safetensors", scale});
+    REQUIRE(write_lora_cache(m, {{d / "kohya.safetensors", scale}}, {}));
+  }
+  CHECK_FALSE(fs::exists(entry));
+  CHECK(std::distance(fs::directory_iterator(entry.parent_path()), fs::directory_iterator()) == 2);
+  unsetenv("INPAINT_CACHE");
 }

@@ -18,6 +18,7 @@
 #include "engine/inpaint.h"
 #include "engine/installed_models.h"
 #include "engine/lora.h"
+#include "engine/lora_cache.h"
 #include "engine/memory_plan.h"
 #include "engine/runtime.h"
 
@@ -132,7 +133,7 @@ void add_run(CLI::App& app) {
     std::string vae = "full";
     int64_t tile = 0;
     int64_t seed = -1;
-    bool quiet = false, fp16 = false, profile = false;
+    bool quiet = false, fp16 = false, profile = false, no_lora_cache = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Inpaint an image");
@@ -173,6 +174,8 @@ void add_run(CLI::App& app) {
   cmd->add_option("--report", a->report, "Write timings, peak memory and settings as JSON");
   cmd->add_option("--tokenizer", a->tokenizer, "Tokenizer folder for a single-file checkpoint");
   cmd->add_flag("--fp16", a->fp16, "Prefer *.fp16.safetensors weights in a folder");
+  cmd->add_flag("--no-lora-cache", a->no_lora_cache,
+                "Apply LoRAs on the fly every step instead of keeping them merged in the cache (INPAINT_CACHE)");
   cmd->add_flag("--quiet", a->quiet, "No progress output");
   cmd->add_flag("--profile", a->profile, "Time the UNet's operations by kind (printed, and in the report)");
   cmd->callback([a] {
@@ -204,6 +207,9 @@ void add_run(CLI::App& app) {
     std::optional<ModelSource> model;
     MemoryPlan plan;
     plan.name = "none (classic fill)";
+    std::vector<LoraSpec> loras;
+    std::string lora_cache = "none";  // none, off, used, missing, written
+    double lora_cache_seconds = 0;
     if (!classic) {
       OpenOptions open;
       open.prefer_fp16 = a->fp16;
@@ -212,11 +218,14 @@ void add_run(CLI::App& app) {
       if (a->vae != "full") gen.taesd = resolve_taesd(a->vae);
       for (const std::string& text : a->loras) {
         const LoraSpec lora = resolve_lora(text);
+        loras.push_back(lora);
         const LoraReport r = apply_lora(*model, lora);
         if (!a->quiet)
           std::fprintf(stderr, "LoRA %s (x%g): %d layers merged%s\n", lora.file.c_str(), lora.scale, r.layers,
                        r.ignored.empty() ? "" : (", " + std::to_string(r.ignored.size()) + " entries match nothing here").c_str());
       }
+      if (!loras.empty()) lora_cache = a->no_lora_cache ? "off" : use_lora_cache(*model, loras) ? "used" : "missing";
+      if (lora_cache == "used" && !a->quiet) std::fprintf(stderr, "LoRA weights merged already (cache)\n");
       // The memory plan before any pixel or weight is loaded: too little fails here.
       plan = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, iw, ih));
       if (a->tile) plan.policy.conv_tile = a->tile;
@@ -243,12 +252,24 @@ void add_run(CLI::App& app) {
     save_png(a->out, result.image);
     io_seconds += seconds_since(save_start);
     const double total = seconds_since(start);
+    if (lora_cache == "missing") {  // after the picture: the first run is not made to wait for it
+      const auto cache_start = std::chrono::steady_clock::now();
+      try {
+        if (write_lora_cache(*model, loras, [&](const std::string& m) { if (!a->quiet) std::fprintf(stderr, "%s\n", m.c_str()); }))
+          lora_cache = "written";
+      } catch (const Error& e) {
+        std::fprintf(stderr, "LoRA cache not written: %s\n", e.what());
+      }
+      lora_cache_seconds = seconds_since(cache_start);
+    }
     const nlohmann::json profile = profile_json(result.times);
     if (a->profile) print_profile(result.times);
     if (!a->report.empty()) {
       nlohmann::json r = {{"seconds_total", total - io_seconds},
                           {"seconds_image_files", io_seconds},
                           {"method", classic ? "classic" : "diffusion"},
+                          {"lora_cache", lora_cache},
+                          {"seconds_lora_cache_write", lora_cache_seconds},
                           {"seconds_per_step", result.times.seconds_per_step},
                           {"unet_steps", result.times.unet_steps},
                           {"peak_rss_bytes", peak_rss_bytes()},
