@@ -3,7 +3,8 @@
 #   - the machine's ceiling (bench_peak) and the UNet's efficiency against it (--profile);
 #   - seconds per CFG step (20 steps DPM++ 2M, guidance 7.5) and the time per picture;
 #   - cold start: process start to the first denoising step, page cache warm;
-#   - LCM with a LoRA of LCM-LoRA's size (4 steps, guidance 1), with the VAE and with TAESD.
+#   - LCM with a LoRA of LCM-LoRA's size (4 steps, guidance 1), with the VAE and with TAESD:
+#     the LoRA applied on the fly, and merged once into the LoRA cache.
 # Prints Markdown on stdout. Not a test: about 10 minutes on 2 cores.
 #
 #   bench/speed.sh [BUILD_DIR] [WORK_DIR]
@@ -31,7 +32,15 @@ run() {
 run dpm --steps "$steps" --scheduler dpmpp_2m --profile
 run cold --steps 1 --scheduler dpmpp_2m   # page cache warm now: process start -> first step
 run cold-taesd --steps 1 --scheduler lcm --guidance 1 --vae "$shared/assets/taesd"
-run lcm --steps 4 --scheduler lcm --guidance 1 --lora "$lora"
-run lcm-taesd --steps 4 --scheduler lcm --guidance 1 --lora "$lora" --vae "$shared/assets/taesd"
+# The LoRA applied on the fly every step, then merged once into a fresh cache (the first
+# run writes it after its picture), then as later runs find it.
+export INPAINT_CACHE=$work/cache
+rm -rf "$INPAINT_CACHE"
+lcm=(--steps 4 --scheduler lcm --guidance 1 --lora "$lora")
+run lcm-fly "${lcm[@]}" --no-lora-cache
+run lcm-taesd-fly "${lcm[@]}" --no-lora-cache --vae "$shared/assets/taesd"
+run lcm-first "${lcm[@]}" --vae "$shared/assets/taesd"
+run lcm "${lcm[@]}"
+run lcm-taesd "${lcm[@]}" --vae "$shared/assets/taesd"
 
 /usr/bin/python3 "$(dirname "$0")/speed_report.py" "$work" "$peak" "$threads" "$steps"

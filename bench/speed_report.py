@@ -1,8 +1,9 @@
 """Markdown report of bench/speed.sh's runs: speed_report.py WORK_DIR PEAK_GFLOPS THREADS STEPS
-(WORK_DIR holds their reports: dpm, cold, cold-taesd, lcm, lcm-taesd .json, and peak.txt)."""
+(WORK_DIR holds their reports: dpm, cold, cold-taesd, lcm[-taesd][-fly], lcm-first .json, and peak.txt)."""
 import json, sys, datetime
 work, peak, threads, steps = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
-r = {n: json.load(open(f"{work}/{n}.json")) for n in ("dpm", "cold", "cold-taesd", "lcm", "lcm-taesd")}
+r = {n: json.load(open(f"{work}/{n}.json"))
+     for n in ("dpm", "cold", "cold-taesd", "lcm", "lcm-taesd", "lcm-fly", "lcm-taesd-fly", "lcm-first")}
 p = r["dpm"]["profile"]
 blas = r["dpm"]["settings"].get("blas_kernels", "?")
 print(f"## Speed, {datetime.date.today()}, {threads} threads, OpenBLAS kernels {blas}")
@@ -12,8 +13,12 @@ print(f"Full-size random SD 1.5 inpainting (f16 weights), 512x512 whole-picture 
 print()
 print("| run | s/step | total s | peak RSS GB | first step at s |")
 print("|---|---|---|---|---|")
-for n, label in (("dpm", f"DPM++ 2M, {steps} steps, CFG 7.5"), ("lcm", "LCM + LoRA, 4 steps, guidance 1"),
-                 ("lcm-taesd", "LCM + LoRA, 4 steps, guidance 1, TAESD")):
+for n, label in (("dpm", f"DPM++ 2M, {steps} steps, CFG 7.5"),
+                 ("lcm-fly", "LCM + LoRA on the fly, 4 steps, guidance 1"),
+                 ("lcm-taesd-fly", "LCM + LoRA on the fly, 4 steps, guidance 1, TAESD"),
+                 ("lcm-first", "LCM + LoRA, TAESD, first run: writes the LoRA cache after the picture"),
+                 ("lcm", "LCM + LoRA from the cache, 4 steps, guidance 1"),
+                 ("lcm-taesd", "LCM + LoRA from the cache, 4 steps, guidance 1, TAESD")):
     x = r[n]
     print(f"| {label} | {x['seconds_per_step']:.2f} | {x['seconds_total']:.1f} | {x['peak_rss_bytes']/1e9:.2f} | "
           f"{x['seconds_to_first_step']:.2f} |")
@@ -39,5 +44,11 @@ for name, label in (("cold", "VAE"), ("cold-taesd", "TAESD, guidance 1")):
     print(f"Cold start (warm page cache), {label}: process start -> first denoising step {c['seconds_to_first_step']:.2f} s "
           f"(stages before it: " + ", ".join(f"{k} {v:.2f} s" for k, v in c["stages"].items() if k in ("encode prompt", "encode image")) + ")  ")
 print()
-d, l, t = r["dpm"]["seconds_total"], r["lcm"]["seconds_total"], r["lcm-taesd"]["seconds_total"]
-print(f"LCM 4 steps vs DPM++ {steps} steps, per picture: {l:.1f} s vs {d:.1f} s = 1/{d/l:.1f}; with TAESD {t:.1f} s = 1/{d/t:.1f}.")
+d = r["dpm"]["seconds_total"]
+for suffix, how in (("-fly", "LoRA on the fly"), ("", "LoRA from the cache")):
+    l, t = r["lcm" + suffix]["seconds_total"], r["lcm-taesd" + suffix]["seconds_total"]
+    print(f"LCM 4 steps ({how}) vs DPM++ {steps} steps, per picture: {l:.1f} s vs {d:.1f} s = 1/{d/l:.1f}; "
+          f"with TAESD {t:.1f} s = 1/{d/t:.1f}.  ")
+f = r["lcm-first"]
+print(f"The first run with the LoRA: {f['seconds_total']:.1f} s to its picture, then {f['seconds_lora_cache_write']:.1f} s "
+      f"writing the cache ({f['lora_cache']}).")

@@ -1,5 +1,6 @@
-// bench_unet_forward MODEL [THREADS] [RUNS]: seconds per UNet evaluation at 64x64
-// latents, batch 2 (one CFG step), and the process's peak RSS. Not a test.
+// bench_unet_forward MODEL [THREADS] [RUNS] [BATCH]: seconds per UNet evaluation at 64x64
+// latents, batch 2 (one CFG step) unless BATCH says 1 (guidance <= 1), the time of its
+// convolutions, linear layers and weight widening, and the process's peak RSS. Not a test.
 #include <ATen/Parallel.h>
 
 #include <chrono>
@@ -10,14 +11,17 @@
 #include "engine/error.h"
 #include "engine/networks.h"
 #include "engine/runtime.h"
+#include "models/op_profile.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_unet_forward MODEL [THREADS] [RUNS]\n";
+    std::cerr << "usage: bench_unet_forward MODEL [THREADS] [RUNS] [BATCH]\n";
     return 2;
   }
   inpaint::init_runtime(argc > 2 ? std::stoi(argv[2]) : 2);
   const int runs = argc > 3 ? std::stoi(argv[3]) : 2;
+  const int batch = argc > 4 ? std::stoi(argv[4]) : 2;
+  inpaint::set_op_profiling(true);
   try {
     using clock = std::chrono::steady_clock;
     const long rss_before = static_cast<long>(inpaint::current_rss_bytes() / 1024);
@@ -27,15 +31,19 @@ int main(int argc, char** argv) {
     const double load_s = std::chrono::duration<double>(clock::now() - t0).count();
     std::printf("open + UNet ready: %.3f s, RSS +%.1f MB\n", load_s, (static_cast<long>(inpaint::current_rss_bytes() / 1024) - rss_before) / 1024.0);
     const auto& c = unet->config();
-    const at::Tensor sample = at::randn({2, c.in_channels, 64, 64});
-    const at::Tensor context = at::randn({2, 77, c.cross_attention_dim});
+    const at::Tensor sample = at::randn({batch, c.in_channels, 64, 64});
+    const at::Tensor context = at::randn({batch, 77, c.cross_attention_dim});
     at::NoGradGuard no_grad;
     for (int i = 0; i < runs; ++i) {
+      inpaint::reset_op_profile();
       const auto t = clock::now();
       const at::Tensor out = unet->forward(sample, 500, context);
       const double s = std::chrono::duration<double>(clock::now() - t).count();
-      std::printf("run %d: %.2f s per UNet forward (batch 2, 64x64), out mean %.4f\n", i, s,
-                  out.mean().item<double>());
+      const auto& p = inpaint::op_profile().seconds;
+      using inpaint::OpClass;
+      std::printf("run %d: %.2f s per UNet forward (batch %d, 64x64): convolution %.2f s, linear %.2f s, "
+                  "widening %.2f s; out mean %.4f\n", i, s, batch, p[size_t(OpClass::conv)],
+                  p[size_t(OpClass::linear)], p[size_t(OpClass::widen)], out.mean().item<double>());
     }
     std::printf("threads %d, peak RSS %.0f MB\n", at::get_num_threads(), static_cast<long>(inpaint::peak_rss_bytes() / 1024) / 1024.0);
   } catch (const inpaint::Error& e) {
