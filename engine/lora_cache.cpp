@@ -118,9 +118,13 @@ bool write_lora_cache(const ModelSource& model, const std::vector<LoraSpec>& lor
   const fs::path entry = lora_cache_entry(model, loras);
   std::error_code ec;
   fs::create_directories(entry.parent_path(), ec);
+  if (ec) {
+    if (progress) progress("LoRA cache: cannot create " + entry.parent_path().string() + ": " + ec.message());
+    return false;
+  }
   const fs::space_info space = fs::space(entry.parent_path(), ec);
   if (ec || double(space.available) < bytes + 512.0 * 1024 * 1024) {
-    if (progress) progress("LoRA cache: not enough free space in " + entry.parent_path().string() + ", not kept");
+    if (progress) progress("LoRA cache: too little free space in " + entry.parent_path().string() + ", not kept");
     return false;
   }
   const fs::path partial = entry.string() + ".partial";

@@ -58,7 +58,7 @@ GenerationOptions generation_options(const Settings& s) {
   return g;
 }
 
-// Adds the settings' ';'-separated LoRAs to the model (before its networks load).
+// Adds the settings' ';'-separated LoRAs to the model (before its networks load); returns them.
 std::vector<LoraSpec> apply_loras(ModelSource& model, const std::string& list) {
   std::vector<LoraSpec> specs;
   size_t start = 0;
