@@ -129,8 +129,8 @@ bool write_lora_cache(const ModelSource& model, const std::vector<LoraSpec>& lor
   }
   const fs::path partial = entry.string() + ".partial";
   fs::remove_all(partial, ec);
-  fs::create_directories(partial);
   try {
+    fs::create_directories(partial);
     for (const Component* c : components) {
       std::vector<Pending> tensors;
       for (const auto& [name, factors] : c->loras) {
@@ -146,17 +146,20 @@ bool write_lora_cache(const ModelSource& model, const std::vector<LoraSpec>& lor
       write_tensors(partial / (c->name + ".safetensors"), tensors, {{"format", "pt"}, {"written_by", "inpaint LoRA cache"}},
                     {});
     }
-    std::ofstream(partial / kComplete) << description(model, loras);
+    std::ofstream complete(partial / kComplete);
+    complete << description(model, loras);
+    complete.close();
+    if (!complete) throw Error((partial / kComplete).string() + ": cannot write");
     fs::remove_all(entry, ec);
     fs::rename(partial, entry);
-  } catch (...) {
+  } catch (const std::exception& e) {  // Error, or the file system's
     fs::remove_all(partial, ec);
-    throw;
+    throw Error("LoRA cache " + entry.string() + ": " + e.what());
   }
   prune(entry.parent_path(), keep);
   if (progress)
-    progress("LoRA merged into the weights for later runs: " + entry.string() + " (" +
-             std::to_string(int(bytes / 1e6)) + " MB; the 2 last used model + LoRA sets are kept)");
+    progress("LoRA merged into the weights for later runs: " + entry.string() + " (" + std::to_string(int(bytes / 1e6)) +
+             " MB; the " + std::to_string(keep) + " model + LoRA sets used last are kept)");
   return true;
 }
 

@@ -261,5 +261,12 @@ TEST_CASE("LoRA cache: merged once, used on the next run with the same output, r
   }
   CHECK_FALSE(fs::exists(entry));
   CHECK(std::distance(fs::directory_iterator(entry.parent_path()), fs::directory_iterator()) == 2);
+
+  // A cache folder that cannot be made: nothing written, the run goes on.
+  std::ofstream(d / "a-file") << "x";
+  setenv("INPAINT_CACHE", (d / "a-file" / "cache").c_str(), 1);
+  std::string said;
+  CHECK_FALSE(write_lora_cache(first, specs, [&](const std::string& m) { said = m; }));
+  CHECK(said.find("cannot create") != std::string::npos);
   unsetenv("INPAINT_CACHE");
 }
