@@ -26,11 +26,12 @@ uint64_t fnv1a(const std::string& text) {
 
 std::string identity(const fs::path& file) {
   std::error_code ec;
-  const fs::path p = fs::weakly_canonical(file, ec);
-  const auto size = fs::file_size(p, ec);
+  fs::path p = fs::weakly_canonical(file, ec);
+  if (ec) p = file;
+  const auto size = fs::file_size(p, ec);  // a missing file: size -1, the earliest time
   const auto time = fs::last_write_time(p, ec).time_since_epoch().count();
   std::ostringstream out;
-  out << (ec ? file : p).string() << " " << size << " " << time;
+  out << p.string() << " " << size << " " << time;
   return out.str();
 }
 
@@ -84,12 +85,12 @@ bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras) {
   // Every replacement found and checked before any is made.
   std::vector<std::pair<TensorRef*, TensorRef>> replace;
   try {
-    for (const Component* c : adapted(model)) {
-      const auto file = SafetensorsFile::open(entry / (c->name + ".safetensors"));
-      Component& target = model.components.at(c->name);
-      for (const auto& [name, factors] : c->loras) {
+    for (auto& [key, c] : model.components) {
+      if (c.loras.empty()) continue;
+      const auto file = SafetensorsFile::open(entry / (c.name + ".safetensors"));
+      for (const auto& [name, factors] : c.loras) {
         const TensorInfo* info = file->find(name);
-        TensorRef& ref = target.tensors.at(name);
+        TensorRef& ref = c.tensors.at(name);
         if (!info || info->dtype != ref.info->dtype || info->shape != ref.shape) return false;
         replace.push_back({&ref, TensorRef{file, info, ref.shape, 0}});
       }
