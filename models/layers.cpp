@@ -5,6 +5,7 @@
 #include "engine/safetensors.h"
 #include "models/fused_attention.h"
 #include "models/op_profile.h"
+#include "models/packed_conv.h"
 
 namespace inpaint {
 namespace {
@@ -111,11 +112,35 @@ void Linear::add_lora(const at::Tensor& x, at::Tensor& y) const {
   y.add_(project(project(x, lora.down), lora.up));
 }
 
+namespace {
+// Whether a layer's products go through its packed weight (models/packed_conv.h):
+// resident weights, not int8, and a LoRA (if any) applied on the input, not merged.
+bool use_packed(const at::Tensor& weight_scale, const LoraFactors& lora, bool lora_on_input) {
+  return g_policy.packed_convolutions && !g_policy.stream_weights && !weight_scale.defined() &&
+         (lora_on_input || !lora.defined());
+}
+}  // namespace
+
+bool Linear::packable(bool lora_on_input) const { return use_packed(weight_scale, lora, lora_on_input); }
+
+at::Tensor Linear::packed_product(const at::Tensor& x) const {
+  const int64_t in = x.size(-1), rows = x.numel() / in, out = weight.size(0);
+  // The rows as the pixels of a [1, in, rows, 1] image, channels last: x's own memory.
+  const at::Tensor image = x.reshape({1, rows, 1, in}).permute({0, 3, 1, 2});
+  const at::Tensor y = packed_conv2d(image, weight.view({out, in, 1, 1}), widen(bias), 1, 0, packed);
+  if (!y.defined()) return project(x, widen(weight), widen(bias));
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = out;
+  return y.permute({0, 2, 3, 1}).reshape(shape);
+}
+
 at::Tensor Linear::operator()(const at::Tensor& x) const {
   const bool on_input = lora_on_input(lora, weight, x.numel() / x.size(-1));
   OpTimer timer(OpClass::linear, 2.0 * double(x.numel()) * double(weight.size(0)));
-  at::Tensor y = by_output_chunks(weight, weight_scale, on_input ? LoraFactors{} : lora, bias, -1,
-                                  [&](const at::Tensor& w, const at::Tensor& b) { return project(x, w, b); });
+  at::Tensor y = packable(on_input)
+                     ? packed_product(x)
+                     : by_output_chunks(weight, weight_scale, on_input ? LoraFactors{} : lora, bias, -1,
+                                        [&](const at::Tensor& w, const at::Tensor& b) { return project(x, w, b); });
   if (on_input) add_lora(x, y);
   return y;
 }
@@ -182,10 +207,13 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
                                    (on_input ? lora_input_flops(lora, weight, pixels) : 0.0));
   if (whole) {
     const at::Tensor t = prepare_whole(x, in);
-    at::Tensor y = by_output_chunks(weight, weight_scale, on_input ? LoraFactors{} : lora, bias, 1,
-                                    [&](const at::Tensor& w, const at::Tensor& b) {
-                                      return at::conv2d(t, w, b, {stride, stride}, {padding, padding});
-                                    });
+    at::Tensor y;
+    if (use_packed(weight_scale, lora, on_input)) y = packed_conv2d(t, weight, widen(bias), stride, padding, packed);
+    if (!y.defined())
+      y = by_output_chunks(weight, weight_scale, on_input ? LoraFactors{} : lora, bias, 1,
+                           [&](const at::Tensor& w, const at::Tensor& b) {
+                             return at::conv2d(t, w, b, {stride, stride}, {padding, padding});
+                           });
     if (on_input) {
       const int64_t rank = lora.up.size(1);
       const at::Tensor reduced = at::conv2d(t, lora.down.view({rank, weight.size(1), k, k}), {}, {stride, stride}, {padding, padding});
@@ -196,8 +224,11 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
 
   at::Tensor scale, shift;
   if (in.norm) std::tie(scale, shift) = in.norm->affine(x);
-  // Tiled convolutions are the decoders' (weights of a few MB): widened once per call.
-  const at::Tensor w = widen(weight, weight_scale, lora), b = widen(bias);
+  // Tiled convolutions are the decoders' (weights of a few MB): widened once per call,
+  // from the packed weight where it is used.
+  const bool packable = use_packed(weight_scale, lora, false);
+  at::Tensor packed_wide;
+  const at::Tensor w = packable ? at::Tensor() : widen(weight, weight_scale, lora), b = widen(bias);
   at::Tensor out = at::empty({x.size(0), weight.size(0), ho, wo}, x.options().dtype(half ? at::kHalf : at::kFloat));
   // Rows [lo, hi) of the padded, upsampled input that output rows [o0, o1) read, as a
   // slice of x plus the zeros to add on either side.
@@ -220,7 +251,9 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
       if (up > 1) t = at::upsample_nearest2d(t, {t.size(2) * up, t.size(3) * up});
       t = t.narrow(2, sy.crop0, sy.len).narrow(3, sx.crop0, sx.len);
       t = at::constant_pad_nd(t, {sx.zeros_before, sx.zeros_after, sy.zeros_before, sy.zeros_after});
-      out.narrow(2, oy, oy1 - oy).narrow(3, ox, ox1 - ox).copy_(at::conv2d(t, w, b, {stride, stride}));
+      at::Tensor y = packable ? packed_conv2d(t, weight, b, stride, 0, packed, &packed_wide) : at::Tensor();
+      if (!y.defined()) y = at::conv2d(t, w.defined() ? w : widen(weight), b, {stride, stride});
+      out.narrow(2, oy, oy1 - oy).narrow(3, ox, ox1 - ox).copy_(y);
     }
   }
   return out;

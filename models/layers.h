@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "engine/weights.h"
@@ -41,6 +42,9 @@ struct ComputePolicy {
   // Where a LoRA is applied (see lora_on_input): each layer the cheaper way, or every
   // layer merged / on its input (for comparison).
   enum LoraMode { kLoraCheaper, kLoraMerge, kLoraOnInput } lora_mode = kLoraCheaper;
+  // Resident convolution weights are packed once into oneDNN's layout (models/packed_conv.h);
+  // false: every call hands at::conv2d the weight as stored (for comparison).
+  bool packed_convolutions = true;
   // Return freed heap memory between pipeline stages and the VAE's resolution levels
   // (less memory, slower: the pages are faulted in again).
   bool release_between_levels = false;
@@ -64,10 +68,14 @@ at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b
 // fewer operations (few rows, large weights: the UNet's inner levels, the text encoder).
 bool lora_on_input(const LoraFactors& lora, const at::Tensor& weight, int64_t rows);
 
+struct PackedConvWeight;
+
 struct Linear {
   at::Tensor weight, bias;
   at::Tensor weight_scale;  // set when the weight is stored as int8
   LoraFactors lora;         // set when a LoRA adapts it
+  // The weight in oneDNN's layout (as a 1x1 convolution's), made at the first call.
+  mutable std::shared_ptr<PackedConvWeight> packed;
   Linear() = default;
   Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out, bool has_bias = true);
   at::Tensor operator()(const at::Tensor& x) const;
@@ -75,6 +83,11 @@ struct Linear {
   // the LoRA merged in when with_lora, else added by add_lora() to each chunk's output.
   at::Tensor wide_weight(bool with_lora = true) const { return widen(weight, weight_scale, with_lora ? lora : LoraFactors{}); }
   void add_lora(const at::Tensor& x, at::Tensor& y) const;
+  // Whether products go through the packed weight (resident, not int8, a LoRA applied
+  // on the input rather than merged).
+  bool packable(bool lora_on_input) const;
+  // x·Wᵀ + b from the packed weight (no LoRA: see add_lora).
+  at::Tensor packed_product(const at::Tensor& x) const;
 };
 
 // A token-wise function over [B, N, C] run on chunks of tokens so that its widest
@@ -108,6 +121,8 @@ struct Conv2d {
   at::Tensor weight_scale;  // set when the weight is stored as int8
   LoraFactors lora;         // set when a LoRA adapts it
   int64_t stride = 1, padding = 0;
+  // The weight in oneDNN's layout, made at the first untiled call with resident weights.
+  mutable std::shared_ptr<PackedConvWeight> packed;
   Conv2d() = default;
   Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,
          int64_t stride = 1, int64_t padding = 0, bool has_bias = true);

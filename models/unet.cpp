@@ -141,25 +141,26 @@ at::Tensor SpatialTransformer::operator()(const at::Tensor& x, const at::Tensor&
           auto parts = ff_proj(n3).chunk(2, -1);
           return ff_out(parts[0] * at::gelu(parts[1]));
         });
-  } else {  // widened once for all chunks (78 MB at the widest level)
+  } else {  // packed, or widened once for all chunks (78 MB at the widest level)
     const int64_t rows = b * h * w;
     const bool lora1 = lora_on_input(ff_proj.lora, ff_proj.weight, rows);
     const bool lora2 = lora_on_input(ff_out.lora, ff_out.weight, rows);
-    const at::Tensor w1 = ff_proj.wide_weight(!lora1), b1 = widen(ff_proj.bias);
-    const at::Tensor w2 = ff_out.wide_weight(!lora2), b2 = widen(ff_out.bias);
+    const bool packed1 = ff_proj.packable(lora1), packed2 = ff_out.packable(lora2);
+    const at::Tensor w1 = packed1 ? at::Tensor() : ff_proj.wide_weight(!lora1), b1 = widen(ff_proj.bias);
+    const at::Tensor w2 = packed2 ? at::Tensor() : ff_out.wide_weight(!lora2), b2 = widen(ff_out.bias);
     t = t + over_token_chunks(norm3(t), hidden, [&](const at::Tensor& n3) {
           at::Tensor h1;
           {
-            OpTimer timer(OpClass::linear, 2.0 * double(n3.numel()) * double(w1.size(0)));
-            h1 = project(n3, w1, b1);
+            OpTimer timer(OpClass::linear, 2.0 * double(n3.numel()) * double(ff_proj.weight.size(0)));
+            h1 = packed1 ? ff_proj.packed_product(n3) : project(n3, w1, b1);
           }
           if (lora1) ff_proj.add_lora(n3, h1);
           auto parts = h1.chunk(2, -1);
           const at::Tensor g = parts[0] * at::gelu(parts[1]);
           at::Tensor out;
           {
-            OpTimer timer(OpClass::linear, 2.0 * double(g.numel()) * double(w2.size(0)));
-            out = project(g, w2, b2);
+            OpTimer timer(OpClass::linear, 2.0 * double(g.numel()) * double(ff_out.weight.size(0)));
+            out = packed2 ? ff_out.packed_product(g) : project(g, w2, b2);
           }
           if (lora2) ff_out.add_lora(g, out);
           return out;

@@ -1,11 +1,13 @@
 // The speed paths compute what the plain ones do: projections through oneDNN equal
-// at::linear, and libtorch's parallel loops in our code really use the threads.
+// at::linear, layers on packed weights equal at::conv2d / at::linear, and libtorch's
+// parallel loops in our code really use the threads.
 #include <ATen/Parallel.h>
 
 #include <mutex>
 #include <set>
 
 #include "models/layers.h"
+#include "models/packed_conv.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
 
@@ -27,6 +29,61 @@ TEST_CASE("project() equals at::linear: few rows (OpenBLAS) and many (oneDNN), 2
   // A non-contiguous input (every other token) is read correctly.
   const at::Tensor x = at::randn({1, 600, 64}).slice(1, 0, 600, 2);
   CHECK(test::max_abs_diff(project(x, w, b), at::linear(x, w, b)) < 1e-4);
+}
+
+namespace {
+double relative_error(const at::Tensor& got, const at::Tensor& expected) {
+  REQUIRE(got.sizes() == expected.sizes());
+  return test::max_abs_diff(got, expected) / expected.abs().max().item<double>();
+}
+}  // namespace
+
+TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and at::linear") {
+  at::manual_seed(4);
+  for (const auto dtype : {at::kFloat, at::kHalf}) {
+    CAPTURE(dtype);
+    SUBCASE("3x3, stride 1 and 2, 1x1, and 9 input channels (a padded layout)") {
+      struct Case { int64_t in, out, kernel, stride, padding; };
+      for (const Case& k : {Case{48, 64, 3, 1, 1}, Case{48, 64, 3, 2, 1}, Case{48, 64, 1, 1, 0}, Case{9, 32, 3, 1, 1}}) {
+        CAPTURE(k.in);
+        CAPTURE(k.kernel);
+        CAPTURE(k.stride);
+        Conv2d conv;
+        conv.weight = at::randn({k.out, k.in, k.kernel, k.kernel}).to(dtype);
+        conv.bias = at::randn({k.out});
+        conv.stride = k.stride;
+        conv.padding = k.padding;
+        const at::Tensor w = conv.weight.to(at::kFloat);
+        // The first call packs; a second shape (batch, size) reuses the packed weight.
+        for (const at::Tensor& x : {at::randn({2, k.in, 16, 16}), at::randn({1, k.in, 9, 11})}) {
+          CHECK(relative_error(conv(x), at::conv2d(x, w, conv.bias, k.stride, k.padding)) < 1e-5);
+          CHECK(conv.packed != nullptr);
+        }
+      }
+    }
+    SUBCASE("a channels-last input gives a channels-last output") {
+      const at::Tensor w = at::randn({32, 24, 3, 3}).to(dtype), b = at::randn({32});
+      const at::Tensor x = at::randn({2, 24, 12, 12}).contiguous(at::MemoryFormat::ChannelsLast);
+      std::shared_ptr<PackedConvWeight> packed;
+      const at::Tensor y = packed_conv2d(x, w, b, 1, 1, packed);
+      REQUIRE(y.defined());
+      CHECK(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+      CHECK(relative_error(y, at::conv2d(x, w.to(at::kFloat), b, 1, 1)) < 1e-5);
+    }
+    SUBCASE("linear layers: many rows, few rows, a LoRA on the input") {
+      Linear linear;
+      linear.weight = at::randn({80, 64}).to(dtype);
+      linear.bias = at::randn({80});
+      const at::Tensor w = linear.weight.to(at::kFloat);
+      for (const at::Tensor& x : {at::randn({2, 100, 64}), at::randn({5, 64})}) {
+        CHECK(relative_error(linear(x), at::linear(x, w, linear.bias)) < 1e-5);
+        CHECK(linear.packed != nullptr);
+      }
+      linear.lora = LoraFactors{at::randn({80, 4}), at::randn({4, 64})};
+      const at::Tensor x = at::randn({3, 64});  // few rows: the LoRA goes on the input
+      CHECK(relative_error(linear(x), at::linear(x, w + at::matmul(linear.lora.up, linear.lora.down), linear.bias)) < 1e-5);
+    }
+  }
 }
 
 TEST_CASE("at::parallel_for in our code runs on several threads (it is OpenMP in libtorch's headers)") {

@@ -1,0 +1,207 @@
+#include "models/packed_conv.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <unordered_map>
+
+#include "engine/safetensors.h"
+#include "models/op_profile.h"
+
+namespace inpaint {
+
+using dnnl::memory;
+
+struct PackedConvWeight {
+  memory::desc layout;  // oneDNN's blocked f32 layout for the weight
+  at::Tensor data;      // that layout's elements, in the stored dtype
+};
+
+namespace {
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+memory::desc strided_desc(const at::Tensor& t) {
+  return memory::desc(t.sizes().vec(), memory::data_type::f32, t.strides().vec());
+}
+
+// One convolution shape: oneDNN's choice of kernel and layouts for it, made once.
+struct Plan {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward conv;
+  std::optional<dnnl::reorder> to_src, from_dst;  // when the kernel wants other layouts
+};
+
+Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
+               int64_t stride, int64_t padding) {
+  using namespace dnnl;
+  const memory::desc src = strided_desc(x), dst = strided_desc(y);
+  const memory::dims w_dims = weight.sizes().vec(), s{stride, stride}, p{padding, padding};
+  const memory::desc any_src(src.dims(), memory::data_type::f32, memory::format_tag::any);
+  const memory::desc any_dst(dst.dims(), memory::data_type::f32, memory::format_tag::any);
+  const memory::desc any_w(w_dims, memory::data_type::f32, memory::format_tag::any);
+  const auto d = has_bias ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, any_src, any_w,
+                                                      memory::desc({weight.size(0)}, memory::data_type::f32, memory::format_tag::x),
+                                                      any_dst, s, p, p)
+                          : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, any_src, any_w,
+                                                      any_dst, s, p, p);
+  Plan plan{convolution_forward::primitive_desc(d, cpu_engine()), {}, {}, {}};
+  plan.conv = convolution_forward(plan.pd);
+  if (plan.pd.src_desc() != src) plan.to_src = reorder(reorder::primitive_desc(cpu_engine(), src, cpu_engine(), plan.pd.src_desc()));
+  if (plan.pd.dst_desc() != dst) plan.from_dst = reorder(reorder::primitive_desc(cpu_engine(), plan.pd.dst_desc(), cpu_engine(), dst));
+  return plan;
+}
+
+// Plans by shape and layout; nullptr where oneDNN has no kernel for it.
+const Plan* plan_for(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
+                     int64_t stride, int64_t padding) {
+  static std::mutex mutex;
+  static std::map<std::string, std::optional<Plan>> plans;
+  std::ostringstream key;
+  for (const at::Tensor* t : {&x, &y, &weight}) {
+    for (int64_t v : t->sizes()) key << v << ',';
+    for (int64_t v : t->strides()) key << v << ',';
+    key << '|';
+  }
+  key << has_bias << '|' << stride << '|' << padding;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = plans.find(key.str());
+  if (it == plans.end()) {
+    std::optional<Plan> plan;
+    try {
+      plan = make_plan(x, y, weight, has_bias, stride, padding);
+    } catch (const dnnl::error&) {
+      // no kernel for this shape: at::conv2d runs it
+    }
+    it = plans.emplace(key.str(), std::move(plan)).first;
+  }
+  return it->second ? &*it->second : nullptr;
+}
+
+// The weight's elements where `layout` puts them, as strides over the weight's own
+// dims split into outer and inner blocks; false for layouts this does not describe
+// (padded dims, more than one block per dim, an offset).
+bool blocked_view(const memory::desc& layout, std::vector<int64_t>& sizes, std::vector<int64_t>& strides) {
+  const dnnl_memory_desc_t& d = layout.data;
+  if (d.format_kind != dnnl_blocked || d.offset0 != 0) return false;
+  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+  for (int i = 0; i < d.ndims; ++i) {
+    if (d.padded_dims[i] != d.dims[i]) return false;
+    int64_t block = 1, block_stride = 1;
+    for (int j = 0; j < b.inner_nblks; ++j) {
+      if (b.inner_idxs[j] != i) continue;
+      if (block != 1) return false;
+      block = b.inner_blks[j];
+      for (int k = j + 1; k < b.inner_nblks; ++k) block_stride *= b.inner_blks[k];
+    }
+    sizes.insert(sizes.end(), {d.dims[i] / block, block});
+    strides.insert(strides.end(), {b.strides[i], block_stride});
+  }
+  return true;
+}
+
+// The weight in `layout`, in its own dtype: copied into the blocked order where the
+// layout is a plain blocking (3x3 and 1x1 weights here: Ohwi32o), else reordered by
+// oneDNN through f32 (which costs a widening and a narrowing more).
+void pack(const at::Tensor& weight, const memory::desc& layout, PackedConvWeight& packed) {
+  const int64_t elements = static_cast<int64_t>(layout.get_size() / sizeof(float));
+  std::vector<int64_t> sizes, strides;
+  if (blocked_view(layout, sizes, strides)) {
+    packed.data = at::empty({elements}, weight.options().device(at::kCPU));
+    packed.data.as_strided(sizes, strides).copy_(weight.reshape(sizes));
+  } else {
+    const at::Tensor plain = weight.to(at::kFloat).contiguous();
+    at::Tensor blocked = at::empty({elements});
+    memory from(strided_desc(plain), cpu_engine(), plain.data_ptr()), to(layout, cpu_engine(), blocked.data_ptr());
+    dnnl::stream stream(cpu_engine());
+    dnnl::reorder(from, to).execute(stream, from, to);
+    stream.wait();
+    packed.data = weight.scalar_type() == at::kFloat ? blocked : blocked.to(weight.scalar_type());
+  }
+  packed.layout = layout;
+  release_mapped_pages(weight.data_ptr(), weight.nbytes());
+}
+
+// Packed weights are widened into one buffer reused call after call: a fresh 59-118 MB
+// block for each of the UNet's largest weights costs more in page faults (above glibc's
+// 32 MB mmap threshold every allocation is new pages) than the widening itself.
+at::Tensor widening_buffer(int64_t numel) {
+  thread_local at::Tensor buffer;
+  if (!buffer.defined() || buffer.numel() < numel) {
+    buffer = at::Tensor();  // freed before the larger one is made
+    buffer = at::empty({numel});
+  }
+  return buffer.narrow(0, 0, numel);
+}
+
+at::Tensor scratch(const memory::desc& d) {
+  return at::empty({static_cast<int64_t>((d.get_size() + sizeof(float) - 1) / sizeof(float))});
+}
+
+}  // namespace
+
+at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const at::Tensor& bias,
+                         int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
+                         at::Tensor* widened) {
+  if (weight.dim() != 4 || x_in.scalar_type() != at::kFloat || (bias.defined() && bias.scalar_type() != at::kFloat))
+    return {};
+  const auto layout = x_in.suggest_memory_format();
+  const at::Tensor x = x_in.contiguous(layout);
+  const int64_t k = weight.size(2);
+  const int64_t ho = (x.size(2) + 2 * padding - k) / stride + 1, wo = (x.size(3) + 2 * padding - k) / stride + 1;
+  at::Tensor y = at::empty({x.size(0), weight.size(0), ho, wo}, x.options().memory_format(layout));
+  const Plan* plan = plan_for(x, y, weight, bias.defined(), stride, padding);
+  if (!plan) return {};
+  if (!packed) {
+    packed = std::make_shared<PackedConvWeight>();
+    OpTimer timer(OpClass::widen, 0);
+    try {
+      pack(weight, plan->pd.weights_desc(), *packed);
+    } catch (const dnnl::error&) {
+      return {};  // left empty: at::conv2d from now on
+    }
+  }
+  // Not packed, or this shape's kernel wants another layout.
+  if (!packed->data.defined() || packed->layout != plan->pd.weights_desc()) return {};
+  at::Tensor wide = packed->data.scalar_type() == at::kFloat ? packed->data : widened ? *widened : at::Tensor();
+  if (!wide.defined()) {
+    OpTimer timer(OpClass::widen, 0);
+    if (widened) {
+      wide = *widened = packed->data.to(at::kFloat);
+    } else {
+      wide = widening_buffer(packed->data.numel()).copy_(packed->data);
+    }
+  }
+  const at::Tensor b = bias.defined() ? bias.contiguous() : bias;
+
+  dnnl::engine& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  memory src(strided_desc(x), engine, x.data_ptr()), dst(strided_desc(y), engine, y.data_ptr());
+  at::Tensor src_buffer, dst_buffer;
+  memory conv_src = src, conv_dst = dst;
+  if (plan->to_src) {
+    src_buffer = scratch(plan->pd.src_desc());
+    conv_src = memory(plan->pd.src_desc(), engine, src_buffer.data_ptr());
+    plan->to_src->execute(stream, src, conv_src);
+  }
+  if (plan->from_dst) {
+    dst_buffer = scratch(plan->pd.dst_desc());
+    conv_dst = memory(plan->pd.dst_desc(), engine, dst_buffer.data_ptr());
+  }
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, conv_src},
+                                       {DNNL_ARG_WEIGHTS, memory(packed->layout, engine, wide.data_ptr())},
+                                       {DNNL_ARG_DST, conv_dst}};
+  if (b.defined()) args.emplace(DNNL_ARG_BIAS, memory(plan->pd.bias_desc(), engine, b.data_ptr()));
+  plan->conv.execute(stream, args);
+  if (plan->from_dst) plan->from_dst->execute(stream, conv_dst, dst);
+  stream.wait();
+  return y;
+}
+
+}  // namespace inpaint
