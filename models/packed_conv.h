@@ -14,7 +14,8 @@ struct PackedConvWeight;
 
 // at::conv2d(x, weight, bias, stride, padding) on a 4-D weight, packing it into `packed`
 // at the first call (the weight's pages in its mapped file are released then: the packed
-// copy replaces them). x may be contiguous or channels last; the result has x's layout.
+// copy replaces them). x may be contiguous or channels last (1x1 kernels: channels last
+// only, as linear layers use them); the result has x's layout.
 // Returns an undefined tensor where oneDNN does not run it this way (the caller then
 // uses at::conv2d).
 // `widened`, when given, keeps the widened packed weight between calls on one weight
