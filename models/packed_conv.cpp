@@ -61,6 +61,7 @@ Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weigh
 // Plans by shape and layout; nullptr where oneDNN has no kernel for it.
 const Plan* plan_for(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
                      int64_t stride, int64_t padding) {
+  cpu_engine();  // made before the plans (which use it), so destroyed after them
   static std::mutex mutex;
   static std::map<std::string, std::optional<Plan>> plans;
   std::ostringstream key;
