@@ -228,7 +228,8 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
   // from the packed weight where it is used.
   const bool packable = use_packed(weight_scale, lora, false);
   at::Tensor packed_wide;
-  const at::Tensor w = packable ? at::Tensor() : widen(weight, weight_scale, lora), b = widen(bias);
+  at::Tensor w = packable ? at::Tensor() : widen(weight, weight_scale, lora);  // else widened if needed
+  const at::Tensor b = widen(bias);
   at::Tensor out = at::empty({x.size(0), weight.size(0), ho, wo}, x.options().dtype(half ? at::kHalf : at::kFloat));
   // Rows [lo, hi) of the padded, upsampled input that output rows [o0, o1) read, as a
   // slice of x plus the zeros to add on either side.
@@ -252,7 +253,10 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
       t = t.narrow(2, sy.crop0, sy.len).narrow(3, sx.crop0, sx.len);
       t = at::constant_pad_nd(t, {sx.zeros_before, sx.zeros_after, sy.zeros_before, sy.zeros_after});
       at::Tensor y = packable ? packed_conv2d(t, weight, b, stride, 0, packed, &packed_wide) : at::Tensor();
-      if (!y.defined()) y = at::conv2d(t, w.defined() ? w : widen(weight), b, {stride, stride});
+      if (!y.defined()) {
+        if (!w.defined()) w = widen(weight);
+        y = at::conv2d(t, w, b, {stride, stride});
+      }
       out.narrow(2, oy, oy1 - oy).narrow(3, ox, ox1 - ox).copy_(y);
     }
   }
