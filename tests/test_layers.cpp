@@ -42,9 +42,10 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
   at::manual_seed(4);
   for (const auto dtype : {at::kFloat, at::kHalf}) {
     CAPTURE(dtype);
-    SUBCASE("3x3, stride 1 and 2, and 9 input channels (a padded layout)") {
+    SUBCASE("3x3, stride 1 and 2, 9 input channels, 20 output channels (a padded layout)") {
       struct Case { int64_t in, out, kernel, stride, padding; };
-      for (const Case& k : {Case{48, 64, 3, 1, 1}, Case{48, 64, 3, 2, 1}, Case{9, 32, 3, 1, 1}}) {
+      for (const Case& k : {Case{48, 64, 3, 1, 1}, Case{48, 64, 3, 2, 1}, Case{9, 32, 3, 1, 1}, Case{48, 20, 3, 1, 1}}) {
+        CAPTURE(k.out);
         CAPTURE(k.in);
         CAPTURE(k.kernel);
         CAPTURE(k.stride);
