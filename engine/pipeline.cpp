@@ -42,21 +42,12 @@ struct Stage {
 // twice per prompt: never packed.
 constexpr size_t kMinEvaluationsToPack = 8;
 
-// Packing allowed (as the policy says) or not, for one stage.
-class PackingScope {
- public:
-  explicit PackingScope(bool allow) : saved_(compute_policy()) {
-    ComputePolicy p = saved_;
-    p.packed_convolutions = saved_.packed_convolutions && allow;
-    set_compute_policy(p);
-  }
-  ~PackingScope() { set_compute_policy(saved_); }
-  PackingScope(const PackingScope&) = delete;
-  PackingScope& operator=(const PackingScope&) = delete;
-
- private:
-  ComputePolicy saved_;
-};
+// The policy, with packing allowed (as it says) or not.
+ComputePolicy packing(bool allow) {
+  ComputePolicy p = compute_policy();
+  p.packed_convolutions = p.packed_convolutions && allow;
+  return p;
+}
 
 at::Tensor encode_text(const ClipTokenizer& tok, const ClipTextModel& encoder, const std::string& text) {
   const auto padded = tok.encode_padded(text);
@@ -122,7 +113,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   at::Tensor context;
   {
     Stage s("encode prompt", progress, times);
-    PackingScope never(false);
+    PolicyScope never_packed(packing(false));
     context = prompt_embeddings(o, cfg);
   }
 
@@ -156,7 +147,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
 
   {
     Stage s("denoise", progress, times);
-    PackingScope if_worth_it(timesteps.size() >= kMinEvaluationsToPack);
+    PolicyScope packed_if_worth_it(packing(timesteps.size() >= kMinEvaluationsToPack));
     const auto unet = load_unet(model_);
     const at::Tensor mask_in_batch = cfg ? at::cat({mask, mask}) : mask;
     const at::Tensor masked_in_batch = cfg ? at::cat({masked_latents, masked_latents}) : masked_latents;

@@ -81,15 +81,24 @@ Linear::Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out,
   if (has_bias) bias = p.take(join(name, "bias"), {out});
 }
 
+namespace {
+// conv(x's rows as the pixels of a [1, in, rows, 1] image, channels last: x's own memory)
+// as rows again, for a 1x1 convolution `conv`; undefined when conv's result is.
+at::Tensor rows_through_1x1(const at::Tensor& x, const std::function<at::Tensor(const at::Tensor&)>& conv) {
+  const int64_t in = x.size(-1), rows = x.numel() / in;
+  const at::Tensor y = conv(x.reshape({1, rows, 1, in}).permute({0, 3, 1, 2}));
+  if (!y.defined()) return y;
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = y.size(1);
+  return y.permute({0, 2, 3, 1}).reshape(shape);
+}
+}  // namespace
+
 at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   constexpr int64_t kMinRows = 128;  // fewer: OpenBLAS is as fast, without oneDNN's set-up
   const int64_t in = x.size(-1), rows = x.numel() / in, out = w.size(0);
   if (rows < kMinRows || x.scalar_type() != at::kFloat || !w.is_contiguous()) return at::linear(x, w, b);
-  // The rows as the pixels of a [1, in, rows, 1] image, channels last: x's own memory.
-  const at::Tensor image = x.reshape({1, rows, 1, in}).permute({0, 3, 1, 2});
-  std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = out;
-  return at::conv2d(image, w.view({out, in, 1, 1}), b).permute({0, 2, 3, 1}).reshape(shape);
+  return rows_through_1x1(x, [&](const at::Tensor& image) { return at::conv2d(image, w.view({out, in, 1, 1}), b); });
 }
 
 bool lora_on_input(const LoraFactors& lora, const at::Tensor& weight, int64_t rows) {
@@ -124,14 +133,11 @@ bool use_packed(const at::Tensor& weight_scale, const LoraFactors& lora, bool lo
 bool Linear::packable(bool lora_on_input) const { return use_packed(weight_scale, lora, lora_on_input); }
 
 at::Tensor Linear::packed_product(const at::Tensor& x) const {
-  const int64_t in = x.size(-1), rows = x.numel() / in, out = weight.size(0);
-  // The rows as the pixels of a [1, in, rows, 1] image, channels last: x's own memory.
-  const at::Tensor image = x.reshape({1, rows, 1, in}).permute({0, 3, 1, 2});
-  const at::Tensor y = packed_conv2d(image, weight.view({out, in, 1, 1}), widen(bias), 1, 0, packed);
-  if (!y.defined()) return project(x, widen(weight), widen(bias));
-  std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = out;
-  return y.permute({0, 2, 3, 1}).reshape(shape);
+  const at::Tensor wide_bias = widen(bias);
+  const at::Tensor y = rows_through_1x1(x, [&](const at::Tensor& image) {
+    return packed_conv2d(image, weight.view({weight.size(0), weight.size(1), 1, 1}), wide_bias, 1, 0, packed);
+  });
+  return y.defined() ? y : project(x, widen(weight), wide_bias);
 }
 
 at::Tensor Linear::operator()(const at::Tensor& x) const {

@@ -52,6 +52,18 @@ struct ComputePolicy {
 const ComputePolicy& compute_policy();
 void set_compute_policy(const ComputePolicy& policy);
 
+// `policy` for the scope's lifetime, then the one before.
+class PolicyScope {
+ public:
+  explicit PolicyScope(const ComputePolicy& policy) : saved_(compute_policy()) { set_compute_policy(policy); }
+  ~PolicyScope() { set_compute_policy(saved_); }
+  PolicyScope(const PolicyScope&) = delete;
+  PolicyScope& operator=(const PolicyScope&) = delete;
+
+ private:
+  ComputePolicy saved_;
+};
+
 // f16/bf16 weights are widened just before use (no f16 convolution on CPU here).
 at::Tensor widen(const at::Tensor& w);
 // A linear or convolution weight as f32: an int8 one times its per-output-channel

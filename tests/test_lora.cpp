@@ -151,11 +151,9 @@ TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W 
       // packed-weight kernel, which rounds differently).
       ComputePolicy as_stored = compute_policy();
       as_stored.packed_convolutions = false;
-      const ComputePolicy saved = compute_policy();
-      set_compute_policy(as_stored);
+      PolicyScope scope(as_stored);
       const at::Tensor base_as_stored = load_unet(original)->forward(x, 981, ctx);
       CHECK(test::max_abs_diff(load_unet(zero)->forward(x, 981, ctx), base_as_stored) == 0.0);
-      set_compute_policy(saved);
     }
     const at::Tensor adapted_out = load_unet(one)->forward(x, 981, ctx);
     CHECK(test::max_abs_diff(adapted_out, base) > 1e-4);

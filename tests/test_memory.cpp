@@ -13,13 +13,6 @@ using namespace inpaint;
 
 namespace {
 
-// Sets a compute policy for one scope and restores the previous one.
-struct PolicyScope {
-  explicit PolicyScope(const ComputePolicy& p) : saved(compute_policy()) { set_compute_policy(p); }
-  ~PolicyScope() { set_compute_policy(saved); }
-  ComputePolicy saved;
-};
-
 ComputePolicy untiled() {
   ComputePolicy p;
   p.attention_floats = int64_t(1) << 40;
