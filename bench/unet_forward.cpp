@@ -1,8 +1,9 @@
-// bench_unet_forward MODEL [THREADS] [RUNS] [BATCH] [CONV]: seconds per UNet evaluation at
+// bench_unet_forward MODEL [THREADS] [RUNS] [BATCH] [CONV] [LAYOUT]: seconds per UNet evaluation at
 // 64x64 latents, batch 2 (one CFG step) unless BATCH says 1 (guidance <= 1), the time of its
 // convolutions, linear layers and weight widening, and the process's peak RSS. CONV:
 // "packed" (default), "plain" (at::conv2d on the stored weights) or "both" (alternating
-// runs, for a side-by-side ratio). Not a test.
+// runs, for a side-by-side ratio); LAYOUT: "nhwc" (activations channels last, default),
+// "nchw" or "both" (alternating). Not a test.
 #include <ATen/Parallel.h>
 
 #include <chrono>
@@ -18,13 +19,14 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_unet_forward MODEL [THREADS] [RUNS] [BATCH] [packed|plain|both]\n";
+    std::cerr << "usage: bench_unet_forward MODEL [THREADS] [RUNS] [BATCH] [packed|plain|both] [nhwc|nchw|both]\n";
     return 2;
   }
   inpaint::init_runtime(argc > 2 ? std::stoi(argv[2]) : 2);
   const int runs = argc > 3 ? std::stoi(argv[3]) : 2;
   const int batch = argc > 4 ? std::stoi(argv[4]) : 2;
   const std::string conv = argc > 5 ? argv[5] : "packed";
+  const std::string layout = argc > 6 ? argv[6] : "nhwc";
   inpaint::set_op_profiling(true);
   try {
     using clock = std::chrono::steady_clock;
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < runs; ++i) {
       inpaint::ComputePolicy policy = inpaint::compute_policy();
       policy.packed_convolutions = conv == "packed" || (conv == "both" && i % 2 == 0);
+      policy.channels_last = layout == "nhwc" || (layout == "both" && i % 2 == 0);
       inpaint::set_compute_policy(policy);
       inpaint::reset_op_profile();
       const auto t = clock::now();
@@ -48,8 +51,9 @@ int main(int argc, char** argv) {
       const double s = std::chrono::duration<double>(clock::now() - t).count();
       const auto& p = inpaint::op_profile().seconds;
       using inpaint::OpClass;
-      std::printf("run %d (%s convolutions): %.2f s per UNet forward (batch %d, 64x64): convolution %.2f s, "
+      std::printf("run %d (%s convolutions, %s): %.2f s per UNet forward (batch %d, 64x64): convolution %.2f s, "
                   "linear %.2f s, widening %.2f s; out mean %.4f\n", i, policy.packed_convolutions ? "packed" : "plain",
+                  policy.channels_last ? "nhwc" : "nchw",
                   s, batch, p[size_t(OpClass::conv)],
                   p[size_t(OpClass::linear)], p[size_t(OpClass::widen)], out.mean().item<double>());
     }

@@ -48,6 +48,10 @@ at::Tensor by_output_chunks(const at::Tensor& weight, const at::Tensor& scale, c
 const ComputePolicy& compute_policy() { return g_policy; }
 void set_compute_policy(const ComputePolicy& policy) { g_policy = policy; }
 
+at::MemoryFormat activation_format() {
+  return g_policy.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+}
+
 at::Tensor widen(const at::Tensor& w) {
   if (!w.defined()) return w;
   OpTimer timer(OpClass::widen, 0);
@@ -236,7 +240,8 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
   at::Tensor packed_wide;
   at::Tensor w = packable ? at::Tensor() : widen(weight, weight_scale, lora);  // else widened if needed
   const at::Tensor b = widen(bias);
-  at::Tensor out = at::empty({x.size(0), weight.size(0), ho, wo}, x.options().dtype(half ? at::kHalf : at::kFloat));
+  at::Tensor out = at::empty({x.size(0), weight.size(0), ho, wo},
+                             x.options().dtype(half ? at::kHalf : at::kFloat).memory_format(x.suggest_memory_format()));
   // Rows [lo, hi) of the padded, upsampled input that output rows [o0, o1) read, as a
   // slice of x plus the zeros to add on either side.
   struct Span { int64_t src0, src_len, crop0, len, zeros_before, zeros_after; };
@@ -284,15 +289,20 @@ at::Tensor GroupNorm::operator()(const at::Tensor& x) const {
 std::pair<at::Tensor, at::Tensor> GroupNorm::affine(const at::Tensor& x) const {
   OpTimer timer(OpClass::norm, 0);
   const int64_t b = x.size(0), c = x.size(1);
-  // Per-channel sums and sums of squares accumulated in double, band by band of rows
-  // (f16 storage is widened one band at a time; a squared band is the only temporary):
-  // no loss on large tensors, 4x faster than at::var_mean's Welford in double.
+  // Per-channel sums and sums of squares, band by band of rows (f16 storage is widened
+  // one band at a time; a squared band is the only temporary): within a band in float
+  // (libtorch's cascade sum; a sum to double directly takes a scalar path, 200x slower),
+  // across bands in double: no loss on large tensors.
   at::Tensor sum = at::zeros({b, c}, at::kDouble), squares = at::zeros({b, c}, at::kDouble);
   const int64_t band = std::max<int64_t>(1, (int64_t(4) << 20) / std::max<int64_t>(1, b * c * x.size(3)));
+  const bool nhwc = x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
   for (int64_t r = 0; r < x.size(2); r += band) {
-    const at::Tensor part = x.narrow(2, r, std::min(band, x.size(2) - r)).to(at::kFloat);
-    sum += part.sum({2, 3}, false, at::kDouble);
-    squares += part.square().sum({2, 3}, false, at::kDouble);
+    at::Tensor part = x.narrow(2, r, std::min(band, x.size(2) - r)).to(at::kFloat);
+    // Channels last: a band is pixels x channels rows, summed down its columns.
+    if (nhwc) part = part.permute({0, 2, 3, 1}).reshape({b, -1, c});
+    const std::vector<int64_t> pixels = nhwc ? std::vector<int64_t>{1} : std::vector<int64_t>{2, 3};
+    sum += part.sum(pixels).to(at::kDouble);
+    squares += part.square().sum(pixels).to(at::kDouble);
   }
   const double count = double(x.numel() / (b * groups));
   const at::Tensor mean = sum.view({b, groups, -1}).sum(2) / count;

@@ -45,6 +45,10 @@ struct ComputePolicy {
   // Resident convolution weights are packed once into oneDNN's layout (models/packed_conv.h);
   // false: every call hands at::conv2d the weight as stored (for comparison).
   bool packed_convolutions = true;
+  // The networks keep their activations channels last (NHWC), the layout oneDNN's
+  // convolution kernels read and write: no reorders around each convolution, and image
+  // rows are token rows for attention without a transpose. false: NCHW (for comparison).
+  bool channels_last = true;
   // Return freed heap memory between pipeline stages and the VAE's resolution levels
   // (less memory, slower: the pages are faulted in again).
   bool release_between_levels = false;
@@ -63,6 +67,9 @@ class PolicyScope {
  private:
   ComputePolicy saved_;
 };
+
+// The memory format the networks keep their activations in (see channels_last).
+at::MemoryFormat activation_format();
 
 // f16/bf16 weights are widened just before use (no f16 convolution on CPU here).
 at::Tensor widen(const at::Tensor& w);

@@ -69,12 +69,12 @@ TaesdEncoder::TaesdEncoder(const TaesdConfig& c, ParamLoader& p) {
 }
 
 at::Tensor TaesdEncoder::forward(const at::Tensor& image) const {
-  at::Tensor x = image;
+  at::Tensor x = image.contiguous(activation_format());
   for (const auto& [conv, blocks] : stages_) {
     x = conv(x);
     for (const auto& b : blocks) x = b(x);
   }
-  return conv_out_(x);
+  return conv_out_(x).contiguous();
 }
 
 TaesdDecoder::TaesdDecoder(const TaesdConfig& c, ParamLoader& p) {
@@ -93,13 +93,13 @@ TaesdDecoder::TaesdDecoder(const TaesdConfig& c, ParamLoader& p) {
 }
 
 at::Tensor TaesdDecoder::forward(const at::Tensor& latent) const {
-  at::Tensor x = relu_stored(conv_in_(at::tanh(latent / 3.0) * 3.0));
+  at::Tensor x = relu_stored(conv_in_((at::tanh(latent / 3.0) * 3.0).contiguous(activation_format())));
   for (size_t s = 0; s < stages_.size(); ++s) {
     for (const auto& b : stages_[s]) x = b(x);
     if (s < up_convs_.size())
       x = up_convs_[s](x, {.upsample2x = true});
   }
-  return conv_out_(x);
+  return conv_out_(x).contiguous();
 }
 
 }  // namespace inpaint

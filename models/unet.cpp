@@ -168,7 +168,7 @@ at::Tensor SpatialTransformer::operator()(const at::Tensor& x, const at::Tensor&
   }
 
   if (linear) t = proj_out_linear(t);
-  t = t.reshape({b, h, w, c}).permute({0, 3, 1, 2}).contiguous();
+  t = t.reshape({b, h, w, c}).permute({0, 3, 1, 2}).contiguous(x.suggest_memory_format());  // a view if NHWC
   if (!linear) t = proj_out_conv(t);
   return t + x;
 }
@@ -248,7 +248,7 @@ at::Tensor UNet::time_embedding(double timestep, int64_t batch) const {
 at::Tensor UNet::forward(const at::Tensor& sample, double timestep,
                          const at::Tensor& context) const {
   const at::Tensor temb = time_embedding(timestep, sample.size(0));
-  at::Tensor h = conv_in_(sample);
+  at::Tensor h = conv_in_(sample.contiguous(activation_format()));
   std::vector<at::Tensor> skips{h};
   for (const Block& block : down_) {
     for (size_t j = 0; j < block.resnets.size(); ++j) {
@@ -277,7 +277,7 @@ at::Tensor UNet::forward(const at::Tensor& sample, double timestep,
       h = block.sampler(h);
     }
   }
-  return conv_out_(h, {&conv_norm_out_, ConvInput::kSilu});
+  return conv_out_(h, {&conv_norm_out_, ConvInput::kSilu}).contiguous();
 }
 
 }  // namespace inpaint

@@ -107,7 +107,7 @@ AutoencoderKL::AutoencoderKL(const VaeConfig& c, ParamLoader& p) : config_(c) {
 }
 
 LatentDistribution AutoencoderKL::encode(const at::Tensor& image) const {
-  at::Tensor h = enc_conv_in_(image);
+  at::Tensor h = enc_conv_in_(image.contiguous(activation_format()));
   for (const Level& level : down_) {
     for (const auto& r : level.resnets) h = r(h);
     // diffusers pads right and bottom by one, then a stride-2 conv without padding.
@@ -115,13 +115,13 @@ LatentDistribution AutoencoderKL::encode(const at::Tensor& image) const {
     if (compute_policy().release_between_levels) release_free_memory();
   }
   h = enc_conv_out_(enc_mid_(h), {&enc_norm_out_, ConvInput::kSilu});
-  auto moments = quant_conv_(h).to(at::kFloat).chunk(2, 1);
+  auto moments = quant_conv_(h).to(at::kFloat).contiguous().chunk(2, 1);
   at::Tensor logvar = at::clamp(moments[1], -30.0, 20.0);
   return {moments[0], at::exp(logvar * 0.5)};
 }
 
 at::Tensor AutoencoderKL::decode(const at::Tensor& latent) const {
-  at::Tensor h = dec_mid_(dec_conv_in_(post_quant_conv_(latent)));
+  at::Tensor h = dec_mid_(dec_conv_in_(post_quant_conv_(latent.contiguous(activation_format()))));
   for (const Level& level : up_) {
     for (const auto& r : level.resnets) h = r(h);
     if (level.has_sampler) h = level.sampler(h, {.upsample2x = true});
@@ -129,7 +129,7 @@ at::Tensor AutoencoderKL::decode(const at::Tensor& latent) const {
     // ones and would grow by their sum; handing them back costs page faults instead.
     if (compute_policy().release_between_levels) release_free_memory();
   }
-  return dec_conv_out_(h, {&dec_norm_out_, ConvInput::kSilu}).to(at::kFloat);
+  return dec_conv_out_(h, {&dec_norm_out_, ConvInput::kSilu}).to(at::kFloat).contiguous();
 }
 
 }  // namespace inpaint

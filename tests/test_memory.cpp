@@ -1,6 +1,6 @@
 // The low-memory paths give the same numbers as the plain ones: chunked attention with
 // an online softmax, tiled convolutions (GroupNorm statistics over the whole tensor),
-// streamed weights.
+// streamed weights; activations channels last (the default) or NCHW.
 #include "engine/image.h"
 #include "engine/model_source.h"
 #include "engine/networks.h"
@@ -251,5 +251,39 @@ TEST_CASE("streamed weights in output-channel chunks and reused buffers match (t
     const double e = relative_error(unet->forward(x, 500, context), plain);
     MESSAGE("pass " << pass << ": relative error " << e);
     CHECK(e <= 1e-5);
+  }
+}
+
+TEST_CASE("activations channels last give the numbers of NCHW ones (tiny UNet, VAE untiled and tiled, TAESD)") {
+  REQUIRE_SHARED(dir, "fixtures/A/models/tiny-sd15-inpaint");
+  REQUIRE_SHARED(taesd_dir, "assets/taesd");
+  const TinyVae tiny(dir);
+  const auto unet = load_unet(tiny.model);
+  const auto taesd = load_taesd(taesd_dir / "taesd_encoder.safetensors", taesd_dir / "taesd_decoder.safetensors");
+  at::NoGradGuard no_grad;
+  at::manual_seed(6);
+  const int64_t in = unet->config().in_channels, ctx = unet->config().cross_attention_dim;
+  const at::Tensor x = at::randn({2, in, 16, 12}), context = at::randn({2, 77, ctx});
+  const at::Tensor latent = at::randn({1, 4, 13, 11}), image = at::rand({1, 3, 104, 88}) * 2 - 1;
+  // Every network's outputs under a policy, NCHW contiguous whatever the layout inside.
+  auto outputs = [&](ComputePolicy p, bool nhwc) {
+    p.channels_last = nhwc;
+    PolicyScope s(p);
+    std::vector<at::Tensor> out{unet->forward(x, 500, context), tiny.vae->decode(latent),
+                                tiny.vae->encode(image).mean, taesd->decoder->forward(latent),
+                                taesd->encoder->forward(image)};
+    for (const at::Tensor& t : out) CHECK(t.is_contiguous());
+    return out;
+  };
+  for (const bool tile : {false, true}) {
+    CAPTURE(tile);
+    const ComputePolicy p = tile ? tiled(16) : untiled();
+    const auto nchw = outputs(p, false), nhwc = outputs(p, true);
+    for (size_t i = 0; i < nchw.size(); ++i) {
+      CAPTURE(i);
+      const double e = relative_error(nhwc[i], nchw[i]);
+      MESSAGE(std::string(tile ? "tiled" : "untiled") << " output " << i << ": relative error " << e);
+      CHECK(e <= 1e-5);
+    }
   }
 }

@@ -1,0 +1,71 @@
+// bench_vae MODEL [THREADS] [RUNS] [SIZE] [LAYOUT]: seconds per VAE encode of a SIZE x SIZE
+// image (default 512) and per decode of its latent, with the time of their convolutions
+// and normalisations, and the process's peak RSS. LAYOUT: "nhwc" (channels last, default),
+// "nchw" or "both" (alternating runs, for a side-by-side ratio). Not a test.
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "engine/error.h"
+#include "engine/networks.h"
+#include "engine/runtime.h"
+#include "models/layers.h"
+#include "models/op_profile.h"
+
+namespace {
+using clock_type = std::chrono::steady_clock;
+
+// Runs f once, printing its time and where it went.
+template <class F>
+void timed(const std::string& what, int run, F f) {
+  using inpaint::OpClass;
+  inpaint::reset_op_profile();
+  const auto t = clock_type::now();
+  const double check = f();
+  const double s = std::chrono::duration<double>(clock_type::now() - t).count();
+  const auto& p = inpaint::op_profile();
+  const double conv_s = p.seconds[size_t(OpClass::conv)];
+  std::printf("run %d %s: %.2f s: convolution %.2f s (%.0f GFLOPS), normalisation %.2f s, attention %.2f s, "
+              "widening %.2f s; out mean %.4f\n", run, what.c_str(), s, conv_s, p.flops[size_t(OpClass::conv)] / conv_s / 1e9,
+              p.seconds[size_t(OpClass::norm)], p.seconds[size_t(OpClass::attention)], p.seconds[size_t(OpClass::widen)], check);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: bench_vae MODEL [THREADS] [RUNS] [SIZE] [nhwc|nchw|both]\n";
+    return 2;
+  }
+  inpaint::init_runtime(argc > 2 ? std::stoi(argv[2]) : 2);
+  const int runs = argc > 3 ? std::stoi(argv[3]) : 2;
+  const int64_t size = argc > 4 ? std::stoll(argv[4]) : 512;
+  const std::string layout = argc > 5 ? argv[5] : "nhwc";
+  inpaint::set_op_profiling(true);
+  try {
+    const auto model = inpaint::ModelSource::open(argv[1]);
+    const auto vae = inpaint::load_vae(model);
+    const at::Tensor image = at::rand({1, 3, size, size}) * 2 - 1;
+    at::NoGradGuard no_grad;
+    for (int i = 0; i < runs; ++i) {
+      inpaint::ComputePolicy policy = inpaint::compute_policy();
+      policy.channels_last = layout == "nhwc" || (layout == "both" && i % 2 == 0);
+      inpaint::set_compute_policy(policy);
+      const std::string in = policy.channels_last ? " (nhwc)" : " (nchw)";
+      at::Tensor latent;
+      timed("encode" + in, i, [&] {
+        latent = vae->encode(image).mean;
+        return latent.mean().item<double>();
+      });
+      timed("decode" + in, i, [&] { return vae->decode(latent).mean().item<double>(); });
+    }
+    std::printf("threads %d, peak RSS %.0f MB\n", at::get_num_threads(),
+                static_cast<double>(inpaint::peak_rss_bytes()) / (1 << 20));
+  } catch (const inpaint::Error& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
