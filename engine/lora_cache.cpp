@@ -17,31 +17,13 @@ namespace {
 
 const char* const kComplete = "entry.txt";  // written last: what the entry was made from
 
-// FNV-1a: a stable name for the same inputs across runs and builds.
-uint64_t fnv1a(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ULL;
-  return h;
-}
-
-std::string identity(const fs::path& file) {
-  std::error_code ec;
-  fs::path p = fs::weakly_canonical(file, ec);
-  if (ec) p = file;
-  const auto size = fs::file_size(p, ec);  // a missing file: size -1, the earliest time
-  const auto time = fs::last_write_time(p, ec).time_since_epoch().count();
-  std::ostringstream out;
-  out << p.string() << " " << size << " " << time;
-  return out.str();
-}
-
 // The text an entry is named after (and keeps in kComplete).
 std::string description(const ModelSource& model, const std::vector<LoraSpec>& loras) {
   std::ostringstream out;
   out << "model " << model.path.string() << "\n";
   for (const auto& [name, c] : model.components)
-    for (const std::string& f : c.files) out << name << " " << identity(f) << "\n";
-  for (const LoraSpec& l : loras) out << "lora " << identity(l.file) << " scale " << l.scale << "\n";
+    for (const std::string& f : c.files) out << name << " " << file_identity(f) << "\n";
+  for (const LoraSpec& l : loras) out << "lora " << file_identity(l.file) << " scale " << l.scale << "\n";
   return out.str();
 }
 
@@ -52,31 +34,10 @@ std::vector<const Component*> adapted(const ModelSource& model) {
   return out;
 }
 
-// Removes all but the `keep` entries used last (the time of their kComplete file).
-void prune(const fs::path& dir, int keep) {
-  std::vector<std::pair<fs::file_time_type, fs::path>> entries;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const fs::file_time_type t = fs::last_write_time(e.path() / kComplete, ec);
-    entries.push_back({ec ? fs::file_time_type::min() : t, e.path()});
-  }
-  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  for (size_t i = size_t(std::max(keep, 0)); i < entries.size(); ++i) fs::remove_all(entries[i].second, ec);
-}
-
 }  // namespace
 
-fs::path cache_root() {
-  if (const char* dir = std::getenv("INPAINT_CACHE"); dir && *dir) return dir;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "inpaint";
-  const char* home = std::getenv("HOME");
-  return fs::path(home && *home ? home : ".") / ".cache" / "inpaint";
-}
-
 fs::path lora_cache_entry(const ModelSource& model, const std::vector<LoraSpec>& loras) {
-  char name[17];
-  std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(fnv1a(description(model, loras))));
-  return cache_root() / "lora-merged" / name;
+  return cache_root() / "lora-merged" / stable_name(description(model, loras));
 }
 
 bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras) {
@@ -123,8 +84,7 @@ bool write_lora_cache(const ModelSource& model, const std::vector<LoraSpec>& lor
     if (progress) progress("LoRA cache: cannot create " + entry.parent_path().string() + ": " + ec.message());
     return false;
   }
-  const fs::space_info space = fs::space(entry.parent_path(), ec);
-  if (ec || double(space.available) < bytes + 512.0 * 1024 * 1024) {
+  if (!has_room(entry.parent_path(), bytes)) {
     if (progress) progress("LoRA cache: too little free space in " + entry.parent_path().string() + ", not kept");
     return false;
   }
@@ -157,7 +117,7 @@ bool write_lora_cache(const ModelSource& model, const std::vector<LoraSpec>& lor
     fs::remove_all(partial, ec);
     throw Error("LoRA cache " + entry.string() + ": " + e.what());
   }
-  prune(entry.parent_path(), keep);
+  keep_used_last(entry.parent_path(), keep, [](const fs::path& e) { return e / kComplete; });
   if (progress)
     progress("LoRA merged into the weights for later runs: " + entry.string() + " (" + std::to_string(int(bytes / 1e6)) +
              " MB; the " + std::to_string(keep) + " model + LoRA sets used last are kept)");

@@ -9,13 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/cache_files.h"
 #include "engine/lora.h"
 #include "engine/model_source.h"
 
 namespace inpaint {
-
-// $INPAINT_CACHE, else $XDG_CACHE_HOME/inpaint, else ~/.cache/inpaint.
-std::filesystem::path cache_root();
 
 // The cache entry for this model and these LoRAs, in order: named after the files'
 // paths, sizes and modification times and the scales, so a changed file is a new entry.

@@ -6,9 +6,10 @@ namespace inpaint {
 namespace {
 
 template <class Net, class Config>
-std::unique_ptr<Net> load(const ModelSource& model, const std::string& name) {
+std::unique_ptr<Net> load(const ModelSource& model, const std::string& name, PackedSlots* packed = nullptr) {
   const Component& c = model.component(name);
   ParamLoader p(c.tensors, name + " (" + (c.files.empty() ? model.path.string() : c.files[0]) + ")", &c.loras);
+  p.collect_packed(packed);
   auto net = std::make_unique<Net>(Config::from_json(c.config, c.config_label), p);
   p.check();
   return net;
@@ -19,9 +20,11 @@ std::unique_ptr<Net> load(const ModelSource& model, const std::string& name) {
 std::unique_ptr<ClipTextModel> load_text_encoder(const ModelSource& m) {
   return load<ClipTextModel, ClipTextConfig>(m, "text_encoder");
 }
-std::unique_ptr<UNet> load_unet(const ModelSource& m) { return load<UNet, UNetConfig>(m, "unet"); }
-std::unique_ptr<AutoencoderKL> load_vae(const ModelSource& m) {
-  return load<AutoencoderKL, VaeConfig>(m, "vae");
+std::unique_ptr<UNet> load_unet(const ModelSource& m, PackedSlots* packed) {
+  return load<UNet, UNetConfig>(m, "unet", packed);
+}
+std::unique_ptr<AutoencoderKL> load_vae(const ModelSource& m, PackedSlots* packed) {
+  return load<AutoencoderKL, VaeConfig>(m, "vae", packed);
 }
 ClipTokenizer load_tokenizer(const ModelSource& m) {
   return ClipTokenizer::load(m.tokenizer_dir, m.tokenizer_pad);

@@ -13,8 +13,9 @@
 namespace inpaint {
 
 std::unique_ptr<ClipTextModel> load_text_encoder(const ModelSource& model);
-std::unique_ptr<UNet> load_unet(const ModelSource& model);
-std::unique_ptr<AutoencoderKL> load_vae(const ModelSource& model);
+// `packed`, when given, receives the layers' packed-weight slots (engine/packed_cache.h).
+std::unique_ptr<UNet> load_unet(const ModelSource& model, PackedSlots* packed = nullptr);
+std::unique_ptr<AutoencoderKL> load_vae(const ModelSource& model, PackedSlots* packed = nullptr);
 ClipTokenizer load_tokenizer(const ModelSource& model);
 
 // TAESD from an encoder and a decoder .safetensors file.

@@ -6,6 +6,7 @@
 
 #include "engine/error.h"
 #include "engine/networks.h"
+#include "engine/packed_cache.h"
 #include "engine/runtime.h"
 #include "engine/schedulers/scheduler.h"
 #include "models/layers.h"
@@ -37,10 +38,35 @@ struct Stage {
 };
 
 // Weights packed for oneDNN (models/packed_conv.h) save 0.35-0.5 s per UNet evaluation
-// at 512², but packing costs ~2 s once per load here (the copy and 1.7 GB of fresh
-// memory): it pays from about this many evaluations. The text encoder runs once or
-// twice per prompt: never packed.
+// at 512². Packing them in memory costs 2-6 s per load here (the copy and 1.7 GB of fresh
+// memory): without a folder to keep them in (engine/packed_cache.h) it pays from about
+// this many evaluations. The text encoder runs once or twice per prompt: never packed.
 constexpr size_t kMinEvaluationsToPack = 8;
+
+// A network from load (load_unet, load_vae) with its packed weights mapped from `dir`
+// when kept there; `slots` receives its layers' packed weights for keep_packed().
+template <class Net>
+std::unique_ptr<Net> load_packed(std::unique_ptr<Net> (*load)(const ModelSource&, PackedSlots*), const ModelSource& model,
+                                 const std::string& component, const std::filesystem::path& dir, PackedSlots& slots,
+                                 StageTimes* times) {
+  if (dir.empty()) return load(model, nullptr);
+  auto net = load(model, &slots);
+  const bool used = use_packed_cache(packed_cache_file(dir, model.component(component)), slots) > 0;
+  if (times) times->packed_cache[component] = used ? "used" : "missing";
+  return net;
+}
+
+// Keeps what was packed in memory for the next run. A failure only warns: the picture goes on.
+void keep_packed(const ModelSource& model, const std::string& component, const std::filesystem::path& dir,
+                 const PackedSlots& slots, StageTimes* times) {
+  if (dir.empty() || !packed_in_memory(slots)) return;
+  try {
+    if (write_packed_cache(packed_cache_file(dir, model.component(component)), slots) && times)
+      times->packed_cache[component] = "written";
+  } catch (const Error& e) {
+    std::fprintf(stderr, "inpaint: packed weights not kept: %s\n", e.what());
+  }
+}
 
 // The policy, with packing allowed (as it says) or not.
 ComputePolicy packing(bool allow) {
@@ -136,19 +162,22 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   {
     Stage s("encode image", progress, times);
     const auto taesd = o.taesd.empty() ? nullptr : open_taesd(o.taesd);
-    const auto vae = taesd ? nullptr : load_vae(model_);
+    PackedSlots vae_packed;
+    const auto vae = taesd ? nullptr : load_packed(&load_vae, model_, "vae", o.packed_cache, vae_packed, times);
     if (in_channels == 4 || !full_strength) image_latents = encode_latents(vae.get(), taesd.get(), image, gen);
     noise = at::randn({1, 4, h / 8, w / 8}, gen);
     latents = full_strength ? noise * static_cast<float>(scheduler->init_noise_sigma())
                             : scheduler->add_noise(image_latents, noise, timesteps[0]);
     mask = at::upsample_nearest2d(mask_bin, {h / 8, w / 8});
     masked_latents = encode_latents(vae.get(), taesd.get(), image * (mask_bin < 0.5).to(at::kFloat), gen);
+    keep_packed(model_, "vae", o.packed_cache, vae_packed, times);
   }
 
+  PackedSlots unet_packed;
   {
     Stage s("denoise", progress, times);
-    PolicyScope packed_if_worth_it(packing(timesteps.size() >= kMinEvaluationsToPack));
-    const auto unet = load_unet(model_);
+    PolicyScope packed_if_worth_it(packing(!o.packed_cache.empty() || timesteps.size() >= kMinEvaluationsToPack));
+    const auto unet = load_packed(&load_unet, model_, "unet", o.packed_cache, unet_packed, times);
     const at::Tensor mask_in_batch = cfg ? at::cat({mask, mask}) : mask;
     const at::Tensor masked_in_batch = cfg ? at::cat({masked_latents, masked_latents}) : masked_latents;
     const auto start = Clock::now();
@@ -187,10 +216,18 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
       }
   }
 
+  if (!o.packed_cache.empty() && packed_in_memory(unet_packed)) {
+    Stage s("keep packed weights", progress, times);  // the first run with a model: ~1-2 s
+    keep_packed(model_, "unet", o.packed_cache, unet_packed, times);
+  }
+  unet_packed.clear();  // the UNet's packed weights go now, not after decoding
+
   Stage s("decode", progress, times);
   if (!o.taesd.empty()) return open_taesd(o.taesd)->decoder->forward(latents).clamp(0, 1);
-  const auto vae = load_vae(model_);
+  PackedSlots vae_packed;
+  const auto vae = load_packed(&load_vae, model_, "vae", o.packed_cache, vae_packed, times);
   const at::Tensor decoded = vae->decode(latents / static_cast<float>(vae->config().scaling_factor));
+  keep_packed(model_, "vae", o.packed_cache, vae_packed, times);  // the decoder's, at the first run
   return (decoded / 2 + 0.5).clamp(0, 1);
 }
 

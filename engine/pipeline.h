@@ -25,6 +25,9 @@ struct GenerationOptions {
   // A folder with taesd_encoder.safetensors and taesd_decoder.safetensors: encode and
   // decode with TAESD (fast, approximate) instead of the model's VAE. Empty: the VAE.
   std::filesystem::path taesd;
+  // A folder where the UNet's and the VAE's packed weights are kept for later runs
+  // (engine/packed_cache.h). Empty: packed in memory at every load.
+  std::filesystem::path packed_cache;
 };
 
 // Receives stages and steps; returning false from step() (or stage()) cancels.
@@ -52,6 +55,9 @@ struct StageTimes {
   int unet_steps_total = 0;  // of all regions
   double seconds_to_first_step = 0;  // from process start to the first UNet call
   OpProfile unet_profile;            // with op profiling on: the denoising loops' operations
+  // Per network (unet, vae) with GenerationOptions::packed_cache: "used" (mapped from
+  // the folder), "written" (packed in memory, kept for the next run) or "missing".
+  std::map<std::string, std::string> packed_cache;
 };
 
 // Checks options against the model and the limits (steps 1..1000, strength in (0, 1],

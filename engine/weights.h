@@ -50,6 +50,11 @@ using LoraMap = std::map<std::string, LoraFactors>;  // by weight name
 // channel beside them: w = q * NAME_scale[out].
 std::string scale_name(const std::string& weight_name);
 
+// Layers' weights packed for oneDNN (models/packed_conv.h), by weight name: collected at
+// load so that they can be kept on disk and mapped at the next load (engine/packed_cache.h).
+struct PackedConvWeight;
+using PackedSlots = std::map<std::string, std::shared_ptr<PackedConvWeight>>;
+
 class ParamLoader {
  public:
   // Loading mode: take() returns views of `source` (which must outlive the networks);
@@ -63,6 +68,9 @@ class ParamLoader {
   // *lora is set when a LoRA adapts it.
   at::Tensor take_matrix(const std::string& name, std::vector<int64_t> shape, at::Tensor* scale, LoraFactors* lora);
   bool declaring() const { return source_ == nullptr; }
+  // Layers record their packed-weight slots in `slots` (none when not set).
+  void collect_packed(PackedSlots* slots) { packed_slots_ = slots; }
+  PackedSlots* packed_slots() const { return packed_slots_; }
 
   const std::vector<ParamSpec>& specs() const { return specs_; }
   std::vector<std::string> missing() const { return missing_; }
@@ -75,6 +83,7 @@ class ParamLoader {
  private:
   const TensorMap* source_ = nullptr;
   const LoraMap* loras_ = nullptr;
+  PackedSlots* packed_slots_ = nullptr;
   std::string component_;
   std::vector<ParamSpec> specs_;
   std::vector<std::string> missing_, wrong_shape_;

@@ -80,7 +80,16 @@ at::Tensor widen(const at::Tensor& w, const at::Tensor& scale, const LoraFactors
   return wide;
 }
 
-Linear::Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out, bool has_bias) {
+namespace {
+// A layer's packed-weight slot, recorded under its weight's name when the loader collects them.
+std::shared_ptr<PackedConvWeight> packed_slot(ParamLoader& p, const std::string& weight_name) {
+  PackedSlots* slots = p.packed_slots();
+  return slots ? (*slots)[weight_name] = new_packed_slot() : nullptr;
+}
+}  // namespace
+
+Linear::Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out, bool has_bias)
+    : packed(packed_slot(p, join(name, "weight"))) {
   weight = p.take_matrix(join(name, "weight"), {out, in}, &weight_scale, &lora);
   if (has_bias) bias = p.take(join(name, "bias"), {out});
 }
@@ -169,7 +178,7 @@ at::Tensor over_token_chunks(const at::Tensor& x, int64_t width,
 
 Conv2d::Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,
                int64_t stride_, int64_t padding_, bool has_bias)
-    : stride(stride_), padding(padding_) {
+    : stride(stride_), padding(padding_), packed(packed_slot(p, join(name, "weight"))) {
   weight = p.take_matrix(join(name, "weight"), {out, in, kernel, kernel}, &weight_scale, &lora);
   if (has_bias) bias = p.take(join(name, "bias"), {out});
 }
@@ -251,11 +260,15 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
     const int64_t src0 = a / up, src1 = (z + up - 1) / up;
     return Span{src0, src1 - src0, a - src0 * up, z - a, a - lo, hi - z};
   };
-  for (int64_t oy = 0; oy < ho; oy += side) {
-    const int64_t oy1 = std::min(ho, oy + side);
+  // As few tiles as `side` allows, of even sizes: one kernel plan serves them all, and
+  // no narrow last tile runs at a fraction of the speed.
+  auto even = [&](int64_t size) { const int64_t n = (size + side - 1) / side; return (size + n - 1) / n; };
+  const int64_t side_y = even(ho), side_x = even(wo);
+  for (int64_t oy = 0; oy < ho; oy += side_y) {
+    const int64_t oy1 = std::min(ho, oy + side_y);
     const Span sy = span(oy, oy1, hu);
-    for (int64_t ox = 0; ox < wo; ox += side) {
-      const int64_t ox1 = std::min(wo, ox + side);
+    for (int64_t ox = 0; ox < wo; ox += side_x) {
+      const int64_t ox1 = std::min(wo, ox + side_x);
       const Span sx = span(ox, ox1, wu);
       at::Tensor t = x.narrow(2, sy.src0, sy.src_len).narrow(3, sx.src0, sx.src_len).to(at::kFloat);
       if (in.norm) t = t * scale + shift;

@@ -2,6 +2,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -16,9 +17,42 @@ namespace inpaint {
 using dnnl::memory;
 
 struct PackedConvWeight {
-  memory::desc layout;  // oneDNN's blocked f32 layout for the weight
-  at::Tensor data;      // that layout's elements, in the stored dtype
+  memory::desc layout;      // oneDNN's blocked f32 layout for the weight
+  at::Tensor data;          // that layout's elements, in the stored dtype
+  bool tried = false;       // packing was attempted (data undefined: it failed)
+  bool from_disk = false;   // data maps a kept copy (engine/packed_cache.h)
+  bool used = false;        // a convolution has run on it
 };
+
+std::shared_ptr<PackedConvWeight> new_packed_slot() { return std::make_shared<PackedConvWeight>(); }
+
+bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& layout, bool* fresh) {
+  if (fresh) *fresh = w.data.defined() && !w.from_disk;
+  if (!w.data.defined()) return false;
+  data = w.data;
+  layout.assign(reinterpret_cast<const char*>(&w.layout.data), sizeof w.layout.data);
+  return true;
+}
+
+bool restore_packed(PackedConvWeight& w, const at::Tensor& data, const std::string& layout) {
+  if (w.tried || layout.size() != sizeof(dnnl_memory_desc_t) || data.dim() != 1) return false;
+  dnnl_memory_desc_t d;
+  std::memcpy(&d, layout.data(), sizeof d);
+  const memory::desc desc(d);
+  if (d.data_type != dnnl_f32 || desc.get_size() != size_t(data.numel()) * sizeof(float)) return false;
+  w.layout = desc;
+  w.data = data;
+  w.tried = w.from_disk = true;
+  return true;
+}
+
+std::string packing_signature() {
+  const dnnl_version_t* v = dnnl_version();
+  std::ostringstream out;
+  out << "oneDNN " << v->major << '.' << v->minor << '.' << v->patch << ' ' << v->hash << " isa "
+      << static_cast<int>(dnnl_get_effective_cpu_isa()) << " desc " << sizeof(dnnl_memory_desc_t);
+  return out.str();
+}
 
 namespace {
 
@@ -162,17 +196,24 @@ at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const
   at::Tensor y = at::empty({x.size(0), weight.size(0), ho, wo}, x.options().memory_format(layout));
   const Plan* plan = plan_for(x, y, weight, bias.defined(), stride, padding);
   if (!plan) return {};
-  if (!packed) {
-    packed = std::make_shared<PackedConvWeight>();
+  if (!packed) packed = new_packed_slot();
+  // A kept copy whose layout the first call's kernel does not read is packed again (and
+  // kept anew). After a first call, other shapes wanting other layouts use at::conv2d,
+  // as with weights packed in memory (a decoder's narrow last tile).
+  if (packed->from_disk && !packed->used && packed->layout != plan->pd.weights_desc()) *packed = PackedConvWeight{};
+  if (!packed->tried) {
+    packed->tried = true;
     OpTimer timer(OpClass::widen, 0);
     try {
       pack(weight, plan->pd.weights_desc(), *packed);
     } catch (const dnnl::error&) {
+      packed->data = at::Tensor();
       return {};  // left empty: at::conv2d from now on
     }
   }
   // Not packed, or this shape's kernel wants another layout.
   if (!packed->data.defined() || packed->layout != plan->pd.weights_desc()) return {};
+  packed->used = true;
   at::Tensor wide = packed->data.scalar_type() == at::kFloat ? packed->data : widened ? *widened : at::Tensor();
   if (!wide.defined()) {
     OpTimer timer(OpClass::widen, 0);

@@ -6,6 +6,9 @@
 #include <ATen/ATen.h>
 
 #include <memory>
+#include <string>
+
+#include "engine/weights.h"
 
 namespace inpaint {
 
@@ -23,5 +26,19 @@ struct PackedConvWeight;
 at::Tensor packed_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
                          at::Tensor* widened = nullptr);
+
+// An empty slot for a layer's packed weight (see PackedSlots in engine/weights.h).
+std::shared_ptr<PackedConvWeight> new_packed_slot();
+
+// A packed weight as kept on disk: its elements and oneDNN's layout for them (bytes of
+// a memory descriptor, valid for the packing_signature() it was made with).
+// False when there is nothing to keep (not packed), or it came from disk already
+// (*fresh says which: packed in this process or not).
+bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& layout, bool* fresh = nullptr);
+// Fills an unpacked slot from disk; false (slot untouched) when the layout bytes are not
+// a descriptor of data's size.
+bool restore_packed(PackedConvWeight& w, const at::Tensor& data, const std::string& layout);
+// oneDNN's version and the instruction set its kernels use: layouts differ between them.
+std::string packing_signature();
 
 }  // namespace inpaint

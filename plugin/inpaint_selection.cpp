@@ -55,6 +55,7 @@ GenerationOptions generation_options(const Settings& s) {
   g.strength = s.strength;
   g.scheduler = s.scheduler;
   g.seed = s.random_seed ? std::random_device{}() : s.seed;
+  g.packed_cache = cache_root() / "packed";  // GIMP starts the plug-in anew at every call
   return g;
 }
 

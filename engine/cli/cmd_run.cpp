@@ -133,7 +133,7 @@ void add_run(CLI::App& app) {
     std::string vae = "full";
     int64_t tile = 0;
     int64_t seed = -1;
-    bool quiet = false, fp16 = false, profile = false, no_lora_cache = false;
+    bool quiet = false, fp16 = false, profile = false, no_lora_cache = false, no_packed_cache = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Inpaint an image");
@@ -176,6 +176,8 @@ void add_run(CLI::App& app) {
   cmd->add_flag("--fp16", a->fp16, "Prefer *.fp16.safetensors weights in a folder");
   cmd->add_flag("--no-lora-cache", a->no_lora_cache,
                 "Apply LoRAs on the fly every step instead of keeping them merged in the cache (INPAINT_CACHE)");
+  cmd->add_flag("--no-packed-cache", a->no_packed_cache,
+                "Pack the weights for the CPU's kernels at every run instead of keeping them packed in the cache (INPAINT_CACHE)");
   cmd->add_flag("--quiet", a->quiet, "No progress output");
   cmd->add_flag("--profile", a->profile, "Time the UNet's operations by kind (printed, and in the report)");
   cmd->callback([a] {
@@ -216,6 +218,7 @@ void add_run(CLI::App& app) {
       open.tokenizer_dir = a->tokenizer;
       model.emplace(ModelSource::open(resolve_model(a->model), open));  // headers only
       if (a->vae != "full") gen.taesd = resolve_taesd(a->vae);
+      if (!a->no_packed_cache) gen.packed_cache = cache_root() / "packed";
       for (const std::string& text : a->loras) {
         const LoraSpec lora = resolve_lora(text);
         loras.push_back(lora);
@@ -270,6 +273,7 @@ void add_run(CLI::App& app) {
                           {"method", classic ? "classic" : "diffusion"},
                           {"lora_cache", lora_cache},
                           {"seconds_lora_cache_write", lora_cache_seconds},
+                          {"packed_cache", result.times.packed_cache},
                           {"seconds_per_step", result.times.seconds_per_step},
                           {"unet_steps", result.times.unet_steps},
                           {"peak_rss_bytes", peak_rss_bytes()},
