@@ -38,12 +38,13 @@ run dpm --steps "$steps" --scheduler dpmpp_2m --profile
 run cold --steps 1 --scheduler dpmpp_2m   # page cache warm now: process start -> first step
 run cold-taesd --steps 1 --scheduler lcm --guidance 1 --vae "$shared/assets/taesd"
 # The LoRA applied on the fly every step, then merged once into a fresh cache (the first
-# run writes it after its picture, and packs the merged weights), then as later runs find it;
+# run writes it after its picture, the second packs the merged weights), then as later runs find it;
 # and once more packing in memory (no kept packed weights), for the ratio.
 lcm=(--steps 4 --scheduler lcm --guidance 1 --lora "$lora")
 run lcm-fly "${lcm[@]}" --no-lora-cache
 run lcm-taesd-fly "${lcm[@]}" --no-lora-cache --vae "$shared/assets/taesd"
 run lcm-first "${lcm[@]}" --vae "$shared/assets/taesd"
+run lcm-second "${lcm[@]}" --vae "$shared/assets/taesd"  # packs the merged weights and keeps them
 run lcm "${lcm[@]}"
 run lcm-taesd "${lcm[@]}" --vae "$shared/assets/taesd"
 run lcm-unkept "${lcm[@]}" --no-packed-cache

@@ -2,7 +2,8 @@
 // 64x64 latents, batch 2 (one CFG step) unless BATCH says 1 (guidance <= 1), the time of its
 // convolutions, linear layers and weight widening, and the process's peak RSS. CONV:
 // "packed" (default), "plain" (at::conv2d on the stored weights) or "both" (alternating
-// runs, for a side-by-side ratio); LAYOUT: "nhwc" (activations channels last, default),
+// runs, for a side-by-side ratio), "kept" (packed weights mapped from the cache's file,
+// written first when missing); LAYOUT: "nhwc" (activations channels last, default),
 // "nchw" or "both" (alternating). Not a test.
 #include <ATen/Parallel.h>
 
@@ -12,14 +13,16 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/cache_files.h"
 #include "engine/networks.h"
+#include "engine/packed_cache.h"
 #include "engine/runtime.h"
 #include "models/layers.h"
 #include "models/op_profile.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_unet_forward MODEL [THREADS] [RUNS] [BATCH] [packed|plain|both] [nhwc|nchw|both]\n";
+    std::cerr << "usage: bench_unet_forward MODEL [THREADS] [RUNS] [BATCH] [packed|plain|both|kept] [nhwc|nchw|both]\n";
     return 2;
   }
   inpaint::init_runtime(argc > 2 ? std::stoi(argv[2]) : 2);
@@ -33,7 +36,19 @@ int main(int argc, char** argv) {
     const long rss_before = static_cast<long>(inpaint::current_rss_bytes() / 1024);
     const auto t0 = clock::now();
     const auto model = inpaint::ModelSource::open(argv[1]);
-    const auto unet = inpaint::load_unet(model);
+    inpaint::PackedSlots slots;
+    auto unet = inpaint::load_unet(model, conv == "kept" ? &slots : nullptr);
+    const auto kept = inpaint::packed_cache_file(inpaint::cache_root() / "packed", model.component("unet"));
+    if (conv == "kept" && inpaint::use_packed_cache(kept, slots) == 0) {
+      std::printf("packing into %s first\n", kept.c_str());
+      at::NoGradGuard no_grad;
+      const auto& c = unet->config();
+      unet->forward(at::randn({batch, c.in_channels, 64, 64}), 500, at::randn({batch, 77, c.cross_attention_dim}));
+      inpaint::write_packed_cache(kept, slots);
+      slots.clear();
+      unet = inpaint::load_unet(model, &slots);
+      std::printf("mapped %zu packed weights\n", inpaint::use_packed_cache(kept, slots));
+    }
     const double load_s = std::chrono::duration<double>(clock::now() - t0).count();
     std::printf("open + UNet ready: %.3f s, RSS +%.1f MB\n", load_s, (static_cast<long>(inpaint::current_rss_bytes() / 1024) - rss_before) / 1024.0);
     const auto& c = unet->config();
@@ -42,7 +57,7 @@ int main(int argc, char** argv) {
     at::NoGradGuard no_grad;
     for (int i = 0; i < runs; ++i) {
       inpaint::ComputePolicy policy = inpaint::compute_policy();
-      policy.packed_convolutions = conv == "packed" || (conv == "both" && i % 2 == 0);
+      policy.packed_convolutions = conv == "packed" || conv == "kept" || (conv == "both" && i % 2 == 0);
       policy.channels_last = layout == "nhwc" || (layout == "both" && i % 2 == 0);
       inpaint::set_compute_policy(policy);
       inpaint::reset_op_profile();
