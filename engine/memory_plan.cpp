@@ -33,6 +33,9 @@ std::vector<Policy> policies_fastest_first() {
   streamed.work_floats = 4 << 20;
   streamed.half_storage_above = 8 << 20;
   streamed.release_between_levels = true;
+  // Streamed weights go through at::conv2d, which reorders a channels-last input's
+  // weights into a blocked copy per call (more memory): NCHW as the policy was fitted.
+  streamed.channels_last = false;
   ComputePolicy lean = streamed;
   lean.attention_floats = 1 << 20;
   lean.ff_widen_per_chunk = true;
