@@ -1,5 +1,7 @@
 #include "engine/packed_cache.h"
 
+#include <unistd.h>
+
 #include <set>
 #include <sstream>
 
@@ -97,11 +99,16 @@ bool write_packed_cache(const fs::path& file, const PackedSlots& slots, int keep
   std::error_code ec;
   fs::create_directories(file.parent_path(), ec);
   if (entries.empty() || ec || !has_room(file.parent_path(), bytes)) return false;
+  // A name of this process's own, renamed into place at the end: two runs keeping the
+  // same file at once never write into one another's.
+  const fs::path own = file.string() + "." + std::to_string(getpid());
   try {
-    SafetensorsWriter writer(file, entries, metadata);
+    SafetensorsWriter writer(own, entries, metadata);
     for (size_t i = 0; i < entries.size(); ++i) writer.write_next(entries[i].name, data[i].data_ptr(), data[i].nbytes());
     writer.finish();
+    fs::rename(own, file);
   } catch (const std::exception& e) {  // Error, or the file system's
+    fs::remove(own, ec);
     throw Error("packed weights " + file.string() + ": " + e.what());
   }
   keep_used_last(file.parent_path(), keep, [](const fs::path& f) { return f; });

@@ -23,8 +23,9 @@ size_t use_packed_cache(const std::filesystem::path& file, PackedSlots& slots);
 // Whether slots were packed in this process (the file lacks them or does not exist).
 bool packed_in_memory(const PackedSlots& slots);
 
-// Writes every packed slot to `file` (through a partial file: never a half-written one
-// under its name), then keeps the `keep` files used last in its folder. False, writing
+// Writes every packed slot to `file` (through a file of this process's own, renamed into
+// place: never a half-written one under its name), then keeps the `keep` files used last
+// in its folder. False, writing
 // nothing, when the folder cannot be made or has too little room. Throws Error on a
 // failed write.
 bool write_packed_cache(const std::filesystem::path& file, const PackedSlots& slots, int keep = 4);

@@ -31,9 +31,8 @@ at::Tensor packed_conv2d(const at::Tensor& x, const at::Tensor& weight, const at
 std::shared_ptr<PackedConvWeight> new_packed_slot();
 
 // A packed weight as kept on disk: its elements and oneDNN's layout for them (bytes of
-// a memory descriptor, valid for the packing_signature() it was made with).
-// False when there is nothing to keep (not packed), or it came from disk already
-// (*fresh says which: packed in this process or not).
+// a memory descriptor, valid for the packing_signature() it was made with). False when
+// not packed. *fresh: packed in this process (not mapped from a kept file).
 bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& layout, bool* fresh = nullptr);
 // Fills an unpacked slot from disk; false (slot untouched) when the layout bytes are not
 // a descriptor of data's size.
