@@ -1,11 +1,13 @@
 // bench_vae MODEL [THREADS] [RUNS] [SIZE] [LAYOUT]: seconds per VAE encode of a SIZE x SIZE
-// image (default 512) and per decode of its latent, with the time of their convolutions
+// image (default 512) and per decode of its latent (MODEL a TAESD folder: TAESD's), with the time of their convolutions
 // and normalisations, and the process's peak RSS. LAYOUT: "nhwc" (channels last, default),
 // "nchw" or "both" (alternating runs, for a side-by-side ratio). Not a test.
 #include <ATen/Parallel.h>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <iostream>
 #include <string>
 
@@ -45,8 +47,17 @@ int main(int argc, char** argv) {
   const std::string layout = argc > 5 ? argv[5] : "nhwc";
   inpaint::set_op_profiling(true);
   try {
-    const auto model = inpaint::ModelSource::open(argv[1]);
-    const auto vae = inpaint::load_vae(model);
+    const std::filesystem::path dir = argv[1];
+    const bool taesd = std::filesystem::exists(dir / "taesd_encoder.safetensors");
+    std::unique_ptr<inpaint::Taesd> tiny;
+    std::optional<inpaint::ModelSource> model;
+    std::unique_ptr<inpaint::AutoencoderKL> vae;
+    if (taesd) {
+      tiny = inpaint::load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
+    } else {
+      model.emplace(inpaint::ModelSource::open(dir));
+      vae = inpaint::load_vae(*model);
+    }
     const at::Tensor image = at::rand({1, 3, size, size}) * 2 - 1;
     at::NoGradGuard no_grad;
     for (int i = 0; i < runs; ++i) {
@@ -56,10 +67,10 @@ int main(int argc, char** argv) {
       const std::string in = policy.channels_last ? " (nhwc)" : " (nchw)";
       at::Tensor latent;
       timed("encode" + in, i, [&] {
-        latent = vae->encode(image).mean;
+        latent = taesd ? tiny->encoder->forward(image / 2 + 0.5) : vae->encode(image).mean;
         return latent.mean().item<double>();
       });
-      timed("decode" + in, i, [&] { return vae->decode(latent).mean().item<double>(); });
+      timed("decode" + in, i, [&] { return (taesd ? tiny->decoder->forward(latent) : vae->decode(latent)).mean().item<double>(); });
     }
     std::printf("threads %d, peak RSS %.0f MB\n", at::get_num_threads(),
                 static_cast<double>(inpaint::peak_rss_bytes()) / (1 << 20));
