@@ -304,8 +304,9 @@ std::pair<at::Tensor, at::Tensor> GroupNorm::affine(const at::Tensor& x) const {
   const int64_t b = x.size(0), c = x.size(1);
   // Per-channel sums and sums of squares, band by band of rows (f16 storage is widened
   // one band at a time; a squared band is the only temporary): within a band in float
-  // (libtorch's cascade sum; a sum to double directly takes a scalar path, 200x slower),
-  // across bands in double: no loss on large tensors.
+  // (libtorch's cascade sum, whose error stays near float's epsilon; a sum to double
+  // directly takes a scalar path, 200x slower), across bands in double, so the error does
+  // not grow with the tensor.
   at::Tensor sum = at::zeros({b, c}, at::kDouble), squares = at::zeros({b, c}, at::kDouble);
   const int64_t band = std::max<int64_t>(1, (int64_t(4) << 20) / std::max<int64_t>(1, b * c * x.size(3)));
   const bool nhwc = x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
