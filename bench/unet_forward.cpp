@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
     const auto model = inpaint::ModelSource::open(argv[1]);
     inpaint::PackedSlots slots;
     auto unet = inpaint::load_unet(model, conv == "kept" ? &slots : nullptr);
-    const auto kept = inpaint::packed_cache_file(inpaint::cache_root() / "packed", model.component("unet"));
+    const auto kept = conv == "kept" ? inpaint::packed_cache_file(inpaint::cache_root() / "packed", model.component("unet"))
+                                     : std::filesystem::path();
     if (conv == "kept" && inpaint::use_packed_cache(kept, slots) == 0) {
       std::printf("packing into %s first\n", kept.c_str());
       at::NoGradGuard no_grad;

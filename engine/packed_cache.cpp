@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -72,14 +73,7 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots) {
 }
 
 bool packed_in_memory(const PackedSlots& slots) {
-  for (const auto& [name, slot] : slots) {
-    at::Tensor data;
-    std::string layout;
-    bool fresh = false;
-    packed_contents(*slot, data, layout, &fresh);
-    if (fresh) return true;
-  }
-  return false;
+  return std::any_of(slots.begin(), slots.end(), [](const auto& s) { return packed_in_process(*s.second); });
 }
 
 bool write_packed_cache(const fs::path& file, const PackedSlots& slots, int keep) {

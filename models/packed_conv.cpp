@@ -26,13 +26,14 @@ struct PackedConvWeight {
 
 std::shared_ptr<PackedConvWeight> new_packed_slot() { return std::make_shared<PackedConvWeight>(); }
 
-bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& layout, bool* fresh) {
-  if (fresh) *fresh = w.data.defined() && !w.from_disk;
+bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& layout) {
   if (!w.data.defined()) return false;
   data = w.data;
   layout.assign(reinterpret_cast<const char*>(&w.layout.data), sizeof w.layout.data);
   return true;
 }
+
+bool packed_in_process(const PackedConvWeight& w) { return w.data.defined() && !w.from_disk; }
 
 bool restore_packed(PackedConvWeight& w, const at::Tensor& data, const std::string& layout) {
   if (w.tried || layout.size() != sizeof(dnnl_memory_desc_t) || data.dim() != 1) return false;

@@ -32,8 +32,10 @@ std::shared_ptr<PackedConvWeight> new_packed_slot();
 
 // A packed weight as kept on disk: its elements and oneDNN's layout for them (bytes of
 // a memory descriptor, valid for the packing_signature() it was made with). False when
-// not packed. *fresh: packed in this process (not mapped from a kept file).
-bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& layout, bool* fresh = nullptr);
+// not packed.
+bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& layout);
+// Whether the weight was packed in this process (not mapped from a kept file).
+bool packed_in_process(const PackedConvWeight& w);
 // Fills an unpacked slot from disk; false (slot untouched) when the layout bytes are not
 // a descriptor of data's size.
 bool restore_packed(PackedConvWeight& w, const at::Tensor& data, const std::string& layout);
