@@ -184,7 +184,7 @@ at::Tensor scratch(const memory::desc& d) {
 
 at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
-                         at::Tensor* widened) {
+                         at::Tensor* widened, const at::Tensor& out) {
   if (weight.dim() != 4 || x_in.scalar_type() != at::kFloat || (bias.defined() && bias.scalar_type() != at::kFloat))
     return {};
   const auto layout = x_in.suggest_memory_format();
@@ -194,7 +194,9 @@ at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const
   const at::Tensor x = x_in.contiguous(layout);
   const int64_t k = weight.size(2);
   const int64_t ho = (x.size(2) + 2 * padding - k) / stride + 1, wo = (x.size(3) + 2 * padding - k) / stride + 1;
-  at::Tensor y = at::empty({x.size(0), weight.size(0), ho, wo}, x.options().memory_format(layout));
+  const std::vector<int64_t> y_size{x.size(0), weight.size(0), ho, wo};
+  TORCH_CHECK(!out.defined() || (out.sizes() == y_size && out.scalar_type() == at::kFloat), "packed_conv2d: output of another size");
+  at::Tensor y = out.defined() ? out : at::empty(y_size, x.options().memory_format(layout));
   const Plan* plan = plan_for(x, y, weight, bias.defined(), stride, padding);
   if (!plan) return {};
   if (!packed) packed = new_packed_slot();

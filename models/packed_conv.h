@@ -22,10 +22,11 @@ struct PackedConvWeight;
 // Returns an undefined tensor where oneDNN does not run it this way (the caller then
 // uses at::conv2d).
 // `widened`, when given, keeps the widened packed weight between calls on one weight
-// (a tiled convolution's tiles): widened at the first.
+// (a tiled convolution's tiles): widened at the first. `out`, when given, is where the
+// result goes (of the result's size and x's layout; it is returned).
 at::Tensor packed_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
-                         at::Tensor* widened = nullptr);
+                         at::Tensor* widened = nullptr, const at::Tensor& out = {});
 
 // An empty slot for a layer's packed weight (see PackedSlots in engine/weights.h).
 std::shared_ptr<PackedConvWeight> new_packed_slot();

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "models/layers.h"
+#include "models/conv_bands.h"
 #include "models/packed_conv.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
@@ -82,6 +83,41 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
       REQUIRE(y.defined());
       CHECK(y.is_contiguous(at::MemoryFormat::ChannelsLast));
       CHECK(relative_error(y, at::conv2d(x, w.to(at::kFloat), b, 1, 1)) < 1e-5);
+    }
+    SUBCASE("in bands of output rows (the decoders' large convolutions): input steps, upsampling, 1x1, batch of 2") {
+      GroupNorm norm;
+      norm.weight = at::randn({24}).to(dtype);
+      norm.bias = at::randn({24}).to(dtype);
+      norm.groups = 4;
+      struct Case { int64_t kernel, out; ConvInput in; int64_t batch; };
+      for (const Case& k : {Case{3, 32, {&norm, ConvInput::kSilu}, 1}, Case{3, 32, {nullptr, ConvInput::kNone, true}, 1},
+                            Case{3, 20, {&norm, ConvInput::kRelu, true}, 2}, Case{1, 32, {}, 1}, Case{1, 32, {&norm}, 2}}) {
+        CAPTURE(k.kernel);
+        CAPTURE(k.in.upsample2x);
+        CAPTURE(k.batch);
+        const at::Tensor w = at::randn({k.out, 24, k.kernel, k.kernel}).to(dtype), b = at::randn({k.out});
+        const at::Tensor x = at::randn({k.batch, 24, 13, 11}).contiguous(at::MemoryFormat::ChannelsLast);
+        // The steps on the whole input, then one convolution.
+        at::Tensor t = k.in.norm ? at::group_norm(x, norm.groups, norm.weight.to(at::kFloat), norm.bias.to(at::kFloat), norm.eps) : x;
+        if (k.in.activation == ConvInput::kSilu) t = at::silu(t);
+        if (k.in.activation == ConvInput::kRelu) t = at::relu(t);
+        if (k.in.upsample2x) t = at::upsample_nearest2d(t, {t.size(2) * 2, t.size(3) * 2});
+        const at::Tensor expected = at::conv2d(t, w.to(at::kFloat), b, 1, k.kernel / 2);
+        REQUIRE(bands_apply(x, k.in, k.kernel, 1, k.kernel / 2));
+        // One band; bands of 5 and 7 rows (the last one shorter, a zero row above the first).
+        for (const int64_t rows : {0, 5, 7}) {
+          CAPTURE(rows);
+          std::shared_ptr<PackedConvWeight> packed;
+          const at::Tensor y = conv_in_bands(x, k.in, w, b, packed, int64_t(1) << 30, rows);
+          REQUIRE(y.defined());
+          CHECK(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+          CHECK(relative_error(y, expected) < 1e-5);
+        }
+      }
+      const at::Tensor x = at::randn({1, 24, 8, 8}).contiguous(at::MemoryFormat::ChannelsLast);
+      CHECK_FALSE(bands_apply(x, {}, 3, 2, 1));  // strided
+      CHECK_FALSE(bands_apply(x, {nullptr, ConvInput::kNone, false, 1}, 3, 1, 1));  // padded at the end
+      CHECK_FALSE(bands_apply(x.contiguous(), {}, 3, 1, 1));  // NCHW
     }
     SUBCASE("linear layers: many rows, few rows, a LoRA on the input") {
       Linear linear;

@@ -1,0 +1,28 @@
+// A large convolution of a channels-last image run band by band of full-width output
+// rows, through its packed oneDNN weight: each band's input (the input steps applied,
+// zero-padded) is made in one buffer, and the kernel writes straight into the output.
+// Conv2d uses it for the decoders' full-resolution convolutions, in place of square tiles
+// that cost copies around every tile (the transform in four passes, the padding, the
+// output copy).
+#pragma once
+#include <ATen/ATen.h>
+
+#include <memory>
+
+#include "models/layers.h"
+
+namespace inpaint {
+
+struct PackedConvWeight;
+
+// Whether conv_in_bands runs a convolution of x: float, channels last, stride 1, the
+// padding that keeps the size, no extra end padding.
+bool bands_apply(const at::Tensor& x, const ConvInput& in, int64_t kernel, int64_t stride, int64_t padding);
+
+// The convolution of `in` applied to x, in bands of `band_rows` output rows (0: as many
+// as keep a band's input within `band_floats` floats), of even heights; undefined when
+// oneDNN does not run it through the packed weight (nothing done then).
+at::Tensor conv_in_bands(const at::Tensor& x, const ConvInput& in, const at::Tensor& weight, const at::Tensor& bias,
+                         std::shared_ptr<PackedConvWeight>& packed, int64_t band_floats, int64_t band_rows = 0);
+
+}  // namespace inpaint
