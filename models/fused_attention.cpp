@@ -19,6 +19,7 @@ constexpr int64_t kKeyAlign = 32;      // scores are computed for whole groups o
 constexpr int64_t kRowsPerTask = 256;  // query rows that share each key block
 constexpr int64_t kMaxRows = 8;        // query rows whose scores are computed together, at most
 constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+constexpr double kLog2e = 1.4426950408889634;
 
 struct Head {
   const float* q;     // row r at q + r * q_stride, d channels
@@ -47,6 +48,12 @@ using V = __m512;
 inline V splat(float x) { return _mm512_set1_ps(x); }
 constexpr int kRows = 8, kValueVectors = 3;
 #include "models/fused_attention_kernel.inc"
+// 2^x = 2^n 2^f with n = round(x): AVX-512 rounds and scales in one instruction each.
+inline V exp2_nonpositive(V x) {
+  const __mmask16 live = _mm512_cmp_ps_mask(x, splat(-126.0f), _CMP_GE_OQ);
+  const V n = _mm512_maskz_roundscale_ps(live, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_maskz_scalef_ps(live, exp2_fraction(x - n), n);
+}
 }  // namespace avx512
 #pragma GCC pop_options
 
@@ -57,6 +64,16 @@ using V = __m256;
 inline V splat(float x) { return _mm256_set1_ps(x); }
 constexpr int kRows = 4, kValueVectors = 2;
 #include "models/fused_attention_kernel.inc"
+// 2^x = 2^n 2^f: n = round(x) by adding and taking away 1.5 * 2^23, 2^n put into the
+// exponent bits.
+inline V exp2_nonpositive(V x) {
+  using I = int32_t __attribute__((vector_size(sizeof(V))));
+  const V round = splat(12582912.0f);
+  const V t = x + round;
+  const V n = t - round;
+  const I exponent = (((I)t - (I)round) + 127) << 23;
+  return x < splat(-126.0f) ? splat(0.0f) : exp2_fraction(x - n) * (V)exponent;
+}
 }  // namespace avx2
 #pragma GCC pop_options
 
@@ -109,14 +126,15 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
   const RowsFunction attend = kernel().rows;
   const int64_t blocks = (nk + kKeyBlock - 1) / kKeyBlock, dp = (d + 15) / 16 * 16;
   const at::Tensor qc = q.contiguous();
-  // Keys: [b * heads, blocks, d, kKeyBlock], scaled, so that a block's d rows are 2 KB
-  // apart (rows nk floats apart would, at 4096 keys, all fall in the same cache sets).
+  // Keys: [b * heads, blocks, d, kKeyBlock], scaled by log2(e) / sqrt(d) (scores in base
+  // 2, see the kernel), so that a block's d rows are 2 KB apart (rows nk floats apart
+  // would, at 4096 keys, all fall in the same cache sets).
   at::Tensor padded_keys = at::zeros({b, blocks * kKeyBlock, heads, d});
-  padded_keys.narrow(1, 0, nk).copy_(k.reshape({b, nk, heads, d})).mul_(1.0 / std::sqrt(double(d)));
+  padded_keys.narrow(1, 0, nk).copy_(k.reshape({b, nk, heads, d})).mul_(kLog2e / std::sqrt(double(d)));
   const at::Tensor kt = padded_keys.view({b, blocks, kKeyBlock, heads, d}).permute({0, 3, 1, 4, 2}).contiguous();
   at::Tensor vp = at::zeros({b, heads, nk, dp});
   vp.narrow(3, 0, d).copy_(v.reshape({b, nk, heads, d}).transpose(1, 2));
-  const at::Tensor m = mask.defined() ? mask.to(at::kFloat).expand({nq, nk}).contiguous() : at::Tensor();
+  const at::Tensor m = mask.defined() ? (mask.to(at::kFloat) * kLog2e).expand({nq, nk}).contiguous() : at::Tensor();
   at::Tensor out = at::empty({b, nq, c});
   const int64_t tasks_per_head = (nq + kRowsPerTask - 1) / kRowsPerTask;
   // Work buffers made here, one per thread: a worker thread's own allocation would give
