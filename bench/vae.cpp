@@ -1,7 +1,9 @@
-// bench_vae MODEL [THREADS] [RUNS] [SIZE] [LAYOUT]: seconds per VAE encode of a SIZE x SIZE
+// bench_vae MODEL [THREADS] [RUNS] [SIZE] [LAYOUT] [TILING]: seconds per VAE encode of a SIZE x SIZE
 // image (default 512) and per decode of its latent (MODEL a TAESD folder: TAESD's), with the time of their convolutions
 // and normalisations, and the process's peak RSS. LAYOUT: "nhwc" (channels last, default),
-// "nchw" or "both" (alternating runs, for a side-by-side ratio). Not a test.
+// "nchw" or "both" (alternating runs, for a side-by-side ratio). TILING: "bands" (large
+// convolutions in bands of rows, default), "tiles" (square tiles) or "both" (alternating).
+// Not a test.
 #include <ATen/Parallel.h>
 
 #include <chrono>
@@ -38,13 +40,14 @@ void timed(const std::string& what, int run, F f) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_vae MODEL [THREADS] [RUNS] [SIZE] [nhwc|nchw|both]\n";
+    std::cerr << "usage: bench_vae MODEL [THREADS] [RUNS] [SIZE] [nhwc|nchw|both] [bands|tiles|both]\n";
     return 2;
   }
   inpaint::init_runtime(argc > 2 ? std::stoi(argv[2]) : 2);
   const int runs = argc > 3 ? std::stoi(argv[3]) : 2;
   const int64_t size = argc > 4 ? std::stoll(argv[4]) : 512;
   const std::string layout = argc > 5 ? argv[5] : "nhwc";
+  const std::string tiling = argc > 6 ? argv[6] : "bands";
   inpaint::set_op_profiling(true);
   try {
     const std::filesystem::path dir = argv[1];
@@ -63,8 +66,9 @@ int main(int argc, char** argv) {
     for (int i = 0; i < runs; ++i) {
       inpaint::ComputePolicy policy = inpaint::compute_policy();
       policy.channels_last = layout == "nhwc" || (layout == "both" && i % 2 == 0);
+      policy.conv_bands = tiling == "bands" || (tiling == "both" && i % 2 == 0);
       inpaint::set_compute_policy(policy);
-      const std::string in = policy.channels_last ? " (nhwc)" : " (nchw)";
+      const std::string in = std::string(policy.channels_last ? " (nhwc, " : " (nchw, ") + (policy.conv_bands ? "bands)" : "tiles)");
       at::Tensor latent;
       timed("encode" + in, i, [&] {
         latent = taesd ? tiny->encoder->forward(image / 2 + 0.5) : vae->encode(image).mean;

@@ -250,7 +250,7 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
   // Tiled convolutions are the decoders' (weights of a few MB): widened once per call,
   // from the packed weight where it is used.
   const bool packable = use_packed(weight_scale, lora, false);
-  if (packable && !half && bands_apply(x, in, k, stride, padding)) {
+  if (g_policy.conv_bands && packable && !half && bands_apply(x, in, k, stride, padding)) {
     const at::Tensor y = conv_in_bands(x, in, weight, widen(bias), packed, kBandFloats, g_policy.conv_tile);
     if (y.defined()) return y;
   }

@@ -49,6 +49,9 @@ struct ComputePolicy {
   // convolution kernels read and write: no reorders around each convolution, and image
   // rows are token rows for attention without a transpose. false: NCHW (for comparison).
   bool channels_last = true;
+  // Tiled channels-last convolutions through packed weights run in full-width bands of
+  // output rows (models/conv_bands.h); false: square tiles (for comparison).
+  bool conv_bands = true;
   // Return freed heap memory between pipeline stages and the VAE's resolution levels
   // (less memory, slower: the pages are faulted in again).
   bool release_between_levels = false;

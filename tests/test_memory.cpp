@@ -149,15 +149,19 @@ TEST_CASE("tiled VAE decode and encode match untiled (tiny SD 1.5 VAE)") {
     decoded = vae->decode(latent);
     mean = vae->encode(image).mean;
   }
-  for (int64_t tile : {16, 24}) {
-    CAPTURE(tile);
-    PolicyScope s(tiled(tile));
-    const double e_dec = relative_error(vae->decode(latent), decoded);
-    const double e_enc = relative_error(vae->encode(image).mean, mean);
-    MESSAGE("tile " << tile << ": decode relative error " << e_dec << ", encode " << e_enc);
-    CHECK(e_dec <= 1e-5);
-    CHECK(e_enc <= 1e-5);
-  }
+  for (int64_t tile : {16, 24})
+    for (bool bands : {true, false}) {  // bands of `tile` rows, or square tiles
+      CAPTURE(tile);
+      CAPTURE(bands);
+      ComputePolicy p = tiled(tile);
+      p.conv_bands = bands;
+      PolicyScope s(p);
+      const double e_dec = relative_error(vae->decode(latent), decoded);
+      const double e_enc = relative_error(vae->encode(image).mean, mean);
+      MESSAGE("tile " << tile << std::string(bands ? " (bands)" : " (square)") << ": decode relative error " << e_dec << ", encode " << e_enc);
+      CHECK(e_dec <= 1e-5);
+      CHECK(e_enc <= 1e-5);
+    }
 }
 
 TEST_CASE("streamed weights give bit-identical results") {
