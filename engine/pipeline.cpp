@@ -10,6 +10,7 @@
 #include "engine/runtime.h"
 #include "engine/schedulers/scheduler.h"
 #include "models/layers.h"
+#include "models/packed_conv.h"
 
 namespace inpaint {
 namespace {
@@ -221,6 +222,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     keep_packed(model_, "unet", o.packed_cache, unet_packed, times);
   }
   unet_packed.clear();  // the UNet's packed weights go now, not after decoding
+  release_widening_buffer();
 
   Stage s("decode", progress, times);
   if (!o.taesd.empty()) return open_taesd(o.taesd)->decoder->forward(latents).clamp(0, 1);

@@ -11,6 +11,8 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include "engine/big_blocks.h"
+
 namespace inpaint {
 
 const char* blas_kernels() {
@@ -21,6 +23,7 @@ const char* blas_kernels() {
 void init_runtime(int threads) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);  // blocks up to 1 GiB come from the heap and are reused
   mallopt(M_TRIM_THRESHOLD, 1 << 30);  // and are not handed back to the kernel at each free
+  install_big_block_allocator();       // tensors of 4 MB and more: apart from small blocks
   at::set_num_threads(std::max(1, threads));
 }
 
@@ -34,7 +37,10 @@ size_t status_field(const std::string& key) {
 }
 }  // namespace
 
-void release_free_memory() { malloc_trim(0); }
+void release_free_memory() {
+  malloc_trim(0);
+  release_free_big_blocks();
+}
 
 double seconds_since_process_start() {
   std::ifstream stat("/proc/self/stat"), uptime("/proc/uptime");

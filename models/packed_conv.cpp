@@ -167,8 +167,10 @@ void pack(const at::Tensor& weight, const memory::desc& layout, PackedConvWeight
 // Packed weights are widened into one buffer reused call after call: a fresh 59-118 MB
 // block for each of the UNet's largest weights costs more in page faults (above glibc's
 // 32 MB mmap threshold every allocation is new pages) than the widening itself.
+thread_local at::Tensor t_widening_buffer;
+
 at::Tensor widening_buffer(int64_t numel) {
-  thread_local at::Tensor buffer;
+  at::Tensor& buffer = t_widening_buffer;
   if (!buffer.defined() || buffer.numel() < numel) {
     buffer = at::Tensor();  // freed before the larger one is made
     buffer = at::empty({numel});
@@ -181,6 +183,8 @@ at::Tensor scratch(const memory::desc& d) {
 }
 
 }  // namespace
+
+void release_widening_buffer() { t_widening_buffer = at::Tensor(); }
 
 at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,

@@ -28,6 +28,11 @@ at::Tensor packed_conv2d(const at::Tensor& x, const at::Tensor& weight, const at
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
                          at::Tensor* widened = nullptr, const at::Tensor& out = {});
 
+// Frees this thread's buffer for widened packed weights (up to 118 MB for the UNet's
+// largest), kept between calls. Left in place, it splits the heap where the next
+// network's large blocks would go, and those then take fresh pages.
+void release_widening_buffer();
+
 // An empty slot for a layer's packed weight (see PackedSlots in engine/weights.h).
 std::shared_ptr<PackedConvWeight> new_packed_slot();
 

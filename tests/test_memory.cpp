@@ -1,9 +1,11 @@
 // The low-memory paths give the same numbers as the plain ones: chunked attention with
 // an online softmax, tiled convolutions (GroupNorm statistics over the whole tensor),
 // streamed weights; activations channels last (the default) or NCHW.
+#include "engine/big_blocks.h"
 #include "engine/image.h"
 #include "engine/model_source.h"
 #include "engine/networks.h"
+#include "engine/runtime.h"
 #include "models/fused_attention.h"
 #include "models/layers.h"
 #include "tests/parity_support.h"
@@ -39,8 +41,6 @@ double relative_error(const at::Tensor& a, const at::Tensor& b) {
   return test::max_abs_diff(a, b) / std::max(1e-12, b.abs().max().item<double>());
 }
 
-
-
 // softmax(q kᵀ / sqrt(d) + mask) v per head, in double precision: the reference.
 at::Tensor reference_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                                const at::Tensor& mask) {
@@ -52,6 +52,60 @@ at::Tensor reference_attention(const at::Tensor& q, const at::Tensor& k, const a
 }
 
 }  // namespace
+
+TEST_CASE("large blocks: the lowest free range that fits is taken, freed ranges merge") {
+  BlockRanges r(100);
+  CHECK(r.take(10) == 0u);
+  CHECK(r.take(20) == 10u);
+  CHECK(r.take(30) == 30u);
+  CHECK(r.give_back(10) == 20u);  // a hole of 20 at 10
+  CHECK(r.give_back(11) == 0u);   // no block starts there
+  CHECK(r.take(25) == 60u);       // does not fit in the hole
+  CHECK(r.take(15) == 10u);       // fits: the lowest
+  CHECK(r.take(10) == 85u);       // the 5 left at 25 are too few
+  CHECK(!r.take(6).has_value());  // 5 at 25, none at the end
+  CHECK(r.in_use() == 90u);
+  CHECK(r.end_in_use() == 95u);
+  for (size_t offset : {30u, 0u, 85u, 10u, 60u}) CHECK(r.give_back(offset) > 0u);
+  REQUIRE(r.free_ranges().size() == 1u);  // all merged again
+  CHECK(r.free_ranges().begin()->second == 100u);
+  CHECK(r.in_use() == 0u);
+  CHECK(r.end_in_use() == 0u);
+  CHECK(r.high_water() == 95u);
+}
+
+TEST_CASE("tensors of 1 MB and more come from the big-block range and reuse its pages") {
+  if (!install_big_block_allocator()) {
+    MESSAGE("skipped: the big-block allocator is off (INPAINT_BIG_BLOCKS=0, or no address space for it)");
+    return;
+  }
+  const size_t before = big_block_use().in_use;
+  at::Tensor small = at::empty({int64_t(1) << 17});  // 0.5 MB: glibc's
+  CHECK(big_block_use().in_use == before);
+  void* first = nullptr;
+  {
+    const at::Tensor big = at::ones({int64_t(1) << 24});  // 64 MB
+    CHECK(big_block_use().in_use >= before + big.nbytes());
+    first = big.data_ptr();
+  }
+  CHECK(big_block_use().in_use == before);
+  const at::Tensor again = at::full({int64_t(1) << 24}, 3.0f);
+  CHECK(again.data_ptr() == first);  // the same lowest range, pages already touched
+
+  // Released pages go back to the kernel; live blocks keep their contents.
+  {
+    const at::Tensor other = at::ones({int64_t(1) << 24});
+    const size_t rss = current_rss_bytes();
+    (void)other;
+    release_free_big_blocks();  // nothing free to give back from this one yet
+    CHECK(current_rss_bytes() + (size_t(16) << 20) > rss);
+  }
+  const size_t rss = current_rss_bytes();
+  release_free_big_blocks();
+  CHECK(current_rss_bytes() + (size_t(32) << 20) < rss);
+  CHECK(again.min().item<float>() == 3.0f);
+  CHECK(again.max().item<float>() == 3.0f);
+}
 
 TEST_CASE("fused attention equals softmax(q kT / sqrt(d)) v, for SD's and CLIP's head sizes, with each kernel") {
   at::manual_seed(7);
