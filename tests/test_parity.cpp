@@ -3,6 +3,7 @@
 // section, every case. A section this test does not know is a failure.
 #include <fstream>
 
+#include "engine/error.h"
 #include "engine/json_file.h"
 #include "engine/model_source.h"
 #include "engine/networks.h"
@@ -237,4 +238,25 @@ TEST_CASE("parity: every case of the fixture set matches the reference") {
       else FAIL_CHECK("section '" << section << "' is not covered by the parity test");
     }
   }
+}
+
+TEST_CASE("DDIM and PNDM refuse step counts whose first timestep is past the trained ones, naming the most that work") {
+  // SD 1.5's scheduler_config: "leading" spacing, steps_offset 1, 1000 training steps.
+  const json config = {{"num_train_timesteps", 1000}, {"timestep_spacing", "leading"}, {"steps_offset", 1},
+                       {"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085}, {"beta_end", 0.012}};
+  for (const char* name : {"ddim", "pndm"}) {
+    CAPTURE(name);
+    auto sched = make_scheduler(name, config);
+    try {
+      sched->set_timesteps(1000);
+      FAIL("1000 steps accepted");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find("timestep 1000") != std::string::npos);
+      CHECK(std::string(e.what()).find("at most 999 steps") != std::string::npos);
+    }
+    sched->set_timesteps(999);
+    CHECK(sched->timesteps().front() == 999.0);
+  }
+  auto euler = make_scheduler("euler", config);  // interpolates its sigmas: clamps as diffusers does
+  CHECK_NOTHROW(euler->set_timesteps(1000));
 }

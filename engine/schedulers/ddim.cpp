@@ -10,7 +10,7 @@ DdimScheduler::DdimScheduler(const nlohmann::json& config)
 
 void DdimScheduler::set_timesteps(int64_t steps) {
   num_inference_steps_ = steps;
-  timesteps_ = spaced_timesteps(steps);
+  timesteps_ = trained_timesteps(steps);
 }
 
 Scheduler::Step DdimScheduler::step(const at::Tensor& eps, double t, const at::Tensor& x, at::Generator&) {

@@ -16,7 +16,7 @@ PndmScheduler::PndmScheduler(const nlohmann::json& config)
 
 void PndmScheduler::set_timesteps(int64_t steps) {
   num_inference_steps_ = steps;
-  std::vector<double> t = spaced_timesteps(steps);  // descending
+  std::vector<double> t = trained_timesteps(steps);  // descending
   const std::vector<double> asc(t.rbegin(), t.rend());
   // plms = concat(t[:-1], t[-2:-1], t[-1:]) reversed: the second step repeats.
   std::vector<double> plms(asc.begin(), asc.end() - 1);

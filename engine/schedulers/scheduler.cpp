@@ -90,6 +90,18 @@ std::vector<double> Scheduler::spaced_timesteps(int64_t steps, bool fractional_l
   return t;
 }
 
+std::vector<double> Scheduler::trained_timesteps(int64_t steps) const {
+  std::vector<double> t = spaced_timesteps(steps);
+  const int64_t n = config_.num_train_timesteps;
+  if (t.empty() || t.front() < double(n)) return t;
+  int64_t most = steps - 1;
+  while (most > 1 && spaced_timesteps(most).front() >= double(n)) --most;
+  throw Error("--steps " + std::to_string(steps) + " starts this scheduler at timestep " +
+              std::to_string(int64_t(t.front())) + ", past the model's last trained one (" + std::to_string(n - 1) +
+              "; steps_offset " + std::to_string(config_.steps_offset) + "): use at most " + std::to_string(most) +
+              " steps, or another scheduler");
+}
+
 int64_t Scheduler::index_for(double timestep) const {
   std::vector<int64_t> hits;
   for (size_t i = 0; i < timesteps_.size(); ++i)

@@ -55,6 +55,11 @@ class Scheduler {
   // "trailing"), descending. Euler keeps linspace steps fractional (as float32) rather
   // than rounded: `fractional_linspace`.
   std::vector<double> spaced_timesteps(int64_t steps, bool fractional_linspace = false) const;
+  // spaced_timesteps(steps), refused with the step count that works when its first
+  // timestep is past the last trained one ("leading" spacing, steps_offset 1, steps near
+  // num_train_timesteps): said at set-up, not at the first step. For schedulers that read
+  // alphas_cumprod at the timesteps themselves (DDIM, PNDM).
+  std::vector<double> trained_timesteps(int64_t steps) const;
   // Index of `timestep` in timesteps_: first match, or the second when it repeats (diffusers).
   int64_t index_for(double timestep) const;
 
