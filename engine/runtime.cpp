@@ -23,7 +23,7 @@ const char* blas_kernels() {
 void init_runtime(int threads) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);  // blocks up to 1 GiB come from the heap and are reused
   mallopt(M_TRIM_THRESHOLD, 1 << 30);  // and are not handed back to the kernel at each free
-  install_big_block_allocator();       // tensors of 4 MB and more: apart from small blocks
+  install_big_block_allocator();       // tensors of 1 MB and more: apart from small blocks
   at::set_num_threads(std::max(1, threads));
 }
 

@@ -29,8 +29,8 @@ at::Tensor packed_conv2d(const at::Tensor& x, const at::Tensor& weight, const at
                          at::Tensor* widened = nullptr, const at::Tensor& out = {});
 
 // Frees this thread's buffer for widened packed weights (up to 118 MB for the UNet's
-// largest), kept between calls. Left in place, it splits the heap where the next
-// network's large blocks would go, and those then take fresh pages.
+// largest), kept between calls. Left in place, it sits between the free memory the next
+// network's large blocks would reuse, and those then take fresh pages.
 void release_widening_buffer();
 
 // An empty slot for a layer's packed weight (see PackedSlots in engine/weights.h).

@@ -79,6 +79,7 @@ TEST_CASE("tensors of 1 MB and more come from the big-block range and reuse its 
     MESSAGE("skipped: the big-block allocator is off (INPAINT_BIG_BLOCKS=0, or no address space for it)");
     return;
   }
+  release_free_big_blocks();  // earlier tests' freed blocks: only this test's below
   const size_t before = big_block_use().in_use;
   at::Tensor small = at::empty({int64_t(1) << 17});  // 0.5 MB: glibc's
   CHECK(big_block_use().in_use == before);
@@ -97,7 +98,7 @@ TEST_CASE("tensors of 1 MB and more come from the big-block range and reuse its 
     const at::Tensor other = at::ones({int64_t(1) << 24});
     const size_t rss = current_rss_bytes();
     (void)other;
-    release_free_big_blocks();  // nothing free to give back from this one yet
+    release_free_big_blocks();  // nothing touched is free: `big`'s range is `again`'s
     CHECK(current_rss_bytes() + (size_t(16) << 20) > rss);
   }
   const size_t rss = current_rss_bytes();
