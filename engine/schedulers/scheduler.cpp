@@ -96,7 +96,7 @@ std::vector<double> Scheduler::trained_timesteps(int64_t steps) const {
   if (t.empty() || t.front() < double(n)) return t;
   int64_t most = steps - 1;
   while (most > 1 && spaced_timesteps(most).front() >= double(n)) --most;
-  throw Error("--steps " + std::to_string(steps) + " starts this scheduler at timestep " +
+  throw Error(std::to_string(steps) + " steps start this scheduler at timestep " +
               std::to_string(int64_t(t.front())) + ", past the model's last trained one (" + std::to_string(n - 1) +
               "; steps_offset " + std::to_string(config_.steps_offset) + "): use at most " + std::to_string(most) +
               " steps, or another scheduler");
