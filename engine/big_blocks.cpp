@@ -94,9 +94,9 @@ class BigBlocks final : public c10::Allocator {
     touched_end_ = ranges_.end_in_use();
   }
 
-  BigBlockUse use() const {
+  size_t in_use() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return {ranges_.in_use(), ranges_.high_water()};
+    return ranges_.in_use();
   }
 
  private:
@@ -146,6 +146,6 @@ void release_free_big_blocks() {
   if (g_blocks) g_blocks->release_free_pages();
 }
 
-BigBlockUse big_block_use() { return g_blocks ? g_blocks->use() : BigBlockUse{}; }
+size_t big_block_bytes_in_use() { return g_blocks ? g_blocks->in_use() : 0; }
 
 }  // namespace inpaint

@@ -41,10 +41,7 @@ bool install_big_block_allocator();
 // Hands the pages of free ranges back to the kernel (as malloc_trim does for the heap).
 void release_free_big_blocks();
 
-struct BigBlockUse {
-  size_t in_use = 0;      // bytes in live blocks
-  size_t high_water = 0;  // highest end of a block ever handed out: the pages touched
-};
-BigBlockUse big_block_use();
+// Bytes in live blocks of the range.
+size_t big_block_bytes_in_use();
 
 }  // namespace inpaint

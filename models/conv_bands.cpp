@@ -38,12 +38,11 @@ bool bands_apply(const at::Tensor& x, const ConvInput& in, int64_t kernel, int64
          stride == 1 && in.pad_end == 0 && 2 * padding == kernel - 1;
 }
 
-at::Tensor conv_in_bands(const at::Tensor& x, const ConvInput& in, const at::Tensor& weight, const at::Tensor& bias,
-                         std::shared_ptr<PackedConvWeight>& packed, int64_t band_floats, int64_t band_rows) {
+at::Tensor conv_in_bands(const at::Tensor& x, const ConvInput& in, const at::Tensor& scale, const at::Tensor& shift,
+                         const at::Tensor& weight, const at::Tensor& bias, std::shared_ptr<PackedConvWeight>& packed,
+                         int64_t band_floats, int64_t band_rows) {
   const int64_t b = x.size(0), c = x.size(1), k = weight.size(2), pad = (k - 1) / 2, up = in.upsample2x ? 2 : 1;
   const int64_t h = x.size(2) * up, w = x.size(3) * up;
-  at::Tensor scale, shift;
-  if (in.norm) std::tie(scale, shift) = in.norm->affine(x);
   at::Tensor out = at::empty({b, weight.size(0), h, w}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
   const bool as_is = pad == 0 && !in.norm && in.activation == ConvInput::kNone && up == 1;
   const int64_t per_row = b * c * (w + 2 * pad);
@@ -76,7 +75,7 @@ at::Tensor conv_in_bands(const at::Tensor& x, const ConvInput& in, const at::Ten
     const at::Tensor y = packed_conv2d(band, weight, bias, 1, 0, packed, &widened, b == 1 ? target : at::Tensor());
     if (!y.defined()) {
       if (o0 == 0) return {};
-      target.copy_(at::conv2d(band, weight.to(at::kFloat), bias));  // a last band of another kernel
+      target.copy_(at::conv2d(band, widen(weight), bias));  // a last band of another kernel
     } else if (b != 1) {
       target.copy_(y);
     }

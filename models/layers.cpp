@@ -250,12 +250,12 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
   // Tiled convolutions are the decoders' (weights of a few MB): widened once per call,
   // from the packed weight where it is used.
   const bool packable = use_packed(weight_scale, lora, false);
+  at::Tensor scale, shift;  // once, for the bands or the tiles
+  if (in.norm) std::tie(scale, shift) = in.norm->affine(x);
   if (g_policy.conv_bands && packable && !half && bands_apply(x, in, k, stride, padding)) {
-    const at::Tensor y = conv_in_bands(x, in, weight, widen(bias), packed, kBandFloats, g_policy.conv_tile);
+    const at::Tensor y = conv_in_bands(x, in, scale, shift, weight, widen(bias), packed, kBandFloats, g_policy.conv_tile);
     if (y.defined()) return y;
   }
-  at::Tensor scale, shift;
-  if (in.norm) std::tie(scale, shift) = in.norm->affine(x);
   at::Tensor packed_wide;
   at::Tensor w = packable ? at::Tensor() : widen(weight, weight_scale, lora);  // else widened if needed
   const at::Tensor b = widen(bias);

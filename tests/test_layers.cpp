@@ -108,7 +108,9 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
         for (const int64_t rows : {0, 5, 7}) {
           CAPTURE(rows);
           std::shared_ptr<PackedConvWeight> packed;
-          const at::Tensor y = conv_in_bands(x, k.in, w, b, packed, int64_t(1) << 30, rows);
+          at::Tensor scale, shift;
+          if (k.in.norm) std::tie(scale, shift) = k.in.norm->affine(x);
+          const at::Tensor y = conv_in_bands(x, k.in, scale, shift, w, b, packed, int64_t(1) << 30, rows);
           REQUIRE(y.defined());
           CHECK(y.is_contiguous(at::MemoryFormat::ChannelsLast));
           CHECK(relative_error(y, expected) < 1e-5);

@@ -80,16 +80,16 @@ TEST_CASE("tensors of 1 MB and more come from the big-block range and reuse its 
     return;
   }
   release_free_big_blocks();  // earlier tests' freed blocks: only this test's below
-  const size_t before = big_block_use().in_use;
+  const size_t before = big_block_bytes_in_use();
   at::Tensor small = at::empty({int64_t(1) << 17});  // 0.5 MB: glibc's
-  CHECK(big_block_use().in_use == before);
+  CHECK(big_block_bytes_in_use() == before);
   void* first = nullptr;
   {
     const at::Tensor big = at::ones({int64_t(1) << 24});  // 64 MB
-    CHECK(big_block_use().in_use >= before + big.nbytes());
+    CHECK(big_block_bytes_in_use() >= before + big.nbytes());
     first = big.data_ptr();
   }
-  CHECK(big_block_use().in_use == before);
+  CHECK(big_block_bytes_in_use() == before);
   const at::Tensor again = at::full({int64_t(1) << 24}, 3.0f);
   CHECK(again.data_ptr() == first);  // the same lowest range, pages already touched
 
