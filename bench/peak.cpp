@@ -4,6 +4,9 @@
 // at every call, on a weight packed in advance, and on that weight with the input
 // channels last, as the networks run them: no reorder of input and output). Prints
 // GFLOPS per shape and the best of each kind, as JSON on the last line for scripts.
+// The ceiling counts multiplications done: the convolutions here use the direct kernel.
+// Where the networks use the Winograd kernel (models/packed_conv.h), which does 4x fewer,
+// its speed is printed apart, as the direct kernel's FLOPs per second ("effective").
 // Not a test.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include "engine/runtime.h"
+#include "models/layers.h"
 #include "models/packed_conv.h"
 
 namespace {
@@ -42,7 +46,11 @@ int main(int argc, char** argv) {
   const double seconds = argc > 2 ? std::stod(argv[2]) : 2.0;
   inpaint::init_runtime(threads);
   at::NoGradGuard no_grad;
-  double best_gemm = 0, best_conv = 0;
+  double best_gemm = 0, best_conv = 0, best_winograd = 0;
+  inpaint::ComputePolicy policy = inpaint::compute_policy();
+  const int64_t winograd_from = policy.winograd_from_pixels;
+  policy.winograd_from_pixels = 0;
+  inpaint::set_compute_policy(policy);
   // Linear layers: tokens x in -> out (attention projections, feed-forward).
   struct Gemm { int64_t m, k, n; };
   for (const Gemm g : std::vector<Gemm>{{8192, 320, 320}, {8192, 320, 2560}, {8192, 1280, 320},
@@ -64,9 +72,21 @@ int main(int argc, char** argv) {
     const at::Tensor xl = x.contiguous(at::MemoryFormat::ChannelsLast);  // as the networks keep activations
     const double rl = gflops(flops, seconds, [&] { return inpaint::packed_conv2d(xl, w, b, 1, 1, packed_nhwc); });
     best_conv = std::max({best_conv, r, rp, rl});
-    std::printf("conv3x3 %4lld ch at %2lldx%-2lld: %6.1f GFLOPS, packed weight %6.1f GFLOPS, packed and NHWC %6.1f GFLOPS\n",
+    std::printf("conv3x3 %4lld ch at %2lldx%-2lld: %6.1f GFLOPS, packed weight %6.1f GFLOPS, packed and NHWC %6.1f GFLOPS",
                 (long long)c.c, (long long)c.hw, (long long)c.hw, r, rp, rl);
+    policy.winograd_from_pixels = winograd_from;
+    inpaint::set_compute_policy(policy);
+    std::shared_ptr<inpaint::PackedConvWeight> winograd;
+    if (inpaint::packed_conv2d(xl, w, b, 1, 1, winograd).defined() && inpaint::packed_for_winograd(*winograd)) {
+      const double rw = gflops(flops, seconds, [&] { return inpaint::packed_conv2d(xl, w, b, 1, 1, winograd); });
+      best_winograd = std::max(best_winograd, rw);
+      std::printf(", Winograd kernel %6.1f effective", rw);
+    }
+    policy.winograd_from_pixels = 0;
+    inpaint::set_compute_policy(policy);
+    std::printf("\n");
   }
-  std::printf("{\"threads\": %d, \"blas_kernels\": \"%s\", \"gemm_gflops\": %.1f, \"conv_gflops\": %.1f}\n",
-              at::get_num_threads(), inpaint::blas_kernels(), best_gemm, best_conv);
+  std::printf("{\"threads\": %d, \"blas_kernels\": \"%s\", \"gemm_gflops\": %.1f, \"conv_gflops\": %.1f, "
+              "\"winograd_effective_gflops\": %.1f}\n",
+              at::get_num_threads(), inpaint::blas_kernels(), best_gemm, best_conv, best_winograd);
 }

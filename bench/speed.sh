@@ -1,11 +1,12 @@
 #!/bin/bash
 # Speed benchmark (issue 7): on full-size random SD 1.5 inpainting (f16), 512x512, 2 threads:
 #   - the machine's ceiling (bench_peak) and the UNet's efficiency against it (--profile);
-#   - seconds per CFG step (20 steps DPM++ 2M, guidance 7.5) and the time per picture;
+#   - seconds per CFG step (20 steps DPM++ 2M, guidance 7.5) and the time per picture, also
+#     with the direct convolution kernel only (--no-winograd);
 #   - cold start: process start to the first denoising step, page cache warm;
 #   - LCM with a LoRA of LCM-LoRA's size (4 steps, guidance 1), with the VAE and with TAESD:
 #     the LoRA applied on the fly, and merged once into the LoRA cache.
-# Prints Markdown on stdout. Not a test: about 10 minutes on 2 cores.
+# Prints Markdown on stdout. Not a test: about 13 minutes on 2 cores.
 #
 #   bench/speed.sh [BUILD_DIR] [WORK_DIR]
 # OpenBLAS picks its kernels for the processor unless OPENBLAS_CORETYPE pins them (some
@@ -35,6 +36,10 @@ rm -rf "$INPAINT_CACHE"
 # (engine/packed_cache.h); later runs map them. One step, for its cost apart.
 run first --steps 1 --scheduler dpmpp_2m
 run dpm --steps "$steps" --scheduler dpmpp_2m --profile
+# The same with the direct convolution kernel only (its packed weights are kept apart: a
+# first run writes them): the Winograd kernel's gain, side by side.
+run direct-first --steps 1 --scheduler dpmpp_2m --no-winograd
+run dpm-direct --steps "$steps" --scheduler dpmpp_2m --profile --no-winograd
 run cold --steps 1 --scheduler dpmpp_2m   # page cache warm now: process start -> first step
 run cold-taesd --steps 1 --scheduler lcm --guidance 1 --vae "$shared/assets/taesd"
 # The LoRA applied on the fly every step, then merged once into a fresh cache (the first

@@ -1,10 +1,10 @@
 """Markdown report of bench/speed.sh's runs: speed_report.py WORK_DIR PEAK_GFLOPS THREADS STEPS
-(WORK_DIR holds their reports: first, dpm, cold, cold-taesd, lcm[-taesd][-fly], lcm-first, lcm-second, lcm-unkept .json, and peak.txt)."""
+(WORK_DIR holds their reports: first, dpm, cold, cold-taesd, lcm[-taesd][-fly], lcm-first, lcm-second, lcm-unkept, direct-first, dpm-direct .json, and peak.txt)."""
 import json, sys, datetime
 work, peak, threads, steps = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 r = {n: json.load(open(f"{work}/{n}.json"))
      for n in ("first", "dpm", "cold", "cold-taesd", "lcm", "lcm-taesd", "lcm-fly", "lcm-taesd-fly", "lcm-first",
-               "lcm-second", "lcm-unkept")}
+               "lcm-second", "lcm-unkept", "dpm-direct")}
 p = r["dpm"]["profile"]
 blas = r["dpm"]["settings"].get("blas_kernels", "?")
 print(f"## Speed, {datetime.date.today()}, {threads} threads, OpenBLAS kernels {blas}")
@@ -28,7 +28,15 @@ for n, label in (("dpm", f"DPM++ 2M, {steps} steps, CFG 7.5"),
 print()
 eff = p["gflop_per_step"] / r["dpm"]["seconds_per_step"] / peak
 print(f"UNet: {p['gflop_per_step']:.0f} GFLOP per CFG step (counted), {p['gflop_per_step']/r['dpm']['seconds_per_step']:.1f} GFLOPS "
-      f"= {100*eff:.0f} % of the measured peak {peak:.1f} GFLOPS.")
+      f"= {100*eff:.0f} % of the measured peak {peak:.1f} GFLOPS (the direct kernels' ceiling; the Winograd kernel's "
+      f"convolutions count the direct kernel's FLOPs, so they exceed it).")
+d = r["dpm-direct"]
+print()
+print(f"Direct convolution kernel only (`--no-winograd`), {steps} steps: {d['seconds_per_step']:.2f} s/step, "
+      f"{d['seconds_total']:.1f} s, peak {d['peak_rss_bytes']/1e9:.2f} GB, "
+      f"{p['gflop_per_step']/d['seconds_per_step']:.1f} GFLOPS = {100*p['gflop_per_step']/d['seconds_per_step']/peak:.0f} % of the peak; "
+      f"with the Winograd kernel {d['seconds_per_step']/r['dpm']['seconds_per_step']:.2f}x per step, "
+      f"{d['seconds_total']/r['dpm']['seconds_total']:.2f}x per picture.")
 print()
 print("| operation | s | % of the loop | GFLOPS |")
 print("|---|---|---|---|")

@@ -1,8 +1,10 @@
-// bench_vae MODEL [THREADS] [RUNS] [SIZE] [LAYOUT] [TILING]: seconds per VAE encode of a SIZE x SIZE
+// bench_vae MODEL [THREADS] [RUNS] [SIZE] [LAYOUT] [TILING] [KERNEL]: seconds per VAE encode of a SIZE x SIZE
 // image (default 512) and per decode of its latent (MODEL a TAESD folder: TAESD's), with the time of their convolutions
 // and normalisations, and the process's peak RSS. LAYOUT: "nhwc" (channels last, default),
 // "nchw" or "both" (alternating runs, for a side-by-side ratio). TILING: "bands" (large
 // convolutions in bands of rows, default), "tiles" (square tiles) or "both" (alternating).
+// KERNEL: "winograd" (where it suits, default), "direct" or "both" (alternating; each run
+// also prints how far its latent and picture are from the run before's).
 // Not a test.
 #include <ATen/Parallel.h>
 
@@ -40,7 +42,7 @@ void timed(const std::string& what, int run, F f) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_vae MODEL [THREADS] [RUNS] [SIZE] [nhwc|nchw|both] [bands|tiles|both]\n";
+    std::cerr << "usage: bench_vae MODEL [THREADS] [RUNS] [SIZE] [nhwc|nchw|both] [bands|tiles|both] [winograd|direct|both]\n";
     return 2;
   }
   inpaint::init_runtime(argc > 2 ? std::stoi(argv[2]) : 2);
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
   const int64_t size = argc > 4 ? std::stoll(argv[4]) : 512;
   const std::string layout = argc > 5 ? argv[5] : "nhwc";
   const std::string tiling = argc > 6 ? argv[6] : "bands";
+  const std::string kernel = argc > 7 ? argv[7] : "winograd";
   inpaint::set_op_profiling(true);
   try {
     const std::filesystem::path dir = argv[1];
@@ -63,18 +66,32 @@ int main(int argc, char** argv) {
     }
     const at::Tensor image = at::rand({1, 3, size, size}) * 2 - 1;
     at::NoGradGuard no_grad;
+    const int64_t winograd_from = inpaint::compute_policy().winograd_from_pixels;
+    at::Tensor last_latent, last_picture;
     for (int i = 0; i < runs; ++i) {
       inpaint::ComputePolicy policy = inpaint::compute_policy();
       policy.channels_last = layout == "nhwc" || (layout == "both" && i % 2 == 0);
       policy.conv_bands = tiling == "bands" || (tiling == "both" && i % 2 == 0);
+      const bool winograd = kernel == "winograd" || (kernel == "both" && i % 2 == 0);
+      policy.winograd_from_pixels = winograd ? winograd_from : 0;
       inpaint::set_compute_policy(policy);
-      const std::string in = std::string(policy.channels_last ? " (nhwc, " : " (nchw, ") + (policy.conv_bands ? "bands)" : "tiles)");
+      const std::string in = std::string(policy.channels_last ? " (nhwc, " : " (nchw, ") + (policy.conv_bands ? "bands, " : "tiles, ") +
+                             (winograd ? "winograd)" : "direct)");
       at::Tensor latent;
       timed("encode" + in, i, [&] {
         latent = taesd ? tiny->encoder->forward(image / 2 + 0.5) : vae->encode(image).mean;
         return latent.mean().item<double>();
       });
-      timed("decode" + in, i, [&] { return (taesd ? tiny->decoder->forward(latent) : vae->decode(latent)).mean().item<double>(); });
+      at::Tensor picture;
+      timed("decode" + in, i, [&] {
+        picture = taesd ? tiny->decoder->forward(latent) : vae->decode(latent);
+        return picture.mean().item<double>();
+      });
+      if (last_latent.defined())
+        std::printf("  max |difference| from the run before: latent %.3g, picture %.3g\n",
+                    (latent - last_latent).abs().max().item<double>(), (picture - last_picture).abs().max().item<double>());
+      last_latent = latent;
+      last_picture = picture;
     }
     std::printf("threads %d, peak RSS %.0f MB\n", at::get_num_threads(),
                 static_cast<double>(inpaint::peak_rss_bytes()) / (1 << 20));

@@ -49,8 +49,10 @@ at::Tensor conv_in_bands(const at::Tensor& x, const ConvInput& in, const at::Ten
   const int64_t most = as_is ? h : band_rows > 0 ? band_rows : std::max<int64_t>(1, band_floats / per_row - 2 * pad);
   const int64_t bands = (h + most - 1) / most, rows = (h + bands - 1) / bands;  // even bands
   at::Tensor widened;
-  for (int64_t o0 = 0; o0 < h; o0 += rows) {
-    const int64_t o1 = std::min(h, o0 + rows);
+  for (int64_t next = 0; next < h; next += rows) {
+    // The last band ends at the image's end with the others' height (recomputing a few
+    // rows of the one before): one kernel plan and one weight layout serve every band.
+    const int64_t o0 = std::min(next, h - rows), o1 = o0 + rows;
     at::Tensor band;
     if (as_is) {
       band = x.narrow(2, o0, o1 - o0);
@@ -73,10 +75,8 @@ at::Tensor conv_in_bands(const at::Tensor& x, const ConvInput& in, const at::Ten
     if (b == 1) target = target.as_strided(target.sizes(), {target.numel(), 1, w * target.size(1), target.size(1)},
                                            target.storage_offset());
     const at::Tensor y = packed_conv2d(band, weight, bias, 1, 0, packed, &widened, b == 1 ? target : at::Tensor());
-    if (!y.defined()) {
-      if (o0 == 0) return {};
-      target.copy_(at::conv2d(band, widen(weight), bias));  // a last band of another kernel
-    } else if (b != 1) {
+    if (!y.defined()) return {};  // at the first band: they all have its shape
+    if (b != 1) {
       target.copy_(y);
     }
   }

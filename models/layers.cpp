@@ -201,10 +201,11 @@ at::Tensor prepare_whole(const at::Tensor& stored, const ConvInput& in) {
   return t;
 }
 
-// Input floats per band of a banded convolution (see conv_bands.h): 8 MB, which stay in
-// the cache between the input steps that write them and the kernel that reads them
-// (bands of 2M-4M floats decode 2-4 % faster than of 16M).
-constexpr int64_t kBandFloats = int64_t(2) << 20;
+// Input floats per band of a banded convolution (see conv_bands.h): 32 MB. The Winograd
+// kernel wants tall bands: a 512x512 VAE decode took 9.0-9.4 s in bands of 2M floats,
+// 5.5 s of 8M, 5.2 s of 32M (more memory: the kernel's working memory grows with the
+// band). The direct kernel decodes 2-4 % faster in bands of 2M-4M than of 16M.
+constexpr int64_t kBandFloats = int64_t(8) << 20;
 
 int64_t tile_side(int64_t unfolded_per_pixel) {
   if (g_policy.conv_tile > 0) return g_policy.conv_tile;

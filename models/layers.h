@@ -49,6 +49,12 @@ struct ComputePolicy {
   // convolution kernels read and write: no reorders around each convolution, and image
   // rows are token rows for attention without a transpose. false: NCHW (for comparison).
   bool channels_last = true;
+  // 3x3 stride-1 convolutions through packed weights with at least this many output
+  // pixels (batch x height x width) use oneDNN's Winograd kernel where it has one
+  // (F(4x4, 3x3): 2.2-3x the direct kernel's speed at these sizes, on a weight 16x the
+  // f16 size; see packed_conv.h); smaller ones, whose weights are read for few pixels,
+  // the direct kernel. 0: never (for comparison).
+  int64_t winograd_from_pixels = 4096;
   // Tiled channels-last convolutions through packed weights run in full-width bands of
   // output rows (models/conv_bands.h); false: square tiles (for comparison).
   bool conv_bands = true;

@@ -2,6 +2,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include <unordered_map>
 
 #include "engine/safetensors.h"
+#include "models/layers.h"
 #include "models/op_profile.h"
 
 namespace inpaint {
@@ -51,7 +53,8 @@ std::string packing_signature() {
   const dnnl_version_t* v = dnnl_version();
   std::ostringstream out;
   out << "oneDNN " << v->major << '.' << v->minor << '.' << v->patch << ' ' << v->hash << " isa "
-      << static_cast<int>(dnnl_get_effective_cpu_isa()) << " desc " << sizeof(dnnl_memory_desc_t);
+      << static_cast<int>(dnnl_get_effective_cpu_isa()) << " desc " << sizeof(dnnl_memory_desc_t)
+      << " winograd from " << compute_policy().winograd_from_pixels;  // apart: runs with it and without don't repack each other's
   return out.str();
 }
 
@@ -71,31 +74,38 @@ struct Plan {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward conv;
   std::optional<dnnl::reorder> to_src, from_dst;  // when the kernel wants other layouts
+  size_t scratchpad_bytes = 0;                    // the kernel's working memory, ours to give
 };
 
+// The Winograd kernel's working memory (the transformed input and output tiles) grows
+// with the image: it is handed over per call from our allocator rather than kept by
+// oneDNN. The direct kernels keep their own (small) one.
 Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
-               int64_t stride, int64_t padding) {
+               int64_t stride, int64_t padding, dnnl::algorithm algorithm) {
   using namespace dnnl;
   const memory::desc src = strided_desc(x), dst = strided_desc(y);
   const memory::dims w_dims = weight.sizes().vec(), s{stride, stride}, p{padding, padding};
   const memory::desc any_src(src.dims(), memory::data_type::f32, memory::format_tag::any);
   const memory::desc any_dst(dst.dims(), memory::data_type::f32, memory::format_tag::any);
   const memory::desc any_w(w_dims, memory::data_type::f32, memory::format_tag::any);
-  const auto d = has_bias ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, any_src, any_w,
+  const auto d = has_bias ? convolution_forward::desc(prop_kind::forward_inference, algorithm, any_src, any_w,
                                                       memory::desc({weight.size(0)}, memory::data_type::f32, memory::format_tag::x),
                                                       any_dst, s, p, p)
-                          : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, any_src, any_w,
+                          : convolution_forward::desc(prop_kind::forward_inference, algorithm, any_src, any_w,
                                                       any_dst, s, p, p);
-  Plan plan{convolution_forward::primitive_desc(d, cpu_engine()), {}, {}, {}};
+  primitive_attr attr;
+  if (algorithm == algorithm::convolution_winograd) attr.set_scratchpad_mode(scratchpad_mode::user);
+  Plan plan{convolution_forward::primitive_desc(d, attr, cpu_engine()), {}, {}, {}};
+  if (algorithm == algorithm::convolution_winograd) plan.scratchpad_bytes = plan.pd.scratchpad_desc().get_size();
   plan.conv = convolution_forward(plan.pd);
   if (plan.pd.src_desc() != src) plan.to_src = reorder(reorder::primitive_desc(cpu_engine(), src, cpu_engine(), plan.pd.src_desc()));
   if (plan.pd.dst_desc() != dst) plan.from_dst = reorder(reorder::primitive_desc(cpu_engine(), plan.pd.dst_desc(), cpu_engine(), dst));
   return plan;
 }
 
-// Plans by shape and layout; nullptr where oneDNN has no kernel for it.
+// Plans by shape, layout and algorithm; nullptr where oneDNN has no kernel for it.
 const Plan* plan_for(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
-                     int64_t stride, int64_t padding) {
+                     int64_t stride, int64_t padding, dnnl::algorithm algorithm) {
   cpu_engine();  // made before the plans (which use it), so destroyed after them
   static std::mutex mutex;
   static std::map<std::string, std::optional<Plan>> plans;
@@ -105,13 +115,13 @@ const Plan* plan_for(const at::Tensor& x, const at::Tensor& y, const at::Tensor&
     for (int64_t v : t->strides()) key << v << ',';
     key << '|';
   }
-  key << has_bias << '|' << stride << '|' << padding;
+  key << has_bias << '|' << stride << '|' << padding << '|' << static_cast<int>(algorithm);
   std::lock_guard<std::mutex> lock(mutex);
   auto it = plans.find(key.str());
   if (it == plans.end()) {
     std::optional<Plan> plan;
     try {
-      plan = make_plan(x, y, weight, has_bias, stride, padding);
+      plan = make_plan(x, y, weight, has_bias, stride, padding, algorithm);
     } catch (const dnnl::error&) {
       // no kernel for this shape: at::conv2d runs it
     }
@@ -142,9 +152,14 @@ bool blocked_view(const memory::desc& layout, std::vector<int64_t>& sizes, std::
   return true;
 }
 
+bool is_winograd(const memory::desc& layout) { return layout.data.format_kind == dnnl_format_kind_wino; }
+
+std::atomic<int64_t> g_winograd_convolutions{0};
+
 // The weight in `layout`, in its own dtype: copied into the blocked order where the
 // layout is a plain blocking (3x3 and 1x1 weights here: Ohwi32o), else reordered by
-// oneDNN through f32 (which costs a widening and a narrowing more).
+// oneDNN through f32 (which costs a widening and a narrowing more). Winograd's layout
+// holds the weights transformed (6x6 values from each 3x3), which f16 would round: f32.
 void pack(const at::Tensor& weight, const memory::desc& layout, PackedConvWeight& packed) {
   const int64_t elements = static_cast<int64_t>(layout.get_size() / sizeof(float));
   std::vector<int64_t> sizes, strides;
@@ -158,7 +173,7 @@ void pack(const at::Tensor& weight, const memory::desc& layout, PackedConvWeight
     dnnl::stream stream(cpu_engine());
     dnnl::reorder(from, to).execute(stream, from, to);
     stream.wait();
-    packed.data = weight.scalar_type() == at::kFloat ? blocked : blocked.to(weight.scalar_type());
+    packed.data = weight.scalar_type() == at::kFloat || is_winograd(layout) ? blocked : blocked.to(weight.scalar_type());
   }
   packed.layout = layout;
   release_mapped_pages(weight.data_ptr(), weight.nbytes());
@@ -178,6 +193,20 @@ at::Tensor widening_buffer(int64_t numel) {
   return buffer.narrow(0, 0, numel);
 }
 
+// Winograd's F(4x4, 3x3) computes 4x4 outputs from 6x6 transformed values: 4x fewer
+// multiplications, at the cost of transforming input and output tiles, and weights of
+// 36/9 the size, kept in f32: 16x an f16 weight. Worth it where a weight serves many
+// pixels; from 16 channels (fewer: oneDNN's transforms cost more than they save); for
+// weights up to 512 x 512 x 3 x 3 (38 MB transformed: the VAE's, TAESD's, the UNet's
+// 320-channel ones; its 640- and 1280-channel ones would take 59-236 MB each).
+constexpr int64_t kWinogradMostWeights = 512 * 512 * 9;
+
+bool winograd_suits(const at::Tensor& weight, int64_t stride, const at::Tensor& y) {
+  const int64_t from = compute_policy().winograd_from_pixels;
+  return from > 0 && weight.size(2) == 3 && weight.size(3) == 3 && stride == 1 && weight.size(0) >= 16 &&
+         weight.size(1) >= 16 && weight.numel() <= kWinogradMostWeights && y.size(0) * y.size(2) * y.size(3) >= from;
+}
+
 at::Tensor scratch(const memory::desc& d) {
   return at::empty({static_cast<int64_t>((d.get_size() + sizeof(float) - 1) / sizeof(float))});
 }
@@ -185,6 +214,9 @@ at::Tensor scratch(const memory::desc& d) {
 }  // namespace
 
 void release_widening_buffer() { t_widening_buffer = at::Tensor(); }
+
+bool packed_for_winograd(const PackedConvWeight& w) { return w.data.defined() && is_winograd(w.layout); }
+int64_t winograd_convolutions() { return g_winograd_convolutions; }
 
 at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
@@ -201,12 +233,23 @@ at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const
   const std::vector<int64_t> y_size{x.size(0), weight.size(0), ho, wo};
   TORCH_CHECK(!out.defined() || (out.sizes() == y_size && out.scalar_type() == at::kFloat), "packed_conv2d: output of another size");
   at::Tensor y = out.defined() ? out : at::empty(y_size, x.options().memory_format(layout));
-  const Plan* plan = plan_for(x, y, weight, bias.defined(), stride, padding);
-  if (!plan) return {};
   if (!packed) packed = new_packed_slot();
+  // The Winograd kernel where it suits, else the direct one. Once packed, a weight keeps
+  // its layout: a shape whose kernels all want another uses at::conv2d (a decoder's
+  // narrow last tile). A kept copy not used yet may still be packed again, below.
+  const bool settled = packed->tried && !(packed->from_disk && !packed->used);
+  const Plan* plan = nullptr;
+  for (const dnnl::algorithm algorithm : {dnnl::algorithm::convolution_winograd, dnnl::algorithm::convolution_direct}) {
+    if (algorithm == dnnl::algorithm::convolution_winograd && !winograd_suits(weight, stride, y)) continue;
+    const Plan* candidate = plan_for(x, y, weight, bias.defined(), stride, padding, algorithm);
+    if (candidate && (!settled || (packed->data.defined() && packed->layout == candidate->pd.weights_desc()))) {
+      plan = candidate;
+      break;
+    }
+  }
+  if (!plan) return {};
   // A kept copy whose layout the first call's kernel does not read is packed again (and
-  // kept anew). After a first call, other shapes wanting other layouts use at::conv2d,
-  // as with weights packed in memory (a decoder's narrow last tile).
+  // kept anew): a cache written before the Winograd kernel was used, or for other shapes.
   if (packed->from_disk && !packed->used && packed->layout != plan->pd.weights_desc()) *packed = PackedConvWeight{};
   if (!packed->tried) {
     packed->tried = true;
@@ -250,7 +293,13 @@ at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const
                                        {DNNL_ARG_WEIGHTS, memory(packed->layout, engine, wide.data_ptr())},
                                        {DNNL_ARG_DST, conv_dst}};
   if (b.defined()) args.emplace(DNNL_ARG_BIAS, memory(plan->pd.bias_desc(), engine, b.data_ptr()));
+  at::Tensor scratchpad;
+  if (plan->scratchpad_bytes > 0) {
+    scratchpad = at::empty({static_cast<int64_t>((plan->scratchpad_bytes + sizeof(float) - 1) / sizeof(float))});
+    args.emplace(DNNL_ARG_SCRATCHPAD, memory(plan->pd.scratchpad_desc(), engine, scratchpad.data_ptr()));
+  }
   plan->conv.execute(stream, args);
+  if (is_winograd(packed->layout)) ++g_winograd_convolutions;
   if (plan->from_dst) plan->from_dst->execute(stream, conv_dst, dst);
   stream.wait();
   return y;

@@ -63,6 +63,38 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
         }
       }
     }
+    SUBCASE("3x3 over many pixels through the Winograd kernel; a smaller shape after it through at::conv2d") {
+      ComputePolicy policy = compute_policy();
+      policy.winograd_from_pixels = 2 * 24 * 24;
+      PolicyScope scope(policy);
+      for (const auto format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+        const at::Tensor w = at::randn({48, 32, 3, 3}).to(dtype), b = at::randn({48});
+        std::shared_ptr<PackedConvWeight> packed;
+        const int64_t before = winograd_convolutions();
+        const at::Tensor x = at::randn({2, 32, 24, 30}).contiguous(format);
+        const at::Tensor y = packed_conv2d(x, w, b, 1, 1, packed);
+        REQUIRE(y.defined());
+        CHECK(packed_for_winograd(*packed));
+        CHECK(winograd_convolutions() == before + 1);
+        CHECK(y.is_contiguous(format));
+        CHECK(relative_error(y, at::conv2d(x, w.to(at::kFloat), b, 1, 1)) < 1e-5);
+        // Fewer pixels: the direct kernel would want another layout; the Winograd one is kept.
+        CHECK_FALSE(packed_conv2d(at::randn({1, 32, 8, 8}).contiguous(format), w, b, 1, 1, packed).defined());
+        CHECK(packed_for_winograd(*packed));
+        // Through a layer: the same, whichever kernel runs.
+        Conv2d conv;
+        conv.weight = w;
+        conv.bias = b;
+        conv.padding = 1;
+        for (const at::Tensor& input : {x, at::randn({1, 32, 8, 8}).contiguous(format)})
+          CHECK(relative_error(conv(input), at::conv2d(input, w.to(at::kFloat), b, 1, 1)) < 1e-5);
+      }
+      policy.winograd_from_pixels = 0;  // never: the direct kernel
+      PolicyScope direct(policy);
+      std::shared_ptr<PackedConvWeight> packed;
+      REQUIRE(packed_conv2d(at::randn({2, 32, 24, 30}), at::randn({48, 32, 3, 3}), at::Tensor(), 1, 1, packed).defined());
+      CHECK_FALSE(packed_for_winograd(*packed));
+    }
     SUBCASE("1x1: channels last through the packed weight, contiguous left to at::conv2d") {
       Conv2d conv;
       conv.weight = at::randn({64, 48, 1, 1}).to(dtype);
