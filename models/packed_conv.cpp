@@ -207,6 +207,45 @@ bool winograd_suits(const at::Tensor& weight, int64_t stride, const at::Tensor& 
          weight.size(1) >= 16 && weight.numel() <= kWinogradMostWeights && y.size(0) * y.size(2) * y.size(3) >= from;
 }
 
+// The plan for this call; `repack` when the weight is to be packed again for it.
+// - Not packed yet: the Winograd kernel where it suits, else the direct one.
+// - Packed (in this process or kept on disk): a kernel that reads its layout. A weight
+//   packed for the Winograd kernel stays with it, on fewer pixels too. Its blocking, so
+//   its layout, depends on the image size (the VAE's at a 592x440 region differ from
+//   512x512's for most weights; asked to read another, the kernel refuses): where it
+//   differs, at::conv2d runs the convolution.
+//   A kept copy for the direct kernel not used yet is packed again where the Winograd
+//   kernel suits (a cache written by a run on a smaller picture) or the direct kernel
+//   now wants another layout: once, never back, so that runs on pictures of other sizes
+//   do not repack the cache in turn.
+// nullptr: no kernel reads the packed layout at this shape (at::conv2d runs it).
+const Plan* choose_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
+                        int64_t stride, int64_t padding, const PackedConvWeight& packed, bool& repack) {
+  using dnnl::algorithm;
+  repack = false;
+  const bool winograd = winograd_suits(weight, stride, y);
+  if (!packed.tried) {
+    const Plan* plan = winograd ? plan_for(x, y, weight, has_bias, stride, padding, algorithm::convolution_winograd) : nullptr;
+    return plan ? plan : plan_for(x, y, weight, has_bias, stride, padding, algorithm::convolution_direct);
+  }
+  if (!packed.data.defined()) return nullptr;  // packing failed
+  if (is_winograd(packed.layout)) {
+    const Plan* own = plan_for(x, y, weight, has_bias, stride, padding, algorithm::convolution_winograd);
+    return own && own->pd.weights_desc() == packed.layout ? own : nullptr;
+  }
+  const bool unused_kept_copy = packed.from_disk && !packed.used;
+  if (winograd && unused_kept_copy) {
+    if (const Plan* plan = plan_for(x, y, weight, has_bias, stride, padding, algorithm::convolution_winograd)) {
+      repack = true;
+      return plan;
+    }
+  }
+  const Plan* direct = plan_for(x, y, weight, has_bias, stride, padding, algorithm::convolution_direct);
+  if (!direct || direct->pd.weights_desc() == packed.layout) return direct;
+  repack = unused_kept_copy;
+  return repack ? direct : nullptr;
+}
+
 at::Tensor scratch(const memory::desc& d) {
   return at::empty({static_cast<int64_t>((d.get_size() + sizeof(float) - 1) / sizeof(float))});
 }
@@ -234,23 +273,10 @@ at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const
   TORCH_CHECK(!out.defined() || (out.sizes() == y_size && out.scalar_type() == at::kFloat), "packed_conv2d: output of another size");
   at::Tensor y = out.defined() ? out : at::empty(y_size, x.options().memory_format(layout));
   if (!packed) packed = new_packed_slot();
-  // The Winograd kernel where it suits, else the direct one. Once packed, a weight keeps
-  // its layout: a shape whose kernels all want another uses at::conv2d (a decoder's
-  // narrow last tile). A kept copy not used yet may still be packed again, below.
-  const bool settled = packed->tried && !(packed->from_disk && !packed->used);
-  const Plan* plan = nullptr;
-  for (const dnnl::algorithm algorithm : {dnnl::algorithm::convolution_winograd, dnnl::algorithm::convolution_direct}) {
-    if (algorithm == dnnl::algorithm::convolution_winograd && !winograd_suits(weight, stride, y)) continue;
-    const Plan* candidate = plan_for(x, y, weight, bias.defined(), stride, padding, algorithm);
-    if (candidate && (!settled || (packed->data.defined() && packed->layout == candidate->pd.weights_desc()))) {
-      plan = candidate;
-      break;
-    }
-  }
+  bool repack = false;
+  const Plan* plan = choose_plan(x, y, weight, bias.defined(), stride, padding, *packed, repack);
   if (!plan) return {};
-  // A kept copy whose layout the first call's kernel does not read is packed again (and
-  // kept anew): a cache written before the Winograd kernel was used, or for other shapes.
-  if (packed->from_disk && !packed->used && packed->layout != plan->pd.weights_desc()) *packed = PackedConvWeight{};
+  if (repack) *packed = PackedConvWeight{};  // and kept anew
   if (!packed->tried) {
     packed->tried = true;
     OpTimer timer(OpClass::widen, 0);

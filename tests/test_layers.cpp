@@ -63,7 +63,7 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
         }
       }
     }
-    SUBCASE("3x3 over many pixels through the Winograd kernel; a smaller shape after it through at::conv2d") {
+    SUBCASE("3x3 over many pixels through the Winograd kernel, and then a smaller shape too") {
       ComputePolicy policy = compute_policy();
       policy.winograd_from_pixels = 2 * 24 * 24;
       PolicyScope scope(policy);
@@ -78,9 +78,14 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
         CHECK(winograd_convolutions() == before + 1);
         CHECK(y.is_contiguous(format));
         CHECK(relative_error(y, at::conv2d(x, w.to(at::kFloat), b, 1, 1)) < 1e-5);
-        // Fewer pixels: the direct kernel would want another layout; the Winograd one is kept.
-        CHECK_FALSE(packed_conv2d(at::randn({1, 32, 8, 8}).contiguous(format), w, b, 1, 1, packed).defined());
+        // Fewer pixels, where the direct kernel would be chosen: the packed weight stays
+        // with the Winograd kernel (its layout is the one it has).
+        const at::Tensor small = at::randn({1, 32, 16, 20}).contiguous(format);
+        const at::Tensor y_small = packed_conv2d(small, w, b, 1, 1, packed);
+        REQUIRE(y_small.defined());
+        CHECK(winograd_convolutions() == before + 2);
         CHECK(packed_for_winograd(*packed));
+        CHECK(relative_error(y_small, at::conv2d(small, w.to(at::kFloat), b, 1, 1)) < 1e-5);
         // Through a layer: the same, whichever kernel runs.
         Conv2d conv;
         conv.weight = w;
@@ -89,11 +94,42 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
         for (const at::Tensor& input : {x, at::randn({1, 32, 8, 8}).contiguous(format)})
           CHECK(relative_error(conv(input), at::conv2d(input, w.to(at::kFloat), b, 1, 1)) < 1e-5);
       }
-      policy.winograd_from_pixels = 0;  // never: the direct kernel
-      PolicyScope direct(policy);
-      std::shared_ptr<PackedConvWeight> packed;
-      REQUIRE(packed_conv2d(at::randn({2, 32, 24, 30}), at::randn({48, 32, 3, 3}), at::Tensor(), 1, 1, packed).defined());
-      CHECK_FALSE(packed_for_winograd(*packed));
+      // Kept copies (as mapped from the packed cache): one for the direct kernel is packed
+      // again where the Winograd kernel suits; otherwise a kept copy is used as it is.
+      const at::Tensor w = at::randn({48, 32, 3, 3}).to(dtype), b = at::randn({48});
+      const at::Tensor large = at::randn({2, 32, 24, 30}), small = at::randn({1, 32, 16, 20});
+      auto kept_copy = [&](const std::shared_ptr<PackedConvWeight>& from) {
+        at::Tensor data;
+        std::string layout;
+        REQUIRE(packed_contents(*from, data, layout));
+        std::shared_ptr<PackedConvWeight> kept = new_packed_slot();
+        REQUIRE(restore_packed(*kept, data, layout));
+        return kept;
+      };
+      std::shared_ptr<PackedConvWeight> for_winograd, for_direct;
+      REQUIRE(packed_conv2d(large, w, b, 1, 1, for_winograd).defined());
+      REQUIRE(packed_for_winograd(*for_winograd));
+      {
+        ComputePolicy never = policy;
+        never.winograd_from_pixels = 0;  // the direct kernel
+        PolicyScope direct(never);
+        REQUIRE(packed_conv2d(large, w, b, 1, 1, for_direct).defined());
+        CHECK_FALSE(packed_for_winograd(*for_direct));
+      }
+      const at::Tensor expected_large = at::conv2d(large, w.to(at::kFloat), b, 1, 1);
+      const at::Tensor expected_small = at::conv2d(small, w.to(at::kFloat), b, 1, 1);
+      std::shared_ptr<PackedConvWeight> kept = kept_copy(for_direct);
+      CHECK(relative_error(packed_conv2d(large, w, b, 1, 1, kept), expected_large) < 1e-5);
+      CHECK(packed_in_process(*kept));
+      CHECK(packed_for_winograd(*kept));
+      kept = kept_copy(for_winograd);
+      CHECK(relative_error(packed_conv2d(small, w, b, 1, 1, kept), expected_small) < 1e-5);
+      CHECK_FALSE(packed_in_process(*kept));
+      CHECK(packed_for_winograd(*kept));
+      kept = kept_copy(for_direct);
+      CHECK(relative_error(packed_conv2d(small, w, b, 1, 1, kept), expected_small) < 1e-5);
+      CHECK_FALSE(packed_in_process(*kept));
+      CHECK_FALSE(packed_for_winograd(*kept));
     }
     SUBCASE("1x1: channels last through the packed weight, contiguous left to at::conv2d") {
       Conv2d conv;
@@ -136,7 +172,8 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
         if (k.in.upsample2x) t = at::upsample_nearest2d(t, {t.size(2) * 2, t.size(3) * 2});
         const at::Tensor expected = at::conv2d(t, w.to(at::kFloat), b, 1, k.kernel / 2);
         REQUIRE(bands_apply(x, k.in, k.kernel, 1, k.kernel / 2));
-        // One band; bands of 5 and 7 rows (the last one shorter, a zero row above the first).
+        // One band; bands of 5 and 7 rows (the last one ending at the image's end, over rows of
+        // the one before; a zero row above the first).
         for (const int64_t rows : {0, 5, 7}) {
           CAPTURE(rows);
           std::shared_ptr<PackedConvWeight> packed;
