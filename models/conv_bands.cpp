@@ -76,9 +76,7 @@ at::Tensor conv_in_bands(const at::Tensor& x, const ConvInput& in, const at::Ten
                                            target.storage_offset());
     const at::Tensor y = packed_conv2d(band, weight, bias, 1, 0, packed, &widened, b == 1 ? target : at::Tensor());
     if (!y.defined()) return {};  // at the first band: they all have its shape
-    if (b != 1) {
-      target.copy_(y);
-    }
+    if (b != 1) target.copy_(y);
   }
   return out;
 }

@@ -74,12 +74,12 @@ struct Plan {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward conv;
   std::optional<dnnl::reorder> to_src, from_dst;  // when the kernel wants other layouts
-  size_t scratchpad_bytes = 0;                    // the kernel's working memory, ours to give
 };
 
 // The Winograd kernel's working memory (the transformed input and output tiles) grows
 // with the image: it is handed over per call from our allocator rather than kept by
-// oneDNN. The direct kernels keep their own (small) one.
+// oneDNN (its plan has a scratchpad descriptor of that size). The direct kernels keep
+// their own (small) one: their descriptor is empty.
 Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
                int64_t stride, int64_t padding, dnnl::algorithm algorithm) {
   using namespace dnnl;
@@ -96,7 +96,6 @@ Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weigh
   primitive_attr attr;
   if (algorithm == algorithm::convolution_winograd) attr.set_scratchpad_mode(scratchpad_mode::user);
   Plan plan{convolution_forward::primitive_desc(d, attr, cpu_engine()), {}, {}, {}};
-  if (algorithm == algorithm::convolution_winograd) plan.scratchpad_bytes = plan.pd.scratchpad_desc().get_size();
   plan.conv = convolution_forward(plan.pd);
   if (plan.pd.src_desc() != src) plan.to_src = reorder(reorder::primitive_desc(cpu_engine(), src, cpu_engine(), plan.pd.src_desc()));
   if (plan.pd.dst_desc() != dst) plan.from_dst = reorder(reorder::primitive_desc(cpu_engine(), plan.pd.dst_desc(), cpu_engine(), dst));
@@ -320,8 +319,8 @@ at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const
                                        {DNNL_ARG_DST, conv_dst}};
   if (b.defined()) args.emplace(DNNL_ARG_BIAS, memory(plan->pd.bias_desc(), engine, b.data_ptr()));
   at::Tensor scratchpad;
-  if (plan->scratchpad_bytes > 0) {
-    scratchpad = at::empty({static_cast<int64_t>((plan->scratchpad_bytes + sizeof(float) - 1) / sizeof(float))});
+  if (plan->pd.scratchpad_desc().get_size() > 0) {
+    scratchpad = scratch(plan->pd.scratchpad_desc());
     args.emplace(DNNL_ARG_SCRATCHPAD, memory(plan->pd.scratchpad_desc(), engine, scratchpad.data_ptr()));
   }
   plan->conv.execute(stream, args);
