@@ -7,6 +7,9 @@
 #include <utility>
 #include <vector>
 
+#include "engine/error.h"
+#include "engine/own_files.h"
+
 namespace fs = std::filesystem;
 
 namespace inpaint {
@@ -37,15 +40,22 @@ std::string stable_name(const std::string& text) {
   return name;
 }
 
-void keep_used_last(const fs::path& dir, int keep, const std::function<fs::path(const fs::path&)>& used_stamp) {
+void keep_used_last(const fs::path& dir, int keep, const std::function<bool(const std::string&)>& ours,
+                    const std::function<fs::path(const fs::path&)>& used_stamp) {
   std::vector<std::pair<fs::file_time_type, fs::path>> entries;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!ours(e.path().filename().string())) continue;
     const fs::file_time_type t = fs::last_write_time(used_stamp(e.path()), ec);
     entries.push_back({ec ? fs::file_time_type::min() : t, e.path()});
   }
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  for (size_t i = size_t(std::max(keep, 0)); i < entries.size(); ++i) fs::remove_all(entries[i].second, ec);
+  for (size_t i = size_t(std::max(keep, 0)); i < entries.size(); ++i) {
+    try {
+      remove_entry(dir, entries[i].second.filename().string());
+    } catch (const Error&) {
+    }  // in use elsewhere, or no permission: pruned at a later run
+  }
 }
 
 bool has_room(const fs::path& dir, double bytes) {

@@ -18,8 +18,9 @@ std::string file_identity(const std::filesystem::path& file);
 std::string stable_name(const std::string& text);
 
 // Removes all but the `keep` entries of `dir` used last, by the modification time of
-// used_stamp(entry) (an entry whose stamp is missing counts as oldest).
-void keep_used_last(const std::filesystem::path& dir, int keep,
+// used_stamp(entry) (an entry whose stamp is missing counts as oldest). Only entries
+// whose name `ours` accepts are counted or removed: nothing else in the folder is touched.
+void keep_used_last(const std::filesystem::path& dir, int keep, const std::function<bool(const std::string&)>& ours,
                     const std::function<std::filesystem::path(const std::filesystem::path&)>& used_stamp);
 
 // Whether `dir` has room for `bytes` more and a margin for everything else.

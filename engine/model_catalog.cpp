@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "engine/error.h"
+#include "engine/own_files.h"
 #include "engine/json_file.h"
 
 namespace fs = std::filesystem;
@@ -37,6 +38,7 @@ Catalog load_catalog(const fs::path& path) {
     for (const auto& m : j.at("models")) {
       CatalogModel model;
       model.name = m.at("name").get<std::string>();
+      require_plain_name(model.name, "catalog model");  // it names a folder we may replace
       model.kind = m.at("kind").get<std::string>();
       if (model.kind != "pipeline" && model.kind != "lora" && model.kind != "taesd")
         throw Error("model " + model.name + ": unknown kind '" + model.kind + "'");

@@ -18,15 +18,34 @@ std::pair<at::Tensor, at::Tensor> quantize_int8(const at::Tensor& weight) {
   return {q.reshape(weight.sizes()).contiguous(), scale.contiguous()};
 }
 
+namespace {
+void write_folder(const ModelSource& model, const ConvertOptions& o, const fs::path& tmp,
+                  const std::function<void(const std::string&)>& progress);
+}  // namespace
+
 void convert_model(const ModelSource& model, const ConvertOptions& o,
                    const std::function<void(const std::string&)>& progress) {
   for (const std::string& c : o.int8)
     if (c != "unet" && c != "vae" && c != "text_encoder") throw Error("convert: no component named '" + c + "'");
-  if (fs::exists(o.out)) {
-    if (!o.force) throw Error(o.out.string() + ": exists already (pass --force to replace it)");
+  // Never into (or over) what is being read: the model, its tokenizer, its LoRAs.
+  std::vector<fs::path> inputs = o.inputs;
+  inputs.insert(inputs.end(), {model.path, model.tokenizer_dir});
+  for (const auto& [name, c] : model.components) inputs.insert(inputs.end(), c.files.begin(), c.files.end());
+  check_model_output(o.out, o.force, inputs);
+  const fs::path tmp = fresh_partial(o.out);
+  try {
+    write_folder(model, o, tmp, progress);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);  // this process's own partial output
+    throw;
   }
-  const fs::path tmp = o.out.string() + ".partial";
-  fs::remove_all(tmp);
+  put_in_place(tmp, o.out);
+}
+
+namespace {
+void write_folder(const ModelSource& model, const ConvertOptions& o, const fs::path& tmp,
+                  const std::function<void(const std::string&)>& progress) {
   for (const char* name : {"unet", "vae", "text_encoder"}) {
     const Component& c = model.component(name);
     fs::create_directories(tmp / name);
@@ -77,8 +96,7 @@ void convert_model(const ModelSource& model, const ConvertOptions& o,
     write_tokenizer(tmp / "tokenizer", model.tokenizer_dir, model.family);
   }
   write_json(tmp / "model_index.json", model_index_json(model.inpainting()));
-  fs::remove_all(o.out);
-  fs::rename(tmp, o.out);
 }
+}  // namespace
 
 }  // namespace inpaint

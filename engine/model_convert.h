@@ -7,6 +7,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "engine/model_source.h"
 
@@ -16,7 +17,8 @@ struct ConvertOptions {
   std::filesystem::path out;
   bool half = false;                    // other float tensors as f16
   std::set<std::string> int8;           // components whose matrices become int8
-  bool force = false;                   // replace an existing output
+  bool force = false;                   // replace an existing output (one inpaint wrote)
+  std::vector<std::filesystem::path> inputs;  // other files read (LoRAs): never overwritten
 };
 
 void convert_model(const ModelSource& model, const ConvertOptions& options,

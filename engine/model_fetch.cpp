@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "engine/error.h"
+#include "engine/own_files.h"
 #include "engine/installed_models.h"
 #include "engine/model_info.h"
 #include "engine/safetensors.h"
@@ -235,11 +236,13 @@ fs::path fetch_model(const CatalogModel& m, const FetchOptions& o) {
     throw Error(std::string(e.what()) + "\n(the download was removed)");
   }
   // Into place: an older copy is moved aside first and removed once the new one is there.
-  const fs::path old = final_dir.string() + ".old";
-  fs::remove_all(old, ec);
-  if (fs::exists(final_dir) || fs::is_symlink(final_dir)) fs::rename(final_dir, old);
+  // The aside name is hidden, as the staging folder's: no model the user added has it.
+  const fs::path folder = final_dir.parent_path();
+  const std::string old = "." + m.name + ".old";
+  remove_entry(folder, old);
+  if (fs::exists(final_dir) || fs::is_symlink(final_dir)) fs::rename(final_dir, folder / old);
   fs::rename(staging, final_dir);
-  fs::remove_all(old, ec);
+  remove_entry(folder, old);
   return final_dir;
 }
 

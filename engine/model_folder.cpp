@@ -1,8 +1,12 @@
 #include "engine/model_folder.h"
 
+#include <unistd.h>
+
 #include <fstream>
 
 #include "engine/error.h"
+#include "engine/json_file.h"
+#include "engine/own_files.h"
 #include "engine/weights.h"
 
 namespace fs = std::filesystem;
@@ -13,10 +17,10 @@ at::Tensor in_dtype(const at::Tensor& t, DType dtype) { return t.to(scalar_type_
 
 void write_tensors(const fs::path& path, const std::vector<Pending>& tensors,
                    const std::map<std::string, std::string>& metadata,
-                   const std::function<void(const std::string&)>& progress) {
+                   const std::function<void(const std::string&)>& progress, bool checksum) {
   std::vector<SafetensorsWriter::Entry> entries;
   for (const auto& t : tensors) entries.push_back(t.entry);
-  SafetensorsWriter writer(path, entries, metadata);
+  SafetensorsWriter writer(path, entries, metadata, checksum);
   for (const auto& t : tensors) {
     const at::Tensor value = t.make();
     writer.write_next(t.entry.name, value.data_ptr(), value.nbytes());
@@ -53,7 +57,54 @@ nlohmann::json model_index_json(bool inpainting) {
           {"tokenizer", {"transformers", "CLIPTokenizer"}},
           {"unet", {"diffusers", "UNet2DConditionModel"}},
           {"vae", {"diffusers", "AutoencoderKL"}},
-          {"requires_safety_checker", false}};
+          {"requires_safety_checker", false}, {"_written_by", kWrittenBy}};
+}
+
+namespace {
+bool written_by_us(const fs::path& out) {
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(out, ec);
+  try {
+    if (fs::is_directory(st)) return read_json_file(out / "model_index.json").value("_written_by", "") == kWrittenBy;
+    if (fs::is_regular_file(st)) {
+      const auto& meta = SafetensorsFile::open(out)->metadata();
+      for (const char* key : {"written_by", "generator", "converter"})
+        if (meta.count(key) && meta.at(key).rfind(kWrittenBy, 0) == 0) return true;
+    }
+  } catch (const std::exception&) {
+  }
+  return false;
+}
+}  // namespace
+
+void check_model_output(const fs::path& out, bool force, const std::vector<fs::path>& inputs) {
+  if (out.empty()) throw Error("--out: empty path");
+  for (const fs::path& in : inputs)
+    if (!in.empty() && (is_within(out, in) || is_within(in, out)))
+      throw Error(out.string() + " overlaps " + in.string() + ", which this command reads: choose another --out");
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(out, ec))) return;
+  if (!force) throw Error(out.string() + ": exists already (pass --force to replace it)");
+  if (!written_by_us(out))
+    throw Error(out.string() + ": exists and was not written by inpaint, so --force does not replace it: "
+                "remove it yourself or choose another --out");
+}
+
+fs::path fresh_partial(const fs::path& out) {
+  const fs::path partial = partial_name(out);
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(partial, ec)))
+    throw Error(partial.string() + " exists (left by an interrupted run?): remove it, or choose another --out");
+  return partial;
+}
+
+void put_in_place(const fs::path& partial, const fs::path& out) {
+  std::error_code ec;
+  const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  const std::string aside = out.filename().string() + "." + std::to_string(::getpid()) + ".old";
+  if (fs::exists(fs::symlink_status(out, ec))) fs::rename(out, folder / aside);
+  fs::rename(partial, out);
+  remove_entry(folder, aside);
 }
 
 std::string weights_file_name(const std::string& component) {

@@ -10,6 +10,7 @@
 #include "engine/model_presets.h"
 #include "engine/model_folder.h"
 #include "engine/model_source.h"
+#include "engine/own_files.h"
 
 namespace fs = std::filesystem;
 
@@ -28,18 +29,10 @@ bool is_norm(const std::string& module) {
   return module.find("norm") != std::string::npos || module.rfind("ln_", 0) == 0;
 }
 
-void prepare_output(const fs::path& out, bool force) {
-  if (fs::exists(out)) {
-    if (!force) throw Error(out.string() + ": exists already (pass --force to replace it)");
-    fs::remove_all(out);
-  }
-}
-
 void generate_folder(const ModelPreset& preset, const GenerateOptions& o,
                      const fs::path& tokenizer,
                      const std::function<void(const std::string&)>& progress) {
-  const fs::path tmp = o.out.string() + ".partial";
-  fs::remove_all(tmp);
+  const fs::path tmp = fresh_partial(o.out);
   for (const char* name : kComponents) {
     const nlohmann::json& config = name == std::string("unet") ? preset.unet
                                    : name == std::string("vae") ? preset.vae
@@ -57,7 +50,7 @@ void generate_folder(const ModelPreset& preset, const GenerateOptions& o,
   write_json(tmp / "scheduler" / "scheduler_config.json", preset.scheduler);
   write_tokenizer(tmp / "tokenizer", tokenizer, preset.family);
   write_json(tmp / "model_index.json", model_index_json(preset.unet["in_channels"] == 9));
-  fs::rename(tmp, o.out);
+  put_in_place(tmp, o.out);
 }
 
 // The tensors of a single-file checkpoint, sorted by name, with how to make each.
@@ -122,11 +115,13 @@ void generate_single_file(const ModelPreset& preset, const GenerateOptions& o,
                           const std::function<void(const std::string&)>& progress) {
   const std::vector<Pending> tensors = single_file_tensors(preset, o);
   if (o.out.has_parent_path()) fs::create_directories(o.out.parent_path());
-  write_tensors(o.out, tensors,
+  const fs::path tmp = fresh_partial(o.out);
+  write_tensors(tmp, tensors,
              {{"format", "pt"}, {"generator", "inpaint gen-model"}, {"preset", preset.name},
               {"seed", std::to_string(o.seed)}, {"unet_config", preset.unet.dump()},
               {"vae_config", preset.vae.dump()}, {"text_encoder_config", preset.text_encoder.dump()}},
              progress);
+  put_in_place(tmp, o.out);
   const fs::path tok = o.out.parent_path() / "tokenizer";
   if (!fs::exists(tok / "vocab.json")) write_tokenizer(tok, tokenizer, preset.family);
 }
@@ -164,11 +159,17 @@ void generate_model(const GenerateOptions& o,
   if (o.dtype != DType::F32 && o.dtype != DType::F16 && o.dtype != DType::BF16)
     throw Error(std::string("gen-model: dtype ") + dtype_name(o.dtype) + " is not f32, f16 or bf16");
   const fs::path tokenizer = find_tokenizer_dir(o.tokenizer_dir, {}, "gen-model needs CLIP tokenizer files to copy");
-  prepare_output(o.out, o.force);
-  if (o.single_file)
-    generate_single_file(preset, o, tokenizer, progress);
-  else
-    generate_folder(preset, o, tokenizer, progress);
+  check_model_output(o.out, o.force, {tokenizer});
+  try {
+    if (o.single_file)
+      generate_single_file(preset, o, tokenizer, progress);
+    else
+      generate_folder(preset, o, tokenizer, progress);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(partial_name(o.out), ec);  // this process's own partial output
+    throw;
+  }
 }
 
 void generate_lora(const std::string& preset_name, int64_t rank, uint64_t seed, const fs::path& out) {

@@ -75,7 +75,7 @@ TEST_CASE("models fetch: downloads, falls back from fp16, verifies, installs; li
   fs::remove(h.models / "tiny/vae/config.json");  // broken: fetched again
   REQUIRE_MESSAGE(h.inpaint("models fetch --quiet tiny", &out) == 0, out);
   CHECK(fs::exists(h.models / "tiny/vae/config.json"));
-  CHECK_FALSE(fs::exists(h.models / "tiny.old"));
+  CHECK_FALSE(fs::exists(h.models / ".tiny.old"));
 }
 
 TEST_CASE("models fetch: resumes a partial download left by an interrupted run") {

@@ -31,9 +31,13 @@ void add_convert(CLI::App& app) {
     OpenOptions open;
     open.tokenizer_dir = a->tokenizer;
     ModelSource model = ModelSource::open(a->model, open);
-    for (const std::string& text : a->loras) apply_lora(model, parse_lora_spec(text));
-    require_fitting(model, a->model);
     ConvertOptions o;
+    for (const std::string& text : a->loras) {
+      const LoraSpec lora = parse_lora_spec(text);
+      apply_lora(model, lora);
+      o.inputs.push_back(lora.file);
+    }
+    require_fitting(model, a->model);
     o.out = a->out;
     o.half = a->half;
     o.force = a->force;

@@ -7,6 +7,7 @@
 #include "engine/model_catalog.h"
 #include "engine/model_fetch.h"
 #include "engine/model_info.h"
+#include "engine/own_files.h"
 
 namespace fs = std::filesystem;
 
@@ -29,7 +30,7 @@ std::string status_of(const fs::path& p) {
     return "broken: " + fs::read_symlink(p, ec).string() + " was deleted or moved";
   try {
     const ModelReport report = inspect_model(ModelSource::open(p));
-    return report.ok() ? "ok" : "broken: the weights do not fit the network (inpaint info " + p.string() + ")";
+    return report.ok() ? "ok" : "broken: the model cannot be used as it is (inpaint info " + p.string() + ")";
   } catch (const Error& e) {
     return std::string("broken: ") + e.what();
   }
@@ -91,24 +92,25 @@ void add_model(const std::string& path_text, std::string name) {
   std::cout << "added " << name << " -> " << path.string() << " (" << report.architecture << ")\n";
 }
 
+// Only entries of the models folder (or its lora/ and taesd/ folders), by plain name: an
+// added model's link is removed, never what it points to.
 void remove_model(const Catalog& catalog, const std::string& name) {
-  std::vector<fs::path> candidates = {models_dir() / name, models_dir() / (name + ".safetensors")};
+  require_plain_name(name, "model");
+  std::vector<std::pair<fs::path, std::string>> candidates = {{models_dir(), name}, {models_dir(), name + ".safetensors"}};
   for (const CatalogModel& m : catalog.models)
-    if (m.name == name) candidates.push_back(install_dir(m));
+    if (m.name == name) candidates.push_back({install_dir(m).parent_path(), m.name});
   std::error_code ec;
-  for (const fs::path& p : candidates) {
-    if (name.empty() || name.find("..") != std::string::npos) break;
+  for (const auto& [dir, entry] : candidates) {
+    const fs::path p = dir / entry;
     if (fs::is_symlink(p, ec)) {
       const fs::path target = fs::read_symlink(p, ec);
-      fs::remove(p, ec);
-      if (ec) throw Error("cannot remove " + p.string() + ": " + ec.message());
+      remove_entry(dir, entry);
       std::cout << "removed " << p.string() << " (the files at " << target.string() << " are kept)\n";
       return;
     }
     if (fs::exists(p, ec)) {
       const uint64_t bytes = size_on_disk(p);
-      fs::remove_all(p, ec);
-      if (ec) throw Error("cannot remove " + p.string() + ": " + ec.message());
+      remove_entry(dir, entry);
       std::cout << "deleted " << p.string() << " (" << disk_size(bytes) << ")\n";
       return;
     }
