@@ -8,7 +8,10 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/json_file.h"
 #include "engine/model_folder.h"
+#include "engine/own_files.h"
+#include "models/layers.h"
 
 namespace fs = std::filesystem;
 
@@ -36,28 +39,61 @@ std::vector<const Component*> adapted(const ModelSource& model) {
 
 }  // namespace
 
+namespace {
+bool is_entry_name(const std::string& name) {
+  return name.size() == 16 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+std::string read_text(const fs::path& file) {
+  try {
+    return read_text_file(file);
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+// Says once why an entry is not used, and deletes it: merged on the fly, written again.
+void discard(const fs::path& entry, const std::string& why) {
+  std::fprintf(stderr, "inpaint: LoRA cache %s %s: deleted, merging again\n", entry.string().c_str(), why.c_str());
+  try {
+    remove_entry(entry.parent_path(), entry.filename().string());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "inpaint: %s\n", e.what());
+  }
+}
+}  // namespace
+
 fs::path lora_cache_entry(const ModelSource& model, const std::vector<LoraSpec>& loras) {
   return cache_root() / "lora-merged" / stable_name(description(model, loras));
 }
 
 bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras) {
   const fs::path entry = lora_cache_entry(model, loras);
+  remove_stale_partials(entry.parent_path());
   if (adapted(model).empty() || !fs::exists(entry / kComplete)) return false;
-  // Every replacement found and checked before any is made.
+  if (read_text(entry / kComplete) != description(model, loras)) {
+    discard(entry, "was made from other files");
+    return false;
+  }
+  // Every replacement found and checked, every byte of every file, before any is made.
   std::vector<std::pair<TensorRef*, TensorRef>> replace;
   try {
     for (auto& [key, c] : model.components) {
       if (c.loras.empty()) continue;
       const auto file = SafetensorsFile::open(entry / (c.name + ".safetensors"));
+      if (file->verify_checksum(compute_policy().stream_weights) != SafetensorsFile::Checksum::ok)
+        throw Error(file->label() + ": checksum missing or wrong");
       for (const auto& [name, factors] : c.loras) {
         const TensorInfo* info = file->find(name);
         TensorRef& ref = c.tensors.at(name);
-        if (!info || info->dtype != ref.info->dtype || info->shape != ref.shape) return false;
+        if (!info || info->dtype != ref.info->dtype || info->shape != ref.shape)
+          throw Error(file->label() + ": " + name + " missing or of another shape");
         replace.push_back({&ref, TensorRef{file, info, ref.shape, 0}});
       }
     }
-  } catch (const Error&) {
-    return false;  // a damaged entry: merged on the fly, and written again
+  } catch (const Error& e) {
+    discard(entry, std::string("is damaged (") + e.what() + ")");
+    return false;
   }
   for (auto& [ref, cached] : replace) *ref = cached;
   for (auto& [name, c] : model.components) c.loras.clear();
@@ -88,8 +124,8 @@ bool write_lora_cache(const ModelSource& model, const std::vector<LoraSpec>& lor
     if (progress) progress("LoRA cache: too little free space in " + entry.parent_path().string() + ", not kept");
     return false;
   }
-  const fs::path partial = entry.string() + ".partial";
-  fs::remove_all(partial, ec);
+  const fs::path partial = partial_name(entry);
+  fs::remove_all(partial, ec);  // this process's own name: left by a dead process with our PID
   try {
     fs::create_directories(partial);
     for (const Component* c : components) {
@@ -105,19 +141,19 @@ bool write_lora_cache(const ModelSource& model, const std::vector<LoraSpec>& lor
                            }});
       }
       write_tensors(partial / (c->name + ".safetensors"), tensors, {{"format", "pt"}, {"written_by", "inpaint LoRA cache"}},
-                    {});
+                    {}, /*checksum=*/true);
     }
     std::ofstream complete(partial / kComplete);
     complete << description(model, loras);
     complete.close();
     if (!complete) throw Error((partial / kComplete).string() + ": cannot write");
-    fs::remove_all(entry, ec);
+    remove_entry(entry.parent_path(), entry.filename().string());
     fs::rename(partial, entry);
   } catch (const std::exception& e) {  // Error, or the file system's
     fs::remove_all(partial, ec);
     throw Error("LoRA cache " + entry.string() + ": " + e.what());
   }
-  keep_used_last(entry.parent_path(), keep, [](const fs::path& e) { return e / kComplete; });
+  keep_used_last(entry.parent_path(), keep, is_entry_name, [](const fs::path& e) { return e / kComplete; });
   if (progress)
     progress("LoRA merged into the weights for later runs: " + entry.string() + " (" + std::to_string(int(bytes / 1e6)) +
              " MB; the " + std::to_string(keep) + " model + LoRA sets used last are kept)");

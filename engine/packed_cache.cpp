@@ -1,40 +1,27 @@
 #include "engine/packed_cache.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <mutex>
 #include <set>
 #include <sstream>
 
 #include "engine/cache_files.h"
 #include "engine/error.h"
+#include "engine/own_files.h"
 #include "engine/safetensors.h"
+#include "models/layers.h"
 #include "models/packed_conv.h"
+#include "models/packed_layout.h"
 
 namespace fs = std::filesystem;
 
 namespace inpaint {
 namespace {
 const char* const kSignature = "packing";  // metadata: packing_signature() when written
-
-// Layout bytes as hex in the file's metadata (safetensors metadata holds strings).
-std::string to_hex(const std::string& bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) out += {digits[c >> 4], digits[c & 15]};
-  return out;
-}
-
-bool from_hex(const std::string& hex, std::string& bytes) {
-  if (hex.size() % 2) return false;
-  bytes.clear();
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    const std::string pair = hex.substr(i, 2);
-    if (pair.find_first_not_of("0123456789abcdef") != std::string::npos) return false;
-    bytes += static_cast<char>(std::stoi(pair, nullptr, 16));
-  }
-  return true;
-}
 
 std::string layout_key(const std::string& name) { return "layout:" + name; }
 }  // namespace
@@ -48,24 +35,71 @@ fs::path packed_cache_file(const fs::path& dir, const Component& component) {
   return dir / (component.name + "-" + stable_name(text.str()) + ".safetensors");
 }
 
+namespace {
+// Says once why a kept file is not used, and deletes it: the weights are packed again
+// and the next run writes a sound one.
+void discard(const fs::path& file, const std::string& why) {
+  std::fprintf(stderr, "inpaint: packed weights %s %s: deleted, packing again\n", file.string().c_str(), why.c_str());
+  try {
+    remove_entry(file.parent_path(), file.filename().string());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "inpaint: %s\n", e.what());
+  }
+}
+}  // namespace
+
+bool is_packed_cache_name(const std::string& name) {
+  const size_t dash = name.rfind('-');
+  const std::string suffix = ".safetensors";
+  return dash != std::string::npos && name.size() == dash + 1 + 16 + suffix.size() &&
+         name.compare(dash + 17, suffix.size(), suffix) == 0 &&
+         name.substr(dash + 1, 16).find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 size_t use_packed_cache(const fs::path& file, PackedSlots& slots) {
   std::error_code ec;
+  remove_stale_partials(file.parent_path());
   if (!fs::exists(file, ec)) return 0;
   std::shared_ptr<SafetensorsFile> kept;
   try {
     kept = SafetensorsFile::open(file);
-  } catch (const Error&) {
-    return 0;  // damaged: packed in memory, and written again
+  } catch (const Error& e) {
+    discard(file, std::string("cannot be read (") + e.what() + ")");
+    return 0;
   }
   const auto signature = kept->metadata().find(kSignature);
-  if (signature == kept->metadata().end() || signature->second != packing_signature()) return 0;
+  if (signature == kept->metadata().end() || signature->second != packing_signature()) {
+    discard(file, "were packed for another oneDNN or CPU");
+    return 0;
+  }
+  // Every byte checked before any is used: a flipped bit would otherwise paint garbage
+  // at every run. Streamed weights drop the pages read again (--max-memory).
+  // Once per process and file version: the VAE's file is used for encoding and decoding.
+  static std::mutex mutex;
+  static std::set<std::string> verified;
+  // By inode (a rewritten file is a new one), not time: using the file touches its time.
+  struct stat st {};
+  ::stat(file.c_str(), &st);
+  const std::string identity = file.string() + " " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) +
+                               " " + std::to_string(st.st_size);
+  std::unique_lock<std::mutex> lock(mutex);
+  if (!verified.count(identity)) {
+    const auto checksum = kept->verify_checksum(compute_policy().stream_weights);
+    if (checksum != SafetensorsFile::Checksum::ok) {
+      lock.unlock();
+      discard(file, checksum == SafetensorsFile::Checksum::absent ? "have no checksum" : "are damaged (checksum mismatch)");
+      return 0;
+    }
+    verified.insert(identity);
+  }
+  lock.unlock();
   const TensorMap tensors = tensors_of(kept);
   size_t used = 0;
   for (auto& [name, slot] : slots) {
     const auto ref = tensors.find(name);
     const auto layout = kept->metadata().find(layout_key(name));
     std::string bytes;
-    if (ref == tensors.end() || layout == kept->metadata().end() || !from_hex(layout->second, bytes)) continue;
+    if (ref == tensors.end() || layout == kept->metadata().end() || !layout_from_hex(layout->second, &bytes)) continue;
     used += restore_packed(*slot, view_of(ref->second), bytes) ? 1 : 0;
   }
   fs::last_write_time(file, fs::file_time_type::clock::now(), ec);  // used last
@@ -87,25 +121,22 @@ bool write_packed_cache(const fs::path& file, const PackedSlots& slots, int keep
     if (!packed_contents(*slot, d, layout)) continue;
     entries.push_back({name, dtype_of(d.scalar_type()), {d.numel()}});
     data.push_back(d);
-    metadata[layout_key(name)] = to_hex(layout);
+    metadata[layout_key(name)] = layout_to_hex(layout);
     bytes += double(d.nbytes());
   }
   std::error_code ec;
   fs::create_directories(file.parent_path(), ec);
   if (entries.empty() || ec || !has_room(file.parent_path(), bytes)) return false;
-  // A name of this process's own, renamed into place at the end: two runs keeping the
-  // same file at once never write into one another's.
-  const fs::path own = file.string() + "." + std::to_string(getpid());
+  // SafetensorsWriter writes a file of this process's own, renamed into place at the
+  // end: two runs keeping the same file at once never write into one another's.
   try {
-    SafetensorsWriter writer(own, entries, metadata);
+    SafetensorsWriter writer(file, entries, metadata, /*checksum=*/true);
     for (size_t i = 0; i < entries.size(); ++i) writer.write_next(entries[i].name, data[i].data_ptr(), data[i].nbytes());
     writer.finish();
-    fs::rename(own, file);
   } catch (const std::exception& e) {  // Error, or the file system's
-    fs::remove(own, ec);
     throw Error("packed weights " + file.string() + ": " + e.what());
   }
-  keep_used_last(file.parent_path(), keep, [](const fs::path& f) { return f; });
+  keep_used_last(file.parent_path(), keep, is_packed_cache_name, [](const fs::path& f) { return f; });
   return true;
 }
 

@@ -5,6 +5,7 @@
 // weights as stored (the same memory, no copy), so every run, however short, gains.
 #pragma once
 #include <filesystem>
+#include <string>
 
 #include "engine/model_source.h"
 #include "engine/weights.h"
@@ -16,8 +17,13 @@ namespace inpaint {
 // counts) and oneDNN's version and instruction set.
 std::filesystem::path packed_cache_file(const std::filesystem::path& dir, const Component& component);
 
+// Whether `name` is a file name packed_cache_file() makes (pruning removes only those).
+bool is_packed_cache_name(const std::string& name);
+
 // Maps the file's packed weights into the matching empty slots; how many. 0 when there
-// is no file or it is damaged (then the weights are packed in memory, as without it).
+// is no file, or it fails its checks (checksum of every byte, signature, layouts): then
+// it says so on stderr and deletes it, and the weights are packed in memory as without
+// it. Removes partial files of dead processes (kill -9 during a write) from the folder.
 size_t use_packed_cache(const std::filesystem::path& file, PackedSlots& slots);
 
 // Whether slots were packed in this process (the file lacks them or does not exist).

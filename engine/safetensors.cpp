@@ -13,6 +13,11 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/own_files.h"
+
+// Header-only: the fuzz target builds this file alone.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 namespace inpaint {
 namespace {
@@ -49,6 +54,43 @@ constexpr uint64_t kMaxHeader = 100u << 20;
 
 [[noreturn]] void fail(const std::string& label, const std::string& what) {
   throw Error(label + ": " + what);
+}
+
+// Tensors and metadata entries a header may have (an SDXL single file has ~2,600), and
+// JSON values in all (each tensor has about ten).
+constexpr size_t kMaxEntries = 100000, kMaxValues = 2000000;
+
+// What a file that is not safetensors seems to be, for the message.
+std::string looks_like(const uint8_t* p, size_t size) {
+  auto starts = [&](const char* magic, size_t n) { return size >= n && std::memcmp(p, magic, n) == 0; };
+  if (starts("\x89PNG", 4)) return ": it is a PNG image";
+  if (starts("\xff\xd8\xff", 3)) return ": it is a JPEG image";
+  if (starts("PK\x03\x04", 4)) return ": it is a zip archive (a PyTorch .ckpt? convert it to .safetensors)";
+  if (starts("\x80", 1)) return ": it is a Python pickle (a PyTorch checkpoint? convert it to .safetensors)";
+  if (starts("GGUF", 4)) return ": it is a GGUF file";
+  return " (no JSON header after the 8-byte length)";
+}
+
+// Entries of the top-level object (its colons) and values in all (colons and commas),
+// outside strings: what parsing the text would build, counted without building it.
+void count_json_items(const uint8_t* text, size_t size, size_t* entries, size_t* values) {
+  bool in_string = false;
+  int depth = 0;
+  for (size_t i = 0; i < size; ++i) {
+    const uint8_t c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '{' || c == '[') ++depth;
+    else if (c == '}' || c == ']') --depth;
+    else if (c == ':' || c == ',') {
+      ++*values;
+      if (c == ':' && depth == 1) ++*entries;
+    }
+  }
 }
 
 uint64_t read_u64_le(const uint8_t* p) {
@@ -89,7 +131,8 @@ int64_t TensorInfo::numel() const {
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
   std::shared_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->label_ = path.string();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking: opening a FIFO would otherwise wait for a writer for ever.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) fail(file->label_, std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -152,14 +195,27 @@ const TensorInfo* SafetensorsFile::find(const std::string& name) const {
 
 void SafetensorsFile::parse() {
   const uint64_t header_len = read_u64_le(base_);
+  // An impossible length with no JSON after it: another kind of file, not a damaged one.
+  const bool json_follows = size_ > 8 && (base_[8] == '{' || base_[8] == '[' || base_[8] == ' ');
+  if ((header_len > kMaxHeader || header_len > size_ - 8) && !json_follows)
+    fail(label_, "not a safetensors file" + looks_like(base_, size_));
   if (header_len > kMaxHeader)
     fail(label_, "header length " + std::to_string(header_len) + " exceeds the 100 MB limit");
   if (header_len > size_ - 8)
     fail(label_, "truncated: header length " + std::to_string(header_len) + " but only " +
                      std::to_string(size_ - 8) + " bytes follow");
   data_ = base_ + 8 + header_len;
+  header_len_ = header_len;
   const uint64_t data_size = size_ - 8 - header_len;
 
+  // The parse is bounded by what it would keep: a header of millions of entries is
+  // refused after one linear scan of its bytes, before it costs gigabytes.
+  size_t entries = 0, values = 0;
+  count_json_items(base_ + 8, header_len, &entries, &values);
+  if (entries > kMaxEntries)
+    fail(label_, "header has more than " + std::to_string(kMaxEntries) + " entries (no real model has that many)");
+  if (values > kMaxValues)
+    fail(label_, "header has more than " + std::to_string(kMaxValues) + " values (no real model has that many)");
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(base_ + 8, base_ + 8 + header_len);
@@ -229,11 +285,55 @@ void SafetensorsFile::parse() {
                        by_offset[i - 1]->name + "'");
 }
 
+namespace {
+const std::string kZeroChecksum(16, '0');
+
+std::string checksum_field() { return std::string("\"") + kChecksumKey + "\":\""; }
+
+std::string hex64(uint64_t v) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
+  return text;
+}
+}  // namespace
+
+struct SafetensorsWriter::Hash {
+  XXH3_state_t* state = XXH3_createState();
+  Hash() { XXH3_64bits_reset(state); }
+  ~Hash() { XXH3_freeState(state); }
+  void add(const void* p, size_t n) { XXH3_64bits_update(state, p, n); }
+};
+
+SafetensorsFile::Checksum SafetensorsFile::verify_checksum(bool release_pages) const {
+  const auto kept = metadata_.find(kChecksumKey);
+  if (kept == metadata_.end()) return Checksum::absent;
+  // The header as written: the checksum's value back to zeros.
+  std::string header(reinterpret_cast<const char*>(base_ + 8), header_len_);
+  const size_t at = header.find(checksum_field() + kept->second + "\"");
+  if (kept->second.size() != 16 || at == std::string::npos) return Checksum::mismatch;
+  header.replace(at + checksum_field().size(), 16, kZeroChecksum);
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  XXH3_64bits_update(state, base_, 8);
+  XXH3_64bits_update(state, header.data(), header.size());
+  const size_t data_size = size_ - 8 - header_len_, chunk = size_t(64) << 20;
+  for (size_t done = 0; done < data_size; done += chunk) {
+    const size_t n = std::min(chunk, data_size - done);
+    XXH3_64bits_update(state, data_ + done, n);
+    if (release_pages) release_mapped_pages(data_ + done, n);
+  }
+  const uint64_t sum = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return hex64(sum) == kept->second ? Checksum::ok : Checksum::mismatch;
+}
+
 SafetensorsWriter::SafetensorsWriter(const std::filesystem::path& path, std::vector<Entry> entries,
-                                     const std::map<std::string, std::string>& metadata)
-    : path_(path), partial_(path.string() + ".partial"), entries_(std::move(entries)) {
+                                     const std::map<std::string, std::string>& metadata, bool checksum)
+    : path_(path), partial_(partial_name(path)), entries_(std::move(entries)) {
   nlohmann::json header = nlohmann::json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::map<std::string, std::string> meta = metadata;
+  if (checksum) meta[kChecksumKey] = kZeroChecksum;
+  if (!meta.empty()) header["__metadata__"] = meta;
   uint64_t offset = 0;
   for (const auto& e : entries_) {
     uint64_t n = dtype_size(e.dtype);
@@ -252,6 +352,12 @@ SafetensorsWriter::SafetensorsWriter(const std::filesystem::path& path, std::vec
   if (std::fwrite(len, 1, 8, file_) != 8 ||
       std::fwrite(text.data(), 1, text.size(), file_) != text.size())
     throw Error(partial_.string() + ": write failed: " + std::strerror(errno));
+  if (checksum) {
+    checksum_at_ = long(8 + text.find(checksum_field() + kZeroChecksum) + checksum_field().size());
+    hash_ = std::make_unique<Hash>();
+    hash_->add(len, 8);
+    hash_->add(text.data(), text.size());
+  }
 }
 
 SafetensorsWriter::~SafetensorsWriter() {
@@ -273,6 +379,7 @@ void SafetensorsWriter::write_next(const std::string& name, const void* bytes, s
                 " bytes, expected " + std::to_string(expected));
   if (nbytes > 0 && std::fwrite(bytes, 1, nbytes, file_) != nbytes)
     throw Error(partial_.string() + ": write failed (disk full?): " + std::strerror(errno));
+  if (hash_) hash_->add(bytes, nbytes);
   ++next_;
 }
 
@@ -280,7 +387,12 @@ void SafetensorsWriter::finish() {
   if (next_ != entries_.size())
     throw Error(path_.string() + ": " + std::to_string(entries_.size() - next_) +
                 " tensors were not written");
-  const bool ok = std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
+  bool ok = true;
+  if (hash_) {
+    const std::string sum = hex64(XXH3_64bits_digest(hash_->state));
+    ok = std::fseek(file_, checksum_at_, SEEK_SET) == 0 && std::fwrite(sum.data(), 1, sum.size(), file_) == sum.size();
+  }
+  ok = ok && std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
   const int err = errno;
   std::fclose(file_);
   file_ = nullptr;

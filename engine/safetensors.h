@@ -46,6 +46,13 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   size_t file_size() const { return size_; }
 
+  // Files we write for ourselves (the caches) carry a checksum of their header and data
+  // (SafetensorsWriter's `checksum`): absent in any other file, ok, or mismatch (damaged).
+  // Reads every byte; with `release_pages` each chunk's pages leave the process after it
+  // is read (streamed weights, engine/memory_plan.h).
+  enum class Checksum { absent, ok, mismatch };
+  Checksum verify_checksum(bool release_pages = false) const;
+
  private:
   SafetensorsFile() = default;
   void parse();
@@ -53,6 +60,7 @@ class SafetensorsFile {
   std::string label_;
   const uint8_t* base_ = nullptr;  // whole image
   const uint8_t* data_ = nullptr;  // data section
+  size_t header_len_ = 0;
   size_t size_ = 0;
   bool mapped_ = false;
   std::vector<TensorInfo> tensors_;
@@ -66,8 +74,8 @@ class SafetensorsFile {
 void release_mapped_pages(const void* data, size_t size);
 
 // Writes a file tensor by tensor in the order given, so a 2 GB model never has to be
-// in memory at once. Data goes to "<path>.partial", renamed on finish(): a failed or
-// interrupted write never leaves a file under the final name.
+// in memory at once. Data goes to "<path>.<pid>.partial" (engine/own_files.h), renamed
+// on finish(): a failed or interrupted write never leaves a file under the final name.
 class SafetensorsWriter {
  public:
   struct Entry {
@@ -75,8 +83,10 @@ class SafetensorsWriter {
     DType dtype;
     std::vector<int64_t> shape;
   };
+  // With `checksum`, the header's metadata gets kChecksumKey: XXH3-64 of the header (with
+  // that value as zeros) and the data, filled in by finish().
   SafetensorsWriter(const std::filesystem::path& path, std::vector<Entry> entries,
-                    const std::map<std::string, std::string>& metadata = {});
+                    const std::map<std::string, std::string>& metadata = {}, bool checksum = false);
   ~SafetensorsWriter();  // removes the partial file if finish() was not reached
   // Appends the bytes of the next tensor in order; nbytes must match its shape and dtype.
   void write_next(const std::string& name, const void* bytes, size_t nbytes);
@@ -87,6 +97,12 @@ class SafetensorsWriter {
   std::vector<Entry> entries_;
   size_t next_ = 0;
   std::FILE* file_ = nullptr;
+  struct Hash;
+  std::unique_ptr<Hash> hash_;  // with a checksum
+  long checksum_at_ = 0;        // file offset of its value
 };
+
+// The metadata key of the checksum SafetensorsWriter writes.
+constexpr const char* kChecksumKey = "inpaint_xxh3";
 
 }  // namespace inpaint

@@ -13,6 +13,7 @@
 #include "engine/safetensors.h"
 #include "models/layers.h"
 #include "models/op_profile.h"
+#include "models/packed_layout.h"
 
 namespace inpaint {
 
@@ -37,12 +38,12 @@ bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& l
 
 bool packed_in_process(const PackedConvWeight& w) { return w.data.defined() && !w.from_disk; }
 
+
 bool restore_packed(PackedConvWeight& w, const at::Tensor& data, const std::string& layout) {
-  if (w.tried || layout.size() != sizeof(dnnl_memory_desc_t) || data.dim() != 1) return false;
   dnnl_memory_desc_t d;
-  std::memcpy(&d, layout.data(), sizeof d);
+  if (w.tried || data.dim() != 1 || !weight_layout_from_bytes(layout, &d)) return false;
   const memory::desc desc(d);
-  if (d.data_type != dnnl_f32 || desc.get_size() != size_t(data.numel()) * sizeof(float)) return false;
+  if (desc.get_size() != size_t(data.numel()) * sizeof(float)) return false;
   w.layout = desc;
   w.data = data;
   w.tried = w.from_disk = true;

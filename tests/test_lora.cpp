@@ -260,6 +260,20 @@ TEST_CASE("LoRA cache: merged once, used on the next run with the same output, r
   ModelSource third = adapted_model();
   CHECK_FALSE(use_lora_cache(third, specs));
   CHECK(third.components.at("unet").loras.size() == 3);
+  CHECK_FALSE(fs::exists(entry));  // deleted, so that the next run writes a sound one
+
+  // One flipped byte in the merged weights (the file still parses): caught by the
+  // checksum, not used, deleted.
+  REQUIRE(write_lora_cache(first, specs, {}));
+  {
+    std::fstream f(entry / "unet.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-5, std::ios::end);
+    f.put('\x7f');
+  }
+  ModelSource fourth = adapted_model();
+  CHECK_FALSE(use_lora_cache(fourth, specs));
+  CHECK(fourth.components.at("unet").loras.size() == 3);
+  CHECK_FALSE(fs::exists(entry));
 
   // Two entries are kept: the oldest goes.
   for (double scale : {0.25, 0.125}) {

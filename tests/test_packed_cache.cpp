@@ -1,8 +1,13 @@
 // Weights packed for oneDNN kept on disk (engine/packed_cache.h): the next load maps them
 // and computes the same numbers without packing anything; a damaged file is refused.
+#include <chrono>
+#include <fstream>
+
 #include "engine/networks.h"
 #include "engine/packed_cache.h"
+#include "engine/own_files.h"
 #include "models/packed_conv.h"
+#include "models/packed_layout.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
 
@@ -10,6 +15,21 @@ namespace fs = std::filesystem;
 using namespace inpaint;
 
 namespace {
+// Overwrites one byte at `offset` (from the end when negative) with `value`.
+void flip_byte(const fs::path& file, std::streamoff offset, char value) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(offset, offset < 0 ? std::ios::end : std::ios::beg);
+  f.put(value);
+}
+
+std::streamoff offset_of(const fs::path& file, const std::string& text) {
+  std::ifstream in(file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = bytes.find(text);
+  REQUIRE(at != std::string::npos);
+  return std::streamoff(at);
+}
+
 size_t packed_count(const PackedSlots& slots) {
   size_t n = 0;
   for (const auto& [name, slot] : slots) {
@@ -58,7 +78,76 @@ TEST_CASE("packed weights kept on disk: mapped at the next load, same output, no
   // Another model's file is another name; four files are kept, the oldest goes.
   CHECK(packed_cache_file(d, model.component("vae")) != file);
   REQUIRE(write_packed_cache(file, third));
-  for (int i = 0; i < 4; ++i) REQUIRE(write_packed_cache(d / ("other-" + std::to_string(i) + ".safetensors"), third));
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(write_packed_cache(d / ("unet-" + std::string(15, '0') + std::to_string(i) + ".safetensors"), third));
   CHECK_FALSE(fs::exists(file));
   CHECK(std::distance(fs::directory_iterator(d), fs::directory_iterator()) == 4);
+}
+
+TEST_CASE("packed weights kept on disk are verified: a flipped byte in the data or a layout is caught, "
+          "said once and deleted; layouts are range-checked; only our own files are ever removed") {
+  REQUIRE_SHARED(model_dir, "fixtures/A/models/tiny-sd15-inpaint");
+  const fs::path d = test::temp_dir("packed-cache-verified");
+  const ModelSource model = ModelSource::open(model_dir);
+  const auto un = test::fixture_file(test::shared("fixtures/A/tiny-sd15-inpaint") / "unet.safetensors");
+  const at::Tensor x = un.get("sample0"), ctx = un.get("encoder_hidden_states");
+  at::NoGradGuard no_grad;
+  const fs::path file = packed_cache_file(d, model.component("unet"));
+  PackedSlots first;
+  const at::Tensor in_memory = load_unet(model, &first)->forward(x, 981, ctx);
+
+  // A flipped byte in the data section, and one in a layout in the header: each time the
+  // file still parses, is refused, deleted, and the weights are packed again.
+  for (const std::string where : {"data", "layout"}) {
+    CAPTURE(where);
+    REQUIRE(write_packed_cache(file, first));
+    if (where == "data") flip_byte(file, -100, '\x55');
+    else flip_byte(file, offset_of(file, "\"layout:") + 40, 'f');
+    CHECK_NOTHROW(SafetensorsFile::open(file));
+    PackedSlots again;
+    const auto unet = load_unet(model, &again);
+    CHECK(use_packed_cache(file, again) == 0);
+    CHECK_FALSE(fs::exists(file));
+    CHECK(at::equal(unet->forward(x, 981, ctx), in_memory));
+    CHECK(packed_in_memory(again));
+  }
+
+  // Layouts are range-checked field by field (with the checksum right, a bad one must
+  // still never reach oneDNN: a zero block size divided by zero there).
+  at::Tensor data;
+  std::string layout;
+  for (const auto& [name, slot] : first)
+    if (packed_contents(*slot, data, layout)) break;
+  dnnl_memory_desc_t desc;
+  REQUIRE(weight_layout_from_bytes(layout, &desc));
+  dnnl_memory_desc_t bad = desc;
+  if (bad.format_kind == dnnl_blocked) bad.format_desc.blocking.inner_blks[0] = 0, bad.format_desc.blocking.inner_nblks = 1;
+  else bad.format_desc.wino_desc.oc_block = 0;
+  CHECK_FALSE(plausible_weight_layout(bad));
+  bad = desc;
+  bad.dims[0] = -3;
+  CHECK_FALSE(plausible_weight_layout(bad));
+  CHECK_FALSE(weight_layout_from_bytes(layout.substr(1), &bad));
+
+  // Partial files of processes that died (kill -9 during a write) go at the next use;
+  // a live process's, a fresh one's and files that are not ours stay.
+  REQUIRE(write_packed_cache(file, first));
+  const auto old = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  const fs::path dead = file.string() + ".999999999.partial", live = file.string() + "." + std::to_string(getppid()) + ".partial",
+                 fresh = file.string() + ".999999998.partial";
+  for (const fs::path& p : {dead, live, fresh, d / "notes.partial", d / "notes.txt"}) std::ofstream(p) << "x";
+  for (const fs::path& p : {dead, live, d / "notes.partial", d / "notes.txt"}) fs::last_write_time(p, old);
+  PackedSlots third;
+  const auto unet = load_unet(model, &third);
+  CHECK(use_packed_cache(file, third) > 0);
+  CHECK_FALSE(fs::exists(dead));
+  for (const fs::path& p : {live, fresh, d / "notes.partial", d / "notes.txt"}) CHECK(fs::exists(p));
+
+  // Pruning counts and removes only the cache's own files.
+  REQUIRE(write_packed_cache(file, first, /*keep=*/0));
+  CHECK_FALSE(fs::exists(file));
+  CHECK(fs::exists(d / "notes.txt"));
+  CHECK(is_packed_cache_name(file.filename().string()));
+  CHECK_FALSE(is_packed_cache_name("notes.txt"));
+  CHECK_FALSE(is_packed_cache_name("unet-0123456789abcdeg.safetensors"));
 }

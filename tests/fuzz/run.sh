@@ -12,7 +12,7 @@ fi
 mkdir -p "$work/corpus"
 cp "$here"/corpus/* "$work/corpus/"
 clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I"$root" "$here/fuzz_safetensors.cpp" "$root/engine/safetensors.cpp" -o "$work/fuzz_safetensors"
+  -I"$root" "$here/fuzz_safetensors.cpp" "$root/engine/safetensors.cpp" "$root/engine/own_files.cpp" -o "$work/fuzz_safetensors"
 "$work/fuzz_safetensors" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
   -artifact_prefix="$work/" "$work/corpus"
 echo "fuzz: no crash in ${seconds}s"
