@@ -13,7 +13,7 @@ namespace {
 // activations alone exceed what a small machine has. With regions only the crops do,
 // and the picture itself (plus its mask) is what has to fit.
 constexpr int64_t kMaxWholePixels = 2048LL * 2048LL;
-constexpr int64_t kMaxPixels = 100'000'000LL;
+constexpr int64_t kMaxPixels = int64_t(kMaxImagePixels);
 
 // Stage names with "region i/n: " in front when there are several regions.
 class RegionProgress : public Progress {

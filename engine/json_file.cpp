@@ -1,7 +1,11 @@
 #include "engine/json_file.h"
 
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "engine/error.h"
 
@@ -39,12 +43,35 @@ nlohmann::json parse_python_json(const std::string& text, const std::string& lab
   }
 }
 
+std::string read_text_file(const std::filesystem::path& path, size_t max_bytes) {
+  // Non-blocking, so that opening a FIFO returns at once; then only regular files.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw Error(path.string() + ": cannot read: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(path.string() + ": not a regular file (a FIFO, device or folder)");
+  }
+  if (uint64_t(st.st_size) > max_bytes) {
+    ::close(fd);
+    throw Error(path.string() + ": " + std::to_string(st.st_size) + " bytes, more than the " +
+                std::to_string(max_bytes >> 20) + " MB such a file can have");
+  }
+  std::string text(size_t(st.st_size), '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += size_t(n);
+  }
+  ::close(fd);
+  text.resize(done);
+  return text;
+}
+
 nlohmann::json read_json_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path.string() + ": cannot read");
-  std::stringstream s;
-  s << in.rdbuf();
-  return parse_python_json(s.str(), path.string());
+  return parse_python_json(read_text_file(path), path.string());
 }
 
 }  // namespace inpaint

@@ -11,4 +11,8 @@ namespace inpaint {
 nlohmann::json parse_python_json(const std::string& text, const std::string& label);
 nlohmann::json read_json_file(const std::filesystem::path& path);  // throws Error naming it
 
+// A small file's bytes (configs, tokenizer files): only a regular file (a FIFO would
+// block for ever) of at most `max_bytes`. Throws Error naming the file and the reason.
+std::string read_text_file(const std::filesystem::path& path, size_t max_bytes = size_t(64) << 20);
+
 }  // namespace inpaint

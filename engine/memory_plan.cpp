@@ -83,9 +83,10 @@ size_t parse_size(const std::string& text) {
   else if (unit == "K" || unit == "KB" || unit == "KIB") scale = 1024.0;
   else if (unit == "M" || unit == "MB" || unit == "MIB") scale = kMiB;
   else if (unit == "G" || unit == "GB" || unit == "GIB") scale = kMiB * 1024.0;
-  if (used == 0 || scale == 0 || !(value > 0) || !std::isfinite(value))
+  if (used == 0 || scale == 0 || !(value > 0) || !std::isfinite(value) || value * scale > 1e18)
     throw Error("'" + text + "' is not a memory size; write e.g. 1G, 750M or 1.5GB");
-  return static_cast<size_t>(value * scale);
+  // Rounded up: any positive size is a limit (0.5 is one byte, too little, never "none").
+  return static_cast<size_t>(std::ceil(value * scale));
 }
 
 std::string size_str(size_t bytes) {
@@ -94,13 +95,29 @@ std::string size_str(size_t bytes) {
   return buf;
 }
 
-MemoryPlan plan_memory(const ModelSource& model, size_t max_bytes, int64_t resolution) {
+size_t picture_bytes(int64_t width, int64_t height, int channels, bool sixteen_bit) {
+  // The decoded picture, the decoder's and the PNG encoder's transient copies, the
+  // 16-bit samples kept for the output (twice: input and output), the float mask and its
+  // decoder's copy.
+  const double per_pixel = channels * (3.0 + (sixteen_bit ? 6.0 : 0.0)) + 8.0;
+  return static_cast<size_t>(per_pixel * double(width) * double(height));
+}
+
+void check_picture_budget(size_t max_bytes, size_t picture) {
+  const auto least = static_cast<size_t>(kMargin * (kBaseBytes + double(picture)));
+  if (max_bytes != 0 && max_bytes < least)
+    throw Error("--max-memory " + size_str(max_bytes) + " is too little for this picture: reading, repainting and "
+                "writing it takes at least " + size_str(least));
+}
+
+MemoryPlan plan_memory(const ModelSource& model, size_t max_bytes, int64_t resolution, size_t picture) {
+  check_picture_budget(max_bytes, picture);
   const auto policies = policies_fastest_first();
   for (const Policy& p : policies) {
-    const double e = estimate(model, p, resolution);
+    const double e = estimate(model, p, resolution) + kMargin * double(picture);
     if (max_bytes == 0 || e <= double(max_bytes)) return {p.compute, p.name, static_cast<size_t>(e)};
   }
-  const auto least = static_cast<size_t>(estimate(model, policies.back(), resolution));
+  const auto least = static_cast<size_t>(estimate(model, policies.back(), resolution) + kMargin * double(picture));
   throw Error("--max-memory " + size_str(max_bytes) + " is too little for this model at " +
               std::to_string(resolution) + "x" + std::to_string(resolution) + ": it needs at least " +
               size_str(least) + " (or a smaller --resolution)");

@@ -22,6 +22,12 @@ struct MemoryPlan {
 // The fastest policy whose estimated peak fits `max_bytes` (0: no limit) for `model`
 // working at `resolution` pixels square. Throws Error naming the minimum when even the
 // leanest policy does not fit.
-MemoryPlan plan_memory(const ModelSource& model, size_t max_bytes, int64_t resolution);
+// `picture`: the bytes the picture's buffers take (picture_bytes), counted in the budget.
+MemoryPlan plan_memory(const ModelSource& model, size_t max_bytes, int64_t resolution, size_t picture = 0);
+
+// What reading, holding and writing a picture of this size costs, whatever the method.
+size_t picture_bytes(int64_t width, int64_t height, int channels, bool sixteen_bit);
+// Throws Error when `max_bytes` (0: no limit) cannot hold the process and the picture.
+void check_picture_budget(size_t max_bytes, size_t picture);
 
 }  // namespace inpaint

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/json_file.h"
 
 namespace fs = std::filesystem;
 
@@ -178,11 +179,9 @@ std::string basic_normalise(const std::string& text) {
 ClipTokenizer ClipTokenizer::load(const fs::path& dir, const std::string& pad_override) {
   ClipTokenizer t;
   const fs::path vocab_path = dir / "vocab.json", merges_path = dir / "merges.txt";
-  std::ifstream vin(vocab_path);
-  if (!vin) throw Error(vocab_path.string() + ": cannot read (missing tokenizer)");
   nlohmann::json vocab;
   try {
-    vocab = nlohmann::json::parse(vin);
+    vocab = nlohmann::json::parse(read_text_file(vocab_path));
   } catch (const nlohmann::json::exception& e) {
     throw Error(vocab_path.string() + ": not valid JSON: " + e.what());
   }
@@ -191,8 +190,7 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir, const std::string& pad_ov
     if (!id.is_number_integer()) throw Error(vocab_path.string() + ": id of '" + token + "' is not an integer");
     t.vocab_[token] = id.get<int64_t>();
   }
-  std::ifstream min(merges_path);
-  if (!min) throw Error(merges_path.string() + ": cannot read (missing tokenizer)");
+  std::istringstream min(read_text_file(merges_path));
   // As CLIPTokenizer: skip the version line, use at most 49152 - 256 - 2 merges.
   std::string line;
   std::getline(min, line);
@@ -207,11 +205,11 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir, const std::string& pad_ov
   // Special tokens: CLIP's defaults, overridden by the tokenizer's own files.
   std::string bos = "<|startoftext|>", eos = "<|endoftext|>", unk = "<|endoftext|>", pad = "<|endoftext|>";
   for (const char* file : {"tokenizer_config.json", "special_tokens_map.json"}) {
-    std::ifstream in(dir / file);
-    if (!in) continue;
+    std::error_code ec;
+    if (!fs::exists(dir / file, ec)) continue;
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(in);
+      j = nlohmann::json::parse(read_text_file(dir / file));
     } catch (const nlohmann::json::exception& e) {
       throw Error((dir / file).string() + ": not valid JSON: " + e.what());
     }

@@ -20,6 +20,7 @@
 #include "engine/lora.h"
 #include "engine/lora_cache.h"
 #include "engine/memory_plan.h"
+#include "engine/own_files.h"
 #include "engine/runtime.h"
 
 namespace inpaint::cli {
@@ -192,6 +193,15 @@ void add_run(CLI::App& app) {
       gen.seed = static_cast<uint64_t>(a->seed);
     }
     validate(gen);  // before any loading: bad options fail fast
+    // Where the results go, before anything is loaded: never over an input, never
+    // anything but a regular file in a folder we can write.
+    check_output_file(a->out, "--out", {{"--image", a->image}, {"--mask", a->mask}});
+    if (image_format(a->out).empty())
+      throw Error("--out " + a->out + ": write .png, .jpg or .jpeg (the format follows the extension)");
+    if (!a->report.empty())
+      check_output_file(a->report, "--report", {{"--image", a->image}, {"--mask", a->mask}, {"--out", a->out}});
+    // SIGTERM and SIGHUP cancel as Ctrl-C does: between steps, and nothing half-written.
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, [](int) { g_interrupted = true; });
     InpaintOptions io = a->inpaint;
     io.roi.enabled = a->roi == "auto";
     validate(io);
@@ -204,6 +214,9 @@ void add_run(CLI::App& app) {
       throw Error("the image " + a->image + " is " + std::to_string(iw) + "x" + std::to_string(ih) + " but the mask " +
                   a->mask + " is " + std::to_string(mw) + "x" + std::to_string(mh));
     check_image_size(iw, ih, io.roi.enabled);
+    const auto [channels, sixteen_bit] = image_channels(a->image);
+    const size_t picture = picture_bytes(iw, ih, channels, sixteen_bit);
+    check_picture_budget(max_memory, picture);  // the classic fill too
     io.prefill = a->masked_content == "fill";
     const bool classic = a->method == "classic" || (a->method == "auto" && a->model.empty() && installed_models().empty());
     if (classic && a->method == "auto")
@@ -232,17 +245,20 @@ void add_run(CLI::App& app) {
       if (!loras.empty()) lora_cache = a->no_lora_cache ? "off" : use_lora_cache(*model, loras) ? "used" : "missing";
       if (lora_cache == "used" && !a->quiet) std::fprintf(stderr, "LoRA weights merged already (cache)\n");
       // The memory plan before any pixel or weight is loaded: too little fails here.
-      plan = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, iw, ih));
+      plan = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, iw, ih), picture);
       if (a->tile) plan.policy.conv_tile = a->tile;
       if (a->no_winograd) plan.policy.winograd_from_pixels = 0;
       set_compute_policy(plan.policy);
     }
     const auto io_start = std::chrono::steady_clock::now();
     Image image = load_image(a->image);
+    if (image_format(a->out) == "jpeg" && (image.channels == 2 || image.channels == 4))
+      throw Error("--out " + a->out + ": JPEG has no alpha channel and " + a->image + " has one: write .png to keep it");
+    // A 16-bit picture comes out 16-bit: its samples are kept wherever nothing changed.
+    const std::vector<uint16_t> samples16 = image_format(a->out) == "png" ? load_samples16(a->image) : std::vector<uint16_t>{};
     const Mask mask = load_mask(a->mask);
     double io_seconds = seconds_since(io_start);
     release_free_memory();  // the decoders' buffers
-    std::signal(SIGINT, [](int) { g_interrupted = true; });
     StderrProgress progress(a->quiet);
     set_op_profiling(a->profile);
     InpaintResult result;
@@ -250,15 +266,25 @@ void add_run(CLI::App& app) {
       result = classic ? classic_fill_image(std::move(image), mask, gen.seed, io, progress)
                        : inpaint_image(*model, std::move(image), mask, gen, io, progress);
     } catch (const Cancelled&) {
+      g_interrupted = true;
+    }
+    const auto cancel = [] {
       std::fprintf(stderr, "\ncancelled: nothing written\n");
       std::exit(130);
-    }
+    };
+    if (g_interrupted) cancel();  // also when it came during the last stage (the decoder)
     if (result.nothing_to_do) std::fprintf(stderr, "the mask is empty: nothing to inpaint, the output is the input\n");
     const auto save_start = std::chrono::steady_clock::now();
-    save_png(a->out, result.image);
+    const std::vector<uint16_t> out16 = samples16.empty() ? samples16 : widen_result(samples16, result.image);
+    try {
+      save_image(write_target(a->out), result.image, &out16, [] { return g_interrupted.load(); });
+    } catch (const Error&) {
+      if (g_interrupted) cancel();
+      throw;
+    }
     io_seconds += seconds_since(save_start);
     const double total = seconds_since(start);
-    if (lora_cache == "missing") {  // after the picture: the first run is not made to wait for it
+    if (lora_cache == "missing" && !g_interrupted) {  // after the picture: the first run is not made to wait for it
       const auto cache_start = std::chrono::steady_clock::now();
       try {
         if (write_lora_cache(*model, loras, [&](const std::string& m) { if (!a->quiet) std::fprintf(stderr, "%s\n", m.c_str()); }))
@@ -307,9 +333,8 @@ void add_run(CLI::App& app) {
                                         {"threads", at::get_num_threads()},
                                         {"blas_kernels", blas_kernels()},
                                         {"width", iw}, {"height", ih}}}};
-      std::ofstream out(a->report);
-      out << r.dump(2) << "\n";
-      if (!out) throw Error(a->report + ": cannot write the report");
+      // Valid JSON whatever the prompt's bytes (invalid UTF-8 becomes U+FFFD), and whole or not at all.
+      write_file_atomically(write_target(a->report), r.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     }
     if (!a->quiet) std::fprintf(stderr, "wrote %s (%.1f s)\n", a->out.c_str(), total);
   });
