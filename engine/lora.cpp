@@ -75,6 +75,8 @@ LoraSpec parse_lora_spec(const std::string& text) {
     const std::string number = text.substr(colon + 1);
     const double v = std::strtod(number.c_str(), &end);
     if (!end || *end || !std::isfinite(v)) throw Error("--lora " + text + ": the scale after ':' must be a number");
+    // LoRAs are made for scales about 1: far beyond, the weights overflow to Inf.
+    if (std::abs(v) > 100) throw Error("--lora " + text + ": the scale after ':' must lie in [-100, 100]");
     spec = {text.substr(0, colon), v};
   }
   return spec;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/networks.h"
 
 namespace inpaint {
 namespace {
@@ -26,14 +27,20 @@ std::string human_count(int64_t n) {
 
 }  // namespace
 
-ModelReport inspect_model(const ModelSource& m) {
+ModelReport inspect_model(const ModelSource& m, bool check_values) {
   ModelReport r;
+  r.values_checked = check_values;
   r.path = m.path.string();
   r.format = m.single_file ? "single-file checkpoint" : "diffusers folder";
   r.architecture = m.architecture();
   r.tokenizer = m.tokenizer_dir.string();
   r.scheduler = m.scheduler_config.value("_class_name", "?");
   r.ignored = static_cast<int64_t>(m.ignored.size());
+  try {
+    load_tokenizer(m);
+  } catch (const Error& e) {
+    r.tokenizer_error = e.what();
+  }
   for (const char* name : {"text_encoder", "unet", "vae"}) {
     const Component& c = m.component(name);
     ComponentReport cr;
@@ -53,6 +60,12 @@ ModelReport inspect_model(const ModelSource& m) {
     for (const auto& [pname, ref] : c.tensors) {
       cr.dtypes[dtype_name(ref.info->dtype)]++;
       cr.bytes += ref.nbytes();
+      const DType d = ref.info->dtype;
+      if (check_values && (d == DType::F32 || d == DType::F16 || d == DType::BF16 || d == DType::F64)) {
+        const at::Tensor v = view_of(ref);
+        if (!at::isfinite(v).all().item<bool>()) cr.nonfinite.push_back(pname);
+        release_mapped_pages(v.data_ptr(), v.nbytes());  // a scan, not a load
+      }
     }
     r.components.push_back(std::move(cr));
   }
@@ -60,6 +73,7 @@ ModelReport inspect_model(const ModelSource& m) {
 }
 
 bool ModelReport::ok() const {
+  if (!tokenizer_error.empty()) return false;
   for (const auto& c : components)
     if (!c.ok()) return false;
   return true;
@@ -68,12 +82,13 @@ bool ModelReport::ok() const {
 nlohmann::json ModelReport::to_json() const {
   nlohmann::json j = {{"path", path}, {"format", format}, {"architecture", architecture},
                       {"tokenizer", tokenizer}, {"scheduler", scheduler},
-                      {"ignored_tensors", ignored}, {"ok", ok()}};
+                      {"ignored_tensors", ignored}, {"tokenizer_error", tokenizer_error},
+                      {"values_checked", values_checked}, {"ok", ok()}};
   for (const auto& c : components)
     j["components"][c.name] = {{"parameters", c.parameters}, {"bytes", c.bytes},
                                {"dtypes", c.dtypes}, {"files", c.files},
                                {"missing", c.missing}, {"wrong_shape", c.wrong_shape},
-                               {"unexpected", c.unexpected}, {"error", c.error}};
+                               {"unexpected", c.unexpected}, {"nonfinite", c.nonfinite}, {"error", c.error}};
   return j;
 }
 
@@ -81,6 +96,7 @@ std::string ModelReport::to_text() const {
   std::ostringstream s;
   s << path << "\n  format:       " << format << "\n  architecture: " << architecture
     << "\n  scheduler:    " << scheduler << "\n  tokenizer:    " << tokenizer << "\n";
+  if (!tokenizer_error.empty()) s << "    ERROR: " << tokenizer_error << "\n";
   for (const auto& c : components) {
     s << "  " << c.name << ": " << human_count(c.parameters) << " parameters ("
       << c.parameters << "), " << human_bytes(c.bytes) << ",";
@@ -95,16 +111,18 @@ std::string ModelReport::to_text() const {
     };
     list("missing", c.missing);
     list("wrongly shaped", c.wrong_shape);
+    list("holding NaN or infinite values", c.nonfinite);
     list("unexpected (ignored)", c.unexpected);
   }
   if (ignored > 0) s << "  " << ignored << " tensors outside the networks ignored (EMA, buffers, unused text layers)\n";
+  if (!values_checked) s << "  (weight values not scanned for NaN/Inf: --check-values)\n";
   s << (ok() ? "  OK\n" : "  PROBLEMS: the model cannot be used as it is\n");
   return s.str();
 }
 
 ModelReport require_fitting(const ModelSource& model, const std::string& label) {
   ModelReport report = inspect_model(model);
-  if (!report.ok()) throw Error(label + ": the weights do not fit the network:\n" + report.to_text());
+  if (!report.ok()) throw Error(label + ": the model cannot be used as it is:\n" + report.to_text());
   return report;
 }
 

@@ -7,6 +7,8 @@
 
 #include "engine/error.h"
 #include "engine/json_file.h"
+#include "engine/schedulers/scheduler.h"
+#include "models/config.h"
 #include "models/clip_text.h"
 #include "models/unet.h"
 #include "models/vae.h"
@@ -46,6 +48,24 @@ Component folder_component(const fs::path& root, const std::string& name, bool p
   // transformers 4.30 saves the position_ids buffer with the text encoder: not a weight.
   c.tensors.erase("text_model.embeddings.position_ids");
   return c;
+}
+
+// Every config checked as the networks and the scheduler will read it, before anything
+// else looks at it: a bad value fails here naming the file and the key.
+void validate_configs(const ModelSource& m, const std::string& scheduler_label) {
+  for (const auto& [name, c] : m.components) {
+    if (!c.config.is_object()) throw Error(c.config_label + ": not a JSON object");
+    if (name == "unet") UNetConfig::from_json(c.config, c.config_label);
+    else if (name == "vae") VaeConfig::from_json(c.config, c.config_label);
+    else if (name == "text_encoder") ClipTextConfig::from_json(c.config, c.config_label);
+  }
+  if (!m.scheduler_config.is_object()) throw Error(scheduler_label + ": not a JSON object");
+  try {
+    ConfigReader{m.scheduler_config, scheduler_label}.string("_class_name", "");
+    make_scheduler("", m.scheduler_config);
+  } catch (const Error& e) {
+    throw Error(scheduler_label + ": " + e.what());
+  }
 }
 
 void check_tokenizer_dir(const fs::path& dir, const std::string& model) {
@@ -250,6 +270,7 @@ ModelSource open_single_file(const fs::path& path, const OpenOptions& options) {
         m.components[comp].unexpected.push_back(t->name);
   }
   m.scheduler_config = default_scheduler_config();
+  validate_configs(m, path.string() + " (scheduler config)");
   m.tokenizer_pad = m.family == Family::SD2 ? "!" : "<|endoftext|>";
 
   // A single file carries no tokenizer: take it from the option, beside the file, or
@@ -273,6 +294,7 @@ ModelSource open_folder(const fs::path& path, const OpenOptions& options) {
   const fs::path sched = path / "scheduler" / "scheduler_config.json";
   if (!fs::exists(sched)) throw Error(sched.string() + ": missing");
   m.scheduler_config = read_json_file(sched);
+  validate_configs(m, sched.string());
   m.tokenizer_dir = path / "tokenizer";
   if (!fs::is_directory(m.tokenizer_dir))
     throw Error(path.string() + ": missing tokenizer (no 'tokenizer' folder)");
@@ -316,6 +338,7 @@ ModelSource ModelSource::open(const fs::path& path, const OpenOptions& options) 
   const auto status = fs::status(path, ec);
   if (!fs::exists(status)) throw Error(path.string() + ": no such file or folder");
   if (fs::is_directory(status)) return open_folder(path, options);
+  if (!fs::is_regular_file(status)) throw Error(path.string() + ": not a regular file (a FIFO, device or socket)");
   const std::string ext = path.extension().string();
   for (const char* pickle : {".ckpt", ".pt", ".pth", ".bin", ".pkl"})
     if (ext == pickle) refuse_pickle(path);

@@ -107,9 +107,22 @@ void validate(const GenerationOptions& o) {
     throw Error("--steps is " + std::to_string(o.steps) + "; it must be between 1 and 1000");
   if (!(o.strength > 0.0 && o.strength <= 1.0))
     throw Error("--strength is " + std::to_string(o.strength) + "; it must be in (0, 1]");
-  if (!(o.guidance >= 0.0)) throw Error("--guidance is " + std::to_string(o.guidance) + "; it must be >= 0");
+  // Guidance far above the usual 1-15 only amplifies the difference to overflow.
+  if (!(o.guidance >= 0.0 && o.guidance <= 100.0))
+    throw Error("--guidance is " + std::to_string(o.guidance) + "; it must lie in [0, 100]");
   make_scheduler(o.scheduler, nlohmann::json::object());  // throws for an unknown name, listing them
 }
+
+namespace {
+// NaN or Inf never reach a picture: each stage's result is checked (a few thousand
+// values, next to nothing against the stage), and the error names the stage and what
+// usually causes it.
+void require_finite(const at::Tensor& t, const std::string& stage, const std::string& cause) {
+  if (!at::isfinite(t).all().item<bool>())
+    throw Error(stage + " produced NaN or infinite values: " + cause + " (nothing was written)");
+}
+const char* const kWeightsCause = "its weights (or a LoRA merged into them) hold NaN/Inf values or are far off scale";
+}  // namespace
 
 Pipeline::Pipeline(const ModelSource& model) : model_(model) {}
 
@@ -142,6 +155,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     Stage s("encode prompt", progress, times);
     PolicyScope never_packed(packing(false));
     context = prompt_embeddings(o, cfg);
+    require_finite(context, "the text encoder", kWeightsCause);
   }
 
   auto scheduler = make_scheduler(o.scheduler, model_.scheduler_config);
@@ -171,6 +185,8 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
                             : scheduler->add_noise(image_latents, noise, timesteps[0]);
     mask = at::upsample_nearest2d(mask_bin, {h / 8, w / 8});
     masked_latents = encode_latents(vae.get(), taesd.get(), image * (mask_bin < 0.5).to(at::kFloat), gen);
+    require_finite(masked_latents, "the image encoder (VAE)", kWeightsCause);
+    if (image_latents.defined()) require_finite(image_latents, "the image encoder (VAE)", kWeightsCause);
     keep_packed(model_, "vae", o.packed_cache, vae_packed, times);
   }
 
@@ -194,6 +210,8 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
         eps = parts[0] + (parts[1] - parts[0]) * static_cast<float>(o.guidance);
       }
       latents = scheduler->step(eps, t, latents, gen).prev_sample;
+      require_finite(latents, "denoising step " + std::to_string(i + 1) + " (UNet)",
+                     std::string(kWeightsCause) + ", or the guidance scale is too large");
       if (in_channels == 4) {  // plain models: keep the unmasked area on the image's path
         at::Tensor proper = image_latents;
         if (i + 1 < timesteps.size()) proper = scheduler->add_noise(image_latents, noise, timesteps[i + 1]);
@@ -225,10 +243,15 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   release_widening_buffer();
 
   Stage s("decode", progress, times);
-  if (!o.taesd.empty()) return open_taesd(o.taesd)->decoder->forward(latents).clamp(0, 1);
+  if (!o.taesd.empty()) {
+    const at::Tensor decoded = open_taesd(o.taesd)->decoder->forward(latents);
+    require_finite(decoded, "the image decoder (TAESD)", kWeightsCause);
+    return decoded.clamp(0, 1);
+  }
   PackedSlots vae_packed;
   const auto vae = load_packed(&load_vae, model_, "vae", o.packed_cache, vae_packed, times);
   const at::Tensor decoded = vae->decode(latents / static_cast<float>(vae->config().scaling_factor));
+  require_finite(decoded, "the image decoder (VAE)", std::string(kWeightsCause) + ", or its scaling_factor is wrong");
   keep_packed(model_, "vae", o.packed_cache, vae_packed, times);  // the decoder's, at the first run
   return (decoded / 2 + 0.5).clamp(0, 1);
 }

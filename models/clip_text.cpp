@@ -5,27 +5,6 @@
 
 namespace inpaint {
 
-ClipTextConfig ClipTextConfig::from_json(const nlohmann::json& j, const std::string& label) {
-  ConfigReader r{j, label};
-  ClipTextConfig c;
-  c.vocab_size = r.integer("vocab_size");
-  c.hidden_size = r.integer("hidden_size");
-  c.intermediate_size = r.integer("intermediate_size");
-  c.num_heads = r.integer("num_attention_heads");
-  c.num_layers = r.integer("num_hidden_layers");
-  c.max_positions = r.integer("max_position_embeddings");
-  c.hidden_act = r.string("hidden_act", "quick_gelu");
-  c.layer_norm_eps = r.number("layer_norm_eps", 1e-5);
-  for (const char* k : {"vocab_size", "hidden_size", "intermediate_size", "num_attention_heads",
-                        "num_hidden_layers", "max_position_embeddings"})
-    r.positive(k, r.integer(k));
-  if (c.hidden_size % c.num_heads != 0)
-    r.bad("num_attention_heads", "does not divide hidden_size");
-  if (c.hidden_act != "quick_gelu" && c.hidden_act != "gelu")
-    r.bad("hidden_act", "is '" + c.hidden_act + "'; supported: quick_gelu, gelu");
-  return c;
-}
-
 ClipTextModel::ClipTextModel(const ClipTextConfig& c, ParamLoader& p) : config_(c) {
   const int64_t d = c.hidden_size;
   token_embedding = p.take("text_model.embeddings.token_embedding.weight", {c.vocab_size, d});

@@ -5,15 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "models/layers.h"
+#include "models/network_configs.h"
 
 namespace inpaint {
-
-struct ClipTextConfig {
-  int64_t vocab_size, hidden_size, intermediate_size, num_heads, num_layers, max_positions;
-  std::string hidden_act;  // quick_gelu (SD 1.x) or gelu (SD 2.x)
-  double layer_norm_eps;
-  static ClipTextConfig from_json(const nlohmann::json& j, const std::string& label);
-};
 
 class ClipTextModel {
  public:

@@ -6,20 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "models/layers.h"
+#include "models/network_configs.h"
 
 namespace inpaint {
-
-struct UNetConfig {
-  int64_t in_channels, out_channels, sample_size, layers_per_block, norm_num_groups;
-  int64_t cross_attention_dim;
-  double norm_eps;
-  std::vector<int64_t> block_out_channels;
-  std::vector<std::string> down_block_types, up_block_types;
-  std::vector<int64_t> heads;  // per down block (diffusers' attention_head_dim)
-  bool use_linear_projection, upcast_attention, flip_sin_to_cos;
-  double freq_shift;
-  static UNetConfig from_json(const nlohmann::json& j, const std::string& label);
-};
 
 struct ResnetBlock {
   GroupNorm norm1, norm2;

@@ -9,33 +9,6 @@ namespace {
 constexpr double kEps = 1e-6;  // every norm of the SD VAE
 }
 
-VaeConfig VaeConfig::from_json(const nlohmann::json& j, const std::string& label) {
-  ConfigReader r{j, label};
-  VaeConfig c;
-  c.in_channels = r.integer("in_channels", 3);
-  c.out_channels = r.integer("out_channels", 3);
-  c.latent_channels = r.integer("latent_channels", 4);
-  c.layers_per_block = r.integer("layers_per_block", 1);
-  c.norm_num_groups = r.integer("norm_num_groups", 32);
-  c.block_out_channels = r.integers("block_out_channels");
-  c.scaling_factor = r.number("scaling_factor", 0.18215);
-  if (c.block_out_channels.empty()) r.bad("block_out_channels", "is empty");
-  for (int64_t ch : c.block_out_channels)
-    if (ch <= 0 || ch % c.norm_num_groups != 0)
-      r.bad("block_out_channels", "must be positive multiples of norm_num_groups");
-  for (const char* k : {"in_channels", "out_channels", "latent_channels", "layers_per_block"})
-    r.positive(k, r.integer(k, 1));
-  if (r.has("down_block_types"))
-    for (const auto& t : r.strings("down_block_types"))
-      if (t != "DownEncoderBlock2D") r.bad("down_block_types", "has unsupported '" + t + "'");
-  if (r.has("up_block_types"))
-    for (const auto& t : r.strings("up_block_types"))
-      if (t != "UpDecoderBlock2D") r.bad("up_block_types", "has unsupported '" + t + "'");
-  if (!r.boolean("mid_block_add_attention", true))
-    r.bad("mid_block_add_attention", "false is not supported");
-  return c;
-}
-
 VaeAttention::VaeAttention(ParamLoader& p, const std::string& n, int64_t c, int64_t groups)
     : group_norm(p, n + ".group_norm", groups, c, kEps),
       to_q(p, n + ".to_q", c, c),

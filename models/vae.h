@@ -9,13 +9,6 @@
 
 namespace inpaint {
 
-struct VaeConfig {
-  int64_t in_channels, out_channels, latent_channels, layers_per_block, norm_num_groups;
-  std::vector<int64_t> block_out_channels;
-  double scaling_factor;
-  static VaeConfig from_json(const nlohmann::json& j, const std::string& label);
-};
-
 // The single-head self-attention of the VAE's mid block.
 struct VaeAttention {
   GroupNorm group_norm;

@@ -21,11 +21,12 @@ DpmSolverScheduler::DpmSolverScheduler(const nlohmann::json& config, std::option
     : Scheduler(ScheduleConfig::from_json(config, "DPM-Solver scheduler config", true)) {
   ConfigReader r{config, "DPM-Solver scheduler config"};
   karras_ = karras ? *karras : r.boolean("use_karras_sigmas", false);
-  order_solver_ = r.integer("solver_order", 2);
+  order_solver_ = r.integer("solver_order", 2, 1, 3);
   lower_order_final_ = r.boolean("lower_order_final", true);
   euler_at_final_ = r.boolean("euler_at_final", false);
   heun_ = r.string("solver_type", "midpoint") == "heun";
-  lambda_min_clipped_ = r.number("lambda_min_clipped", -std::numeric_limits<double>::infinity());
+  lambda_min_clipped_ = r.number("lambda_min_clipped", -std::numeric_limits<double>::infinity(),
+                                -std::numeric_limits<double>::infinity(), 100);
   const std::string algorithm = r.string("algorithm_type", "dpmsolver++");
   if (algorithm != "dpmsolver++") r.bad("algorithm_type", "is '" + algorithm + "'; supported: dpmsolver++");
   if (order_solver_ != 1 && order_solver_ != 2) r.bad("solver_order", "must be 1 or 2");

@@ -11,9 +11,9 @@ namespace inpaint {
 LcmScheduler::LcmScheduler(const nlohmann::json& config)
     : Scheduler(ScheduleConfig::from_json(config, "LCM scheduler config", true)) {
   ConfigReader r{config, "LCM scheduler config"};
-  original_steps_ = r.integer("original_inference_steps", 50);
-  timestep_scaling_ = r.number("timestep_scaling", 10.0);
-  r.positive("original_inference_steps", original_steps_);
+  original_steps_ = r.integer("original_inference_steps", 50, 1, 1000);
+  timestep_scaling_ = r.number("timestep_scaling", 10.0, 1e-3, 1e3);
+  if (original_steps_ > config_.num_train_timesteps) r.bad("original_inference_steps", "exceeds num_train_timesteps");
 }
 
 void LcmScheduler::set_timesteps(int64_t steps) {

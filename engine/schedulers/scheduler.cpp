@@ -11,20 +11,23 @@ ScheduleConfig ScheduleConfig::from_json(const nlohmann::json& j, const std::str
                                          bool default_set_alpha_to_one) {
   ConfigReader r{j, label};
   ScheduleConfig c;
-  c.num_train_timesteps = r.integer("num_train_timesteps", 1000);
-  c.beta_start = r.number("beta_start", 0.0001);
-  c.beta_end = r.number("beta_end", 0.02);
+  c.num_train_timesteps = r.integer("num_train_timesteps", 1000, 1, 100000);
+  c.beta_start = r.number("beta_start", 0.0001, 0, 1);
+  c.beta_end = r.number("beta_end", 0.02, 0, 1);
   c.beta_schedule = r.string("beta_schedule", "linear");
   if (r.has("trained_betas")) {
-    for (const auto& b : j["trained_betas"]) c.trained_betas.push_back(b.get<double>());
+    if (!j["trained_betas"].is_array() || j["trained_betas"].size() > 100000) r.bad("trained_betas", "is not a list of betas");
+    for (const auto& b : j["trained_betas"]) {
+      if (!b.is_number() || !(b.get<double>() > 0 && b.get<double>() < 1)) r.bad("trained_betas", "has an entry outside (0, 1)");
+      c.trained_betas.push_back(b.get<double>());
+    }
     if (static_cast<int64_t>(c.trained_betas.size()) != c.num_train_timesteps)
       r.bad("trained_betas", "must have num_train_timesteps entries");
   }
   c.prediction_type = r.string("prediction_type", "epsilon");
   c.timestep_spacing = r.string("timestep_spacing", "leading");
-  c.steps_offset = r.integer("steps_offset", 0);
+  c.steps_offset = r.integer("steps_offset", 0, 0, 1000);
   c.set_alpha_to_one = r.boolean("set_alpha_to_one", default_set_alpha_to_one);
-  r.positive("num_train_timesteps", c.num_train_timesteps);
   if (c.prediction_type != "epsilon" && c.prediction_type != "v_prediction")
     r.bad("prediction_type", "is '" + c.prediction_type + "'; supported: epsilon, v_prediction");
   if (c.timestep_spacing != "leading" && c.timestep_spacing != "linspace" && c.timestep_spacing != "trailing")
