@@ -42,11 +42,7 @@ meson compile -C build
 
 step "Install the GIMP plug-in for $(id -un)"
 # GIMP finds it at its next start: Filters > Inpaint > Inpaint Selection...
-plugdir="${GIMP2_DIRECTORY:-$HOME/.config/GIMP/2.10}/plug-ins/inpaint-gimp"
-mkdir -p "$plugdir"
-install -m 755 build/plugin/inpaint-gimp "$plugdir/inpaint-gimp"
-install -m 755 build/plugin/inpaint-gimp-engine "$plugdir/inpaint-gimp-engine"
-echo "    installed $plugdir/inpaint-gimp"
+bash install/install-plugin.sh build
 echo "    models: install/fetch-model.sh downloads Stable Diffusion 1.5 inpainting (2.1 GB) into"
 echo "    ${INPAINT_MODELS:-${XDG_DATA_HOME:-$HOME/.local/share}/inpaint/models}; without one the classic fill is used"
 

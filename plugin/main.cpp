@@ -10,6 +10,7 @@
 #include "plugin/dialog.h"
 #include "plugin/gimp_adapter.h"
 #include "plugin/inpaint_selection.h"
+#include "plugin/messages.h"
 #include "plugin/settings.h"
 
 using namespace inpaint::plugin;
@@ -110,7 +111,7 @@ void run(const gchar*, gint nparams, const GimpParam* params, gint* nreturn, Gim
   } catch (const std::bad_alloc&) {
     fail(GIMP_PDB_EXECUTION_ERROR, "Inpaint ran out of memory: set a memory limit under Advanced, or a smaller working resolution.");
   } catch (const std::exception& e) {
-    fail(GIMP_PDB_EXECUTION_ERROR, std::string("Inpaint: ") + e.what());
+    fail(GIMP_PDB_EXECUTION_ERROR, "Inpaint: " + inpaint::gimp_message(e.what()));
   }
 }
 
