@@ -1,6 +1,9 @@
 #!/bin/sh
-# Builds the safetensors fuzz target with clang (libFuzzer + ASan + UBSan) and runs it
-# for a bounded time on a copy of the seed corpus. Usage: run.sh [SECONDS] [WORKDIR]
+# Builds the fuzz targets with clang (libFuzzer + ASan + UBSan) and runs each for a
+# bounded time on a copy of its seed corpus. Usage: run.sh [SECONDS] [WORKDIR]
+#   safetensors   the safetensors header parser (corpus/)
+#   configs       config.json parsing and validation (corpus-configs/)
+#   packed_cache  the packed cache's reader: header, checksum, layouts (corpus-packed-cache/)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -9,10 +12,19 @@ work=${2:-$(mktemp -d)}
 if ! command -v clang++ >/dev/null 2>&1; then
   echo "fuzz: clang++ not found (install/setup.sh installs it)"; exit 1
 fi
-mkdir -p "$work/corpus"
-cp "$here"/corpus/* "$work/corpus/"
-clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I"$root" "$here/fuzz_safetensors.cpp" "$root/engine/safetensors.cpp" "$root/engine/own_files.cpp" -o "$work/fuzz_safetensors"
-"$work/fuzz_safetensors" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
-  -artifact_prefix="$work/" "$work/corpus"
-echo "fuzz: no crash in ${seconds}s"
+flags="-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$root"
+# fuzz NAME CORPUS MAX_LEN SOURCES... [-lLIB]
+fuzz() {
+  name=$1 corpus=$2 max_len=$3
+  shift 3
+  mkdir -p "$work/$name-corpus"
+  cp "$here/$corpus"/* "$work/$name-corpus/"
+  clang++ $flags "$here/fuzz_$name.cpp" "$@" -o "$work/fuzz_$name"
+  "$work/fuzz_$name" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$work/$name-" "$work/$name-corpus"
+  echo "fuzz $name: no crash in ${seconds}s"
+}
+fuzz safetensors corpus 4096 "$root/engine/safetensors.cpp" "$root/engine/own_files.cpp"
+fuzz configs corpus-configs 4096 "$root/engine/json_file.cpp" "$root/models/network_configs.cpp"
+fuzz packed_cache corpus-packed-cache 4096 "$root/engine/safetensors.cpp" "$root/engine/own_files.cpp" \
+  "$root/models/packed_layout.cpp" -ldnnl
