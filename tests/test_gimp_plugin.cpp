@@ -153,7 +153,8 @@ TEST_CASE("GIMP plug-in: feathered ellipse on a photo: layer placement, untouche
   }
 }
 
-TEST_CASE("GIMP plug-in: no selection and indexed images: an error, and the image keeps its layers") {
+TEST_CASE("GIMP plug-in: no selection, indexed images, a bad setting: an error naming the dialog's setting, and the image "
+          "keeps its layers") {
   const GimpRun& g = gimp_run();
   if (!g.ran) return;
   const auto& facts = g.facts;
@@ -166,6 +167,10 @@ TEST_CASE("GIMP plug-in: no selection and indexed images: an error, and the imag
     CHECK(facts.at("indexed").at(0) == "failed");
     CHECK(facts.at("indexed-layers").at(0) == facts.at("indexed-layers").at(1));
     CHECK(output.find("RGB and grayscale") != std::string::npos);
+    CHECK(facts.at("bad-steps").at(0) == "failed");
+    CHECK(facts.at("bad-steps-layers").at(0) == facts.at("bad-steps-layers").at(1));
+    CHECK(output.find("Steps is 0") != std::string::npos);
+    CHECK(output.find("--steps") == std::string::npos);
   }
 }
 

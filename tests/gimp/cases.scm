@@ -49,6 +49,16 @@
     (gimp-selection-none img)
     (expect-error "no-selection" img drawable model)))
 
+; An out-of-range setting: the message names the dialog's setting, not a CLI option.
+(define (case-bad-steps photo model)
+  (let* ((img (load-photo photo)) (drawable (car (gimp-image-get-active-drawable img))))
+    (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 100 100 80 80)
+    (let ((before (car (gimp-image-get-layers img))))
+      (catch (fact "bad-steps" "failed")
+             (begin (plug-in-inpaint RUN-NONINTERACTIVE img drawable "x" "" model 0 7.5 1.0 42 "" -1)
+                    (fact "bad-steps" "succeeded")))
+      (fact "bad-steps-layers" before (car (gimp-image-get-layers img))))))
+
 (define (case-indexed photo model)
   (let* ((img (load-photo photo)) (drawable 0))
     (gimp-image-convert-indexed img CONVERT-DITHER-NONE CONVERT-PALETTE-GENERATE 64 FALSE FALSE "")
@@ -105,6 +115,7 @@
             (list (lambda () (case-photo photo model out))
                   (lambda () (case-no-selection photo model))
                   (lambda () (case-indexed photo model))
+                  (lambda () (case-bad-steps photo model))
                   (lambda () (case-offset-layer photo model out))
                   (lambda () (case-rgba photo model))
                   (lambda () (case-precision photo model out "u16" PRECISION-U16-GAMMA))
