@@ -58,6 +58,15 @@ void keep_used_last(const fs::path& dir, int keep, const std::function<bool(cons
   }
 }
 
+void discard_entry(const fs::path& entry, const std::string& what, const std::string& why, const std::string& then) {
+  std::fprintf(stderr, "inpaint: %s %s %s: deleted, %s\n", what.c_str(), entry.string().c_str(), why.c_str(), then.c_str());
+  try {
+    remove_entry(entry.parent_path(), entry.filename().string());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "inpaint: %s\n", e.what());
+  }
+}
+
 bool has_room(const fs::path& dir, double bytes) {
   std::error_code ec;
   const fs::space_info space = fs::space(dir, ec);

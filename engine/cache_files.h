@@ -23,6 +23,12 @@ std::string stable_name(const std::string& text);
 void keep_used_last(const std::filesystem::path& dir, int keep, const std::function<bool(const std::string&)>& ours,
                     const std::function<std::filesystem::path(const std::filesystem::path&)>& used_stamp);
 
+// Says once on stderr why a cache entry is not used ("inpaint: <what> <entry> <why>:
+// deleted, <then>") and deletes it (a file, or a folder and its contents), so that the
+// next run writes a sound one.
+void discard_entry(const std::filesystem::path& entry, const std::string& what, const std::string& why,
+                   const std::string& then);
+
 // Whether `dir` has room for `bytes` more and a margin for everything else.
 bool has_room(const std::filesystem::path& dir, double bytes);
 

@@ -52,15 +52,7 @@ std::string read_text(const fs::path& file) {
   }
 }
 
-// Says once why an entry is not used, and deletes it: merged on the fly, written again.
-void discard(const fs::path& entry, const std::string& why) {
-  std::fprintf(stderr, "inpaint: LoRA cache %s %s: deleted, merging again\n", entry.string().c_str(), why.c_str());
-  try {
-    remove_entry(entry.parent_path(), entry.filename().string());
-  } catch (const Error& e) {
-    std::fprintf(stderr, "inpaint: %s\n", e.what());
-  }
-}
+void discard(const fs::path& entry, const std::string& why) { discard_entry(entry, "LoRA cache", why, "merging again"); }
 }  // namespace
 
 fs::path lora_cache_entry(const ModelSource& model, const std::vector<LoraSpec>& loras) {

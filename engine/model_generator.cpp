@@ -122,8 +122,11 @@ void generate_single_file(const ModelPreset& preset, const GenerateOptions& o,
               {"vae_config", preset.vae.dump()}, {"text_encoder_config", preset.text_encoder.dump()}},
              progress);
   put_in_place(tmp, o.out);
+  // Beside the file, for the loader to find; a tokenizer folder already there (the
+  // user's, or an earlier run's) is left as it is.
   const fs::path tok = o.out.parent_path() / "tokenizer";
-  if (!fs::exists(tok / "vocab.json")) write_tokenizer(tok, tokenizer, preset.family);
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(tok, ec))) write_tokenizer(tok, tokenizer, preset.family);
 }
 
 }  // namespace
@@ -190,6 +193,7 @@ void generate_lora(const std::string& preset_name, int64_t rank, uint64_t seed, 
                        [n = key + "u", up, seed] { return in_dtype(random_parameter(n, up, seed) * 0.01, DType::F16); }});
   }
   std::sort(tensors.begin(), tensors.end(), [](const Pending& a, const Pending& b) { return a.entry.name < b.entry.name; });
+  check_model_output(out, /*force=*/true, {});  // replaces only a file inpaint wrote
   if (out.has_parent_path()) fs::create_directories(out.parent_path());
   write_tensors(out, tensors, {{"format", "pt"}, {"generator", "inpaint gen-lora"}, {"rank", std::to_string(rank)}}, {});
 }

@@ -24,6 +24,8 @@ namespace {
 const char* const kSignature = "packing";  // metadata: packing_signature() when written
 
 std::string layout_key(const std::string& name) { return "layout:" + name; }
+
+void discard(const fs::path& file, const std::string& why) { discard_entry(file, "packed weights", why, "packing again"); }
 }  // namespace
 
 fs::path packed_cache_file(const fs::path& dir, const Component& component) {
@@ -34,19 +36,6 @@ fs::path packed_cache_file(const fs::path& dir, const Component& component) {
   for (const std::string& f : files) text << file_identity(f) << "\n";
   return dir / (component.name + "-" + stable_name(text.str()) + ".safetensors");
 }
-
-namespace {
-// Says once why a kept file is not used, and deletes it: the weights are packed again
-// and the next run writes a sound one.
-void discard(const fs::path& file, const std::string& why) {
-  std::fprintf(stderr, "inpaint: packed weights %s %s: deleted, packing again\n", file.string().c_str(), why.c_str());
-  try {
-    remove_entry(file.parent_path(), file.filename().string());
-  } catch (const Error& e) {
-    std::fprintf(stderr, "inpaint: %s\n", e.what());
-  }
-}
-}  // namespace
 
 bool is_packed_cache_name(const std::string& name) {
   const size_t dash = name.rfind('-');

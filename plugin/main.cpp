@@ -86,7 +86,7 @@ void run(const gchar*, gint nparams, const GimpParam* params, gint* nreturn, Gim
   const auto mode = static_cast<GimpRunMode>(params[0].data.d_int32);
   const gint32 image = params[1].data.d_image, drawable = params[2].data.d_drawable;
   Settings s;
-  gimp::load_settings(kProcedure, &s, sizeof s);
+  if (gimp::load_settings(kProcedure, &s, sizeof s)) sanitize(s);  // the last run's: checked, not trusted
   if (mode == GIMP_RUN_INTERACTIVE) {
     if (!show_dialog(s)) {
       values[0].data.d_status = GIMP_PDB_CANCEL;

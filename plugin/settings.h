@@ -54,4 +54,9 @@ struct Settings {
   char taesd[1024] = "";       // TAESD instead of the model's VAE: "taesd" (installed) or its folder; "": no
 };
 
+// Settings read back from GIMP (the last run's) are trusted only after this: a different
+// layout version gives the defaults, strings are cut at their arrays' ends and numbers
+// brought into their ranges. Returns whether anything had to change.
+bool sanitize(Settings& settings);
+
 }  // namespace inpaint::plugin

@@ -15,6 +15,7 @@
 #include "engine/json_file.h"
 #include "engine/safetensors.h"
 #include "plugin/messages.h"
+#include "plugin/settings.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;
@@ -395,6 +396,25 @@ TEST_CASE("GIMP messages name the dialog's settings, not the CLI's options") {
   CHECK(gimp_message("the context margin (--context) must be -1") == "the context margin (Context margin) must be -1");
   CHECK(gimp_message("--negative-prompt and --prompt") == "Negative prompt and Prompt");
   CHECK(gimp_message("--stepsize stays") == "--stepsize stays");
+}
+
+TEST_CASE("the plug-in's settings read back from GIMP are checked: other layouts reset, strings cut, numbers in range") {
+  plugin::Settings s;
+  CHECK_FALSE(plugin::sanitize(s));  // the defaults are sound
+  std::fill(std::begin(s.prompt), std::end(s.prompt), 'x');  // no terminating NUL
+  s.steps = 0;
+  s.guidance = std::numeric_limits<double>::quiet_NaN();
+  s.strength = 7;
+  s.resolution = -5;
+  CHECK(plugin::sanitize(s));
+  CHECK(std::string(s.prompt).size() == sizeof s.prompt - 1);
+  CHECK(s.steps == 1);
+  CHECK(s.guidance == plugin::Settings{}.guidance);
+  CHECK(s.strength == 1.0);
+  CHECK(s.resolution == 0);
+  s.version = 1;
+  CHECK(plugin::sanitize(s));
+  CHECK(s.steps == plugin::Settings{}.steps);
 }
 
 TEST_CASE("install-plugin.sh lets GIMP create a new profile itself before installing into it") {
