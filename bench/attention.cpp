@@ -2,6 +2,7 @@
 // CFG (batch 2, 8 heads; 4096 tokens of 320 channels, 1024 of 640): the fused kernel,
 // and batched matrix products at several score budgets (ComputePolicy::attention_floats).
 // Not a test.
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include <ATen/ATen.h>
 
 #include <chrono>

@@ -8,6 +8,7 @@
 // Where the networks use the Winograd kernel (models/packed_conv.h), which does 4x fewer,
 // its speed is printed apart, as the direct kernel's FLOPs per second ("effective").
 // Not a test.
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 

@@ -5,6 +5,7 @@
 // runs, for a side-by-side ratio), "kept" (packed weights mapped from the cache's file,
 // written first when missing); LAYOUT: "nhwc" (activations channels last, default),
 // "nchw" or "both" (alternating). Not a test.
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include <ATen/Parallel.h>
 
 #include <chrono>

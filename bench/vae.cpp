@@ -6,6 +6,7 @@
 // KERNEL: "winograd" (where it suits, default), "direct" or "both" (alternating; each run
 // also prints how far its latent and picture are from the run before's).
 // Not a test.
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include <ATen/Parallel.h>
 
 #include <chrono>

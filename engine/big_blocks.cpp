@@ -10,6 +10,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "engine/torch_compat.h"
+
 namespace inpaint {
 
 std::optional<size_t> BlockRanges::take(size_t size) {
@@ -62,11 +64,11 @@ constexpr size_t kMinBlock = size_t(1) << 20;
 constexpr size_t kGrain = size_t(64) << 10;  // sizes and offsets: page and cache-line aligned
 constexpr size_t kHugePage = size_t(2) << 20;
 
-class BigBlocks final : public c10::Allocator {
+class BigBlocks final : public CpuAllocator {
  public:
   BigBlocks(char* base, size_t size) : base_(base), size_(size), ranges_(size) {}
 
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate_bytes(size_t n) const override {
     void* p = n >= kMinBlock ? take(n) : nullptr;
     if (!p) p = c10::alloc_cpu(n);
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};

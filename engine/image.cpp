@@ -98,6 +98,13 @@ void require_regular(const fs::path& path) {
 
 std::pair<int, int> image_size(const fs::path& path) {
   require_regular(path);
+  // A PNG's size from its header as written (stb versions differ in what they check
+  // before they say), so that a size too large is said before anything is decoded.
+  const auto [pw, ph] = png_header_size(path);
+  if (pw > 0 && ph > 0) {
+    if (pw > kMaxImageSide || ph > kMaxImageSide || pw * ph > kMaxImagePixels) throw Error(path.string() + ": " + why_not(path));
+    return {int(pw), int(ph)};
+  }
   int w = 0, h = 0, c = 0;
   if (!stbi_info(path.c_str(), &w, &h, &c)) throw Error(path.string() + ": " + why_not(path));
   return {w, h};

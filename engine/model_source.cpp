@@ -76,6 +76,8 @@ void check_tokenizer_dir(const fs::path& dir, const std::string& model) {
 
 // ---- single-file checkpoints -------------------------------------------------------
 
+// Callers keep copies: a reference to the result, with temporaries among the arguments,
+// is what GCC 14's -Wdangling-reference takes for a dangling one.
 const TensorInfo& need(const SafetensorsFile& f, const std::string& name, const std::string& why) {
   const TensorInfo* t = f.find(name);
   if (!t) throw Error(f.label() + ": not a Stable Diffusion checkpoint (" + why + ": no tensor '" + name + "')");
@@ -91,10 +93,10 @@ int64_t count_indexed(const SafetensorsFile& f, const std::string& prefix) {
 
 nlohmann::json single_file_unet_config(const SafetensorsFile& f, Family family) {
   const std::string p = "model.diffusion_model.";
-  const auto& conv_in = need(f, p + "input_blocks.0.0.weight", "UNet");
-  const auto& conv_out = need(f, p + "out.2.weight", "UNet");
-  const auto& to_k = need(f, p + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", "UNet");
-  const auto& proj_in = need(f, p + "input_blocks.1.1.proj_in.weight", "UNet");
+  const TensorInfo conv_in = need(f, p + "input_blocks.0.0.weight", "UNet");
+  const TensorInfo conv_out = need(f, p + "out.2.weight", "UNet");
+  const TensorInfo to_k = need(f, p + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", "UNet");
+  const TensorInfo proj_in = need(f, p + "input_blocks.1.1.proj_in.weight", "UNet");
   // Channels per level: the out-conv of each level's first resnet.
   std::vector<int64_t> channels;
   for (int level = 0; level < 4; ++level)
@@ -122,8 +124,8 @@ nlohmann::json single_file_unet_config(const SafetensorsFile& f, Family family) 
 }
 
 nlohmann::json single_file_vae_config(const SafetensorsFile& f) {
-  const auto& conv_in = need(f, "first_stage_model.encoder.conv_in.weight", "VAE");
-  const auto& post = need(f, "first_stage_model.post_quant_conv.weight", "VAE");
+  const TensorInfo conv_in = need(f, "first_stage_model.encoder.conv_in.weight", "VAE");
+  const TensorInfo post = need(f, "first_stage_model.post_quant_conv.weight", "VAE");
   std::vector<int64_t> channels;
   for (int level = 0; level < 4; ++level)
     channels.push_back(need(f, "first_stage_model.encoder.down." + std::to_string(level) +
@@ -146,9 +148,9 @@ nlohmann::json single_file_text_config(const SafetensorsFile& f, Family family) 
   nlohmann::json c = {{"architectures", {"CLIPTextModel"}}, {"layer_norm_eps", 1e-5}};
   if (family == Family::SD2) {
     const std::string p = "cond_stage_model.model.";
-    const auto& tok = need(f, p + "token_embedding.weight", "OpenCLIP text encoder");
-    const auto& pos = need(f, p + "positional_embedding", "OpenCLIP text encoder");
-    const auto& fc = need(f, p + "transformer.resblocks.0.mlp.c_fc.weight", "OpenCLIP text encoder");
+    const TensorInfo tok = need(f, p + "token_embedding.weight", "OpenCLIP text encoder");
+    const TensorInfo pos = need(f, p + "positional_embedding", "OpenCLIP text encoder");
+    const TensorInfo fc = need(f, p + "transformer.resblocks.0.mlp.c_fc.weight", "OpenCLIP text encoder");
     // SD 2 uses the penultimate layer: the single file's last layer is dropped.
     const int64_t layers = count_indexed(f, p + "transformer.resblocks.") - 1;
     c.update({{"vocab_size", tok.shape[0]}, {"hidden_size", tok.shape[1]},
@@ -157,9 +159,9 @@ nlohmann::json single_file_text_config(const SafetensorsFile& f, Family family) 
               {"hidden_act", "gelu"}});
   } else {
     const std::string p = "cond_stage_model.transformer.text_model.";
-    const auto& tok = need(f, p + "embeddings.token_embedding.weight", "CLIP text encoder");
-    const auto& pos = need(f, p + "embeddings.position_embedding.weight", "CLIP text encoder");
-    const auto& fc = need(f, p + "encoder.layers.0.mlp.fc1.weight", "CLIP text encoder");
+    const TensorInfo tok = need(f, p + "embeddings.token_embedding.weight", "CLIP text encoder");
+    const TensorInfo pos = need(f, p + "embeddings.position_embedding.weight", "CLIP text encoder");
+    const TensorInfo fc = need(f, p + "encoder.layers.0.mlp.fc1.weight", "CLIP text encoder");
     c.update({{"vocab_size", tok.shape[0]}, {"hidden_size", tok.shape[1]},
               {"max_position_embeddings", pos.shape[0]}, {"intermediate_size", fc.shape[0]},
               {"num_hidden_layers", count_indexed(f, p + "encoder.layers.")},

@@ -1,5 +1,6 @@
 #include "engine/pipeline.h"
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>

@@ -13,7 +13,15 @@ sudo_cmd=()
 if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
 
 step "Debian packages"
-mapfile -t wanted < <(grep -v '^\s*#' install/packages.txt | grep -v '^\s*$')
+# The release decides a few package names (install/packages-debian*.txt) and which
+# GIMP the plug-in is built for (GIMP 2.10 on Debian 12; GIMP 3's plug-in is to come).
+release=$(. /etc/os-release && echo "${VERSION_ID:-}")
+case "$release" in
+  12) plugin=enabled ;;
+  13) plugin=auto ;;
+  *) echo "    warning: Debian ${release:-?} is neither 12 nor 13: trying Debian 13's package names"; release=13; plugin=auto ;;
+esac
+mapfile -t wanted < <(cat install/packages.txt "install/packages-debian$release.txt" | grep -v '^\s*#' | grep -v '^\s*$')
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,7 +42,7 @@ step "Configure (meson, release build in build/)"
 if [ -f build/build.ninja ]; then
   echo "    already configured"
 else
-  meson setup build --buildtype=release -Dplugin=enabled
+  meson setup build --buildtype=release -Dplugin=$plugin
 fi
 
 step "Build (takes a few minutes the first time)"
@@ -42,7 +50,11 @@ meson compile -C build
 
 step "Install the GIMP plug-in for $(id -un)"
 # GIMP finds it at its next start: Filters > Inpaint > Inpaint Selection...
-bash install/install-plugin.sh build
+if [ -x build/plugin/inpaint-gimp ]; then
+  bash install/install-plugin.sh build
+else
+  echo "    no GIMP 2.10 plug-in built on this release (GIMP 3's is to come): the CLI works as on Debian 12"
+fi
 echo "    models: install/fetch-model.sh downloads Stable Diffusion 1.5 inpainting (2.1 GB) into"
 echo "    ${INPAINT_MODELS:-${XDG_DATA_HOME:-$HOME/.local/share}/inpaint/models}; without one the classic fill is used"
 

@@ -12,6 +12,7 @@
 
 #include "engine/safetensors.h"
 #include "models/layers.h"
+#include "models/onednn.h"
 #include "models/op_profile.h"
 #include "models/packed_layout.h"
 
@@ -32,19 +33,17 @@ std::shared_ptr<PackedConvWeight> new_packed_slot() { return std::make_shared<Pa
 bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& layout) {
   if (!w.data.defined()) return false;
   data = w.data;
-  layout.assign(reinterpret_cast<const char*>(&w.layout.data), sizeof w.layout.data);
+  layout = onednn::to_bytes(w.layout);
   return true;
 }
 
 bool packed_in_process(const PackedConvWeight& w) { return w.data.defined() && !w.from_disk; }
 
-
 bool restore_packed(PackedConvWeight& w, const at::Tensor& data, const std::string& layout) {
-  dnnl_memory_desc_t d;
-  if (w.tried || data.dim() != 1 || !weight_layout_from_bytes(layout, &d)) return false;
-  const memory::desc desc(d);
-  if (desc.get_size() != size_t(data.numel()) * sizeof(float)) return false;
-  w.layout = desc;
+  if (w.tried || data.dim() != 1) return false;
+  const auto desc = weight_layout_from_bytes(layout);
+  if (!desc || desc->get_size() != size_t(data.numel()) * sizeof(float)) return false;
+  w.layout = *desc;
   w.data = data;
   w.tried = w.from_disk = true;
   return true;
@@ -54,7 +53,8 @@ std::string packing_signature() {
   const dnnl_version_t* v = dnnl_version();
   std::ostringstream out;
   out << "oneDNN " << v->major << '.' << v->minor << '.' << v->patch << ' ' << v->hash << " isa "
-      << static_cast<int>(dnnl_get_effective_cpu_isa()) << " desc " << sizeof(dnnl_memory_desc_t)
+      << static_cast<int>(dnnl_get_effective_cpu_isa()) << " desc "
+      << onednn::to_bytes(memory::desc({1}, memory::data_type::f32, memory::format_tag::a)).size()
       << " winograd from " << compute_policy().winograd_from_pixels;  // apart: runs with it and without don't repack each other's
   return out.str();
 }
@@ -86,17 +86,14 @@ Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weigh
   using namespace dnnl;
   const memory::desc src = strided_desc(x), dst = strided_desc(y);
   const memory::dims w_dims = weight.sizes().vec(), s{stride, stride}, p{padding, padding};
-  const memory::desc any_src(src.dims(), memory::data_type::f32, memory::format_tag::any);
-  const memory::desc any_dst(dst.dims(), memory::data_type::f32, memory::format_tag::any);
+  const memory::desc any_src(x.sizes().vec(), memory::data_type::f32, memory::format_tag::any);
+  const memory::desc any_dst(y.sizes().vec(), memory::data_type::f32, memory::format_tag::any);
   const memory::desc any_w(w_dims, memory::data_type::f32, memory::format_tag::any);
-  const auto d = has_bias ? convolution_forward::desc(prop_kind::forward_inference, algorithm, any_src, any_w,
-                                                      memory::desc({weight.size(0)}, memory::data_type::f32, memory::format_tag::x),
-                                                      any_dst, s, p, p)
-                          : convolution_forward::desc(prop_kind::forward_inference, algorithm, any_src, any_w,
-                                                      any_dst, s, p, p);
+  const memory::desc bias = has_bias ? memory::desc({weight.size(0)}, memory::data_type::f32, memory::format_tag::x)
+                                     : memory::desc();
   primitive_attr attr;
   if (algorithm == algorithm::convolution_winograd) attr.set_scratchpad_mode(scratchpad_mode::user);
-  Plan plan{convolution_forward::primitive_desc(d, attr, cpu_engine()), {}, {}, {}};
+  Plan plan{onednn::convolution(cpu_engine(), algorithm, any_src, any_w, bias, any_dst, s, p, attr), {}, {}, {}};
   plan.conv = convolution_forward(plan.pd);
   if (plan.pd.src_desc() != src) plan.to_src = reorder(reorder::primitive_desc(cpu_engine(), src, cpu_engine(), plan.pd.src_desc()));
   if (plan.pd.dst_desc() != dst) plan.from_dst = reorder(reorder::primitive_desc(cpu_engine(), plan.pd.dst_desc(), cpu_engine(), dst));
@@ -134,25 +131,24 @@ const Plan* plan_for(const at::Tensor& x, const at::Tensor& y, const at::Tensor&
 // dims split into outer and inner blocks; false for layouts this does not describe
 // (padded dims, more than one block per dim, an offset).
 bool blocked_view(const memory::desc& layout, std::vector<int64_t>& sizes, std::vector<int64_t>& strides) {
-  const dnnl_memory_desc_t& d = layout.data;
-  if (d.format_kind != dnnl_blocked || d.offset0 != 0) return false;
-  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
-  for (int i = 0; i < d.ndims; ++i) {
-    if (d.padded_dims[i] != d.dims[i]) return false;
+  const onednn::Layout l = onednn::layout_of(layout);
+  if (l.kind != onednn::Layout::Kind::blocked || l.offset0 != 0 || l.strides.size() != l.dims.size()) return false;
+  for (size_t i = 0; i < l.dims.size(); ++i) {
+    if (l.padded_dims[i] != l.dims[i]) return false;
     int64_t block = 1, block_stride = 1;
-    for (int j = 0; j < b.inner_nblks; ++j) {
-      if (b.inner_idxs[j] != i) continue;
+    for (size_t j = 0; j < l.inner_blks.size(); ++j) {
+      if (l.inner_idxs[j] != int64_t(i)) continue;
       if (block != 1) return false;
-      block = b.inner_blks[j];
-      for (int k = j + 1; k < b.inner_nblks; ++k) block_stride *= b.inner_blks[k];
+      block = l.inner_blks[j];
+      for (size_t k = j + 1; k < l.inner_blks.size(); ++k) block_stride *= l.inner_blks[k];
     }
-    sizes.insert(sizes.end(), {d.dims[i] / block, block});
-    strides.insert(strides.end(), {b.strides[i], block_stride});
+    sizes.insert(sizes.end(), {l.dims[i] / block, block});
+    strides.insert(strides.end(), {l.strides[i], block_stride});
   }
   return true;
 }
 
-bool is_winograd(const memory::desc& layout) { return layout.data.format_kind == dnnl_format_kind_wino; }
+bool is_winograd(const memory::desc& layout) { return onednn::layout_of(layout).kind == onednn::Layout::Kind::winograd; }
 
 std::atomic<int64_t> g_winograd_convolutions{0};
 
@@ -256,6 +252,14 @@ void release_widening_buffer() { t_widening_buffer = at::Tensor(); }
 
 bool packed_for_winograd(const PackedConvWeight& w) { return w.data.defined() && is_winograd(w.layout); }
 int64_t winograd_convolutions() { return g_winograd_convolutions; }
+
+bool winograd_available() {
+  static const bool available = [] {
+    const at::Tensor x = at::zeros({1, 32, 24, 24}), y = at::empty_like(x), w = at::zeros({32, 32, 3, 3});
+    return plan_for(x, y, w, /*has_bias=*/true, 1, 1, dnnl::algorithm::convolution_winograd) != nullptr;
+  }();
+  return available;
+}
 
 at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,

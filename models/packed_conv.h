@@ -56,5 +56,8 @@ std::string packing_signature();
 // f32, transformed), and how many convolutions ran through that kernel in this process.
 bool packed_for_winograd(const PackedConvWeight& w);
 int64_t winograd_convolutions();
+// Whether this oneDNN has a Winograd kernel for this CPU (oneDNN 3.x has none on the
+// CPUs here: the direct kernel runs).
+bool winograd_available();
 
 }  // namespace inpaint

@@ -1,54 +1,42 @@
 #include "models/packed_layout.h"
 
 #include <cstdint>
-#include <cstring>
 
 namespace inpaint {
-namespace {
-// An enum field read as the int it is stored as: bytes from disk may hold any value, and
-// loading one that is no enumerator is undefined.
-template <class Enum>
-int as_int(const Enum& e) {
-  static_assert(sizeof(Enum) == sizeof(int), "enums are ints here");
-  int v;
-  std::memcpy(&v, &e, sizeof v);
-  return v;
-}
-}  // namespace
 
-bool plausible_weight_layout(const dnnl_memory_desc_t& d) {
+bool plausible_weight_layout(const onednn::Layout& l) {
   constexpr int64_t kMaxDim = 1 << 16;
-  if (d.ndims < 1 || d.ndims > 6 || as_int(d.data_type) != dnnl_f32 || d.offset0 != 0 || d.extra.flags != 0) return false;
-  for (int i = 0; i < d.ndims; ++i)
-    if (d.dims[i] < 1 || d.dims[i] > kMaxDim || d.padded_dims[i] < d.dims[i] || d.padded_dims[i] > d.dims[i] + 64 ||
-        d.padded_offsets[i] != 0)
+  const size_t ndims = l.dims.size();
+  if (ndims < 1 || !l.f32 || l.offset0 != 0 || l.extra_flags) return false;
+  if (l.padded_dims.size() != ndims || l.padded_offsets.size() != ndims) return false;
+  for (size_t i = 0; i < ndims; ++i)
+    if (l.dims[i] < 1 || l.dims[i] > kMaxDim || l.padded_dims[i] < l.dims[i] || l.padded_dims[i] > l.dims[i] + 64 ||
+        l.padded_offsets[i] != 0)
       return false;
-  const int kind = as_int(d.format_kind);
-  if (kind == dnnl_blocked) {
-    const dnnl_blocking_desc_t& b = d.format_desc.blocking;
-    if (b.inner_nblks < 0 || b.inner_nblks > DNNL_MAX_NDIMS) return false;
-    for (int k = 0; k < b.inner_nblks; ++k)
-      if (b.inner_blks[k] < 1 || b.inner_blks[k] > 64 || b.inner_idxs[k] < 0 || b.inner_idxs[k] >= d.ndims) return false;
-    for (int i = 0; i < d.ndims; ++i)
-      if (b.strides[i] < 0 || b.strides[i] > kMaxDim * kMaxDim * 16) return false;
+  if (l.kind == onednn::Layout::Kind::blocked) {
+    if (l.strides.size() != ndims || l.inner_blks.size() != l.inner_idxs.size()) return false;
+    for (size_t k = 0; k < l.inner_blks.size(); ++k)
+      if (l.inner_blks[k] < 1 || l.inner_blks[k] > 64 || l.inner_idxs[k] < 0 || l.inner_idxs[k] >= int64_t(ndims))
+        return false;
+    for (int64_t s : l.strides)
+      if (s < 0 || s > kMaxDim * kMaxDim * 16) return false;
     return true;
   }
-  if (kind == dnnl_format_kind_wino) {
-    const dnnl_wino_desc_t& w = d.format_desc.wino_desc;
+  if (l.kind == onednn::Layout::Kind::winograd) {
+    // Formats 1-4: dnnl_wino_wei_aaOIoi to dnnl_wino_wei_OBaaIBOIio (oneDNN 2.x only).
     const auto block = [](int v) { return v >= 1 && v <= 512; };
-    const int format = as_int(w.wino_format);
-    return format >= dnnl_wino_wei_aaOIoi && format <= dnnl_wino_wei_OBaaIBOIio && w.r == 3 &&
-           w.alpha >= 4 && w.alpha <= 8 && w.ic >= 1 && w.ic <= kMaxDim && w.oc >= 1 && w.oc <= kMaxDim &&
-           block(w.ic_block) && block(w.oc_block) && block(w.ic2_block) && block(w.oc2_block) && w.size > 0 &&
-           w.size <= (size_t(1) << 34);
+    return l.wino_format >= 1 && l.wino_format <= 4 && l.r == 3 &&
+           l.alpha >= 4 && l.alpha <= 8 && l.ic >= 1 && l.ic <= kMaxDim && l.oc >= 1 && l.oc <= kMaxDim &&
+           block(l.ic_block) && block(l.oc_block) && block(l.ic2_block) && block(l.oc2_block) && l.wino_size > 0 &&
+           l.wino_size <= (uint64_t(1) << 34);
   }
   return false;
 }
 
-bool weight_layout_from_bytes(const std::string& bytes, dnnl_memory_desc_t* out) {
-  if (bytes.size() != sizeof(dnnl_memory_desc_t)) return false;
-  std::memcpy(out, bytes.data(), sizeof *out);
-  return plausible_weight_layout(*out);
+std::optional<dnnl::memory::desc> weight_layout_from_bytes(const std::string& bytes) {
+  auto desc = onednn::from_bytes(bytes);
+  if (!desc || !plausible_weight_layout(onednn::layout_of(*desc))) return std::nullopt;
+  return desc;
 }
 
 std::string layout_to_hex(const std::string& bytes) {
@@ -59,7 +47,7 @@ std::string layout_to_hex(const std::string& bytes) {
 }
 
 bool layout_from_hex(const std::string& hex, std::string* bytes) {
-  if (hex.size() % 2 || hex.size() > 2 * sizeof(dnnl_memory_desc_t)) return false;
+  if (hex.size() % 2 || hex.size() > (size_t(64) << 10)) return false;
   auto value = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
   bytes->clear();
   for (size_t i = 0; i < hex.size(); i += 2) {

@@ -1,6 +1,7 @@
 // The low-memory paths give the same numbers as the plain ones: chunked attention with
 // an online softmax, tiled convolutions (GroupNorm statistics over the whole tensor),
 // streamed weights; activations channels last (the default) or NCHW.
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include "engine/big_blocks.h"
 #include "engine/image.h"
 #include "engine/model_source.h"

@@ -139,7 +139,7 @@ TEST_CASE("full-size single-file key map covers every tensor (sparse file, nothi
     CHECK(part(r, "text_encoder").parameters == e.text);
     for (const auto& c : r.components) CHECK(c.unexpected.empty());
     // The configs derived from shapes equal the real ones (no metadata in this file).
-    const ModelPreset& p = model_preset(e.preset);
+    const ModelPreset p = model_preset(e.preset);  // a copy: GCC 14 flags a reference with a temporary argument
     CHECK(m.component("unet").config["block_out_channels"] == p.unet["block_out_channels"]);
     CHECK(m.component("unet").config["attention_head_dim"] == p.unet["attention_head_dim"]);
     CHECK(m.component("unet").config["use_linear_projection"] == p.unet["use_linear_projection"]);

@@ -1,5 +1,8 @@
 // Weights packed for oneDNN kept on disk (engine/packed_cache.h): the next load maps them
 // and computes the same numbers without packing anything; a damaged file is refused.
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
 
@@ -118,16 +121,21 @@ TEST_CASE("packed weights kept on disk are verified: a flipped byte in the data 
   std::string layout;
   for (const auto& [name, slot] : first)
     if (packed_contents(*slot, data, layout)) break;
-  dnnl_memory_desc_t desc;
-  REQUIRE(weight_layout_from_bytes(layout, &desc));
-  dnnl_memory_desc_t bad = desc;
-  if (bad.format_kind == dnnl_blocked) bad.format_desc.blocking.inner_blks[0] = 0, bad.format_desc.blocking.inner_nblks = 1;
-  else bad.format_desc.wino_desc.oc_block = 0;
+  const auto desc = weight_layout_from_bytes(layout);
+  REQUIRE(desc);
+  const onednn::Layout good = onednn::layout_of(*desc);
+  CHECK(plausible_weight_layout(good));
+  onednn::Layout bad = good;
+  if (bad.kind == onednn::Layout::Kind::blocked) bad.inner_blks = {0}, bad.inner_idxs = {0};
+  else bad.oc_block = 0;
   CHECK_FALSE(plausible_weight_layout(bad));
-  bad = desc;
+  bad = good;
   bad.dims[0] = -3;
   CHECK_FALSE(plausible_weight_layout(bad));
-  CHECK_FALSE(weight_layout_from_bytes(layout.substr(1), &bad));
+  bad = good;
+  bad.f32 = false;
+  CHECK_FALSE(plausible_weight_layout(bad));
+  CHECK_FALSE(weight_layout_from_bytes(layout.substr(1)));
 
   // Partial files of processes that died (kill -9 during a write) go at the next use;
   // a live process's, a fresh one's and files that are not ours stay.

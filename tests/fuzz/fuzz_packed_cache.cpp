@@ -3,8 +3,6 @@
 // decoded and range-checked; a layout that passes is handed to oneDNN, which must be
 // able to compute its size (the check exists so that nothing reaching oneDNN divides by
 // zero). Inputs of a descriptor's size are also tried as raw layout bytes.
-#include <oneapi/dnnl/dnnl.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -15,9 +13,8 @@
 
 namespace {
 void check_layout(const std::string& bytes) {
-  dnnl_memory_desc_t d;
-  if (inpaint::weight_layout_from_bytes(bytes, &d)) {
-    volatile size_t size = dnnl_memory_desc_get_size(&d);
+  if (const auto desc = inpaint::weight_layout_from_bytes(bytes)) {
+    volatile size_t size = desc->get_size();
     (void)size;
   }
 }

@@ -1,0 +1,125 @@
+#include "models/onednn.h"
+
+#include <cstring>
+
+namespace inpaint::onednn {
+namespace {
+constexpr int kMaxDims = 6;  // weights: 4-D, 5-D with groups
+
+// An enum field read as the int it is stored as: bytes from disk may hold any value, and
+// loading one that is no enumerator is undefined.
+template <class Enum>
+int as_int(const Enum& e) {
+  static_assert(sizeof(Enum) == sizeof(int), "enums are ints here");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+}  // namespace
+
+#if DNNL_VERSION_MAJOR >= 3
+
+dnnl::convolution_forward::primitive_desc convolution(const dnnl::engine& engine, dnnl::algorithm algorithm,
+                                                      const memory::desc& src, const memory::desc& weights,
+                                                      const memory::desc& bias, const memory::desc& dst,
+                                                      const memory::dims& strides, const memory::dims& padding,
+                                                      const dnnl::primitive_attr& attr) {
+  using dnnl::convolution_forward;
+  const auto inference = dnnl::prop_kind::forward_inference;
+  if (bias.is_zero())
+    return convolution_forward::primitive_desc(engine, inference, algorithm, src, weights, dst, strides, padding,
+                                               padding, attr);
+  return convolution_forward::primitive_desc(engine, inference, algorithm, src, weights, bias, dst, strides, padding,
+                                             padding, attr);
+}
+
+Layout layout_of(const memory::desc& desc) {
+  Layout l;
+  const int ndims = desc.get_ndims();
+  l.f32 = desc.get_data_type() == memory::data_type::f32;
+  l.offset0 = desc.get_submemory_offset();
+  const auto kind = desc.get_format_kind();
+  l.kind = kind == memory::format_kind::blocked ? Layout::Kind::blocked : Layout::Kind::other;
+  if (ndims < 1 || ndims > kMaxDims) return l;
+  l.dims = desc.get_dims();
+  l.padded_dims = desc.get_padded_dims();
+  l.padded_offsets = desc.get_padded_offsets();
+  if (l.kind != Layout::Kind::blocked) return l;
+  l.strides = desc.get_strides();
+  const int nblks = desc.get_inner_nblks();
+  if (nblks < 0 || nblks > DNNL_MAX_NDIMS) return l;
+  l.inner_blks = desc.get_inner_blks();
+  l.inner_idxs = desc.get_inner_idxs();
+  return l;
+}
+
+std::string to_bytes(const memory::desc& desc) {
+  const std::vector<uint8_t> blob = memory::desc(desc).get_blob();
+  return std::string(blob.begin(), blob.end());
+}
+
+std::optional<memory::desc> from_bytes(const std::string& bytes) {
+  // The blob constructor reads a descriptor's size from the pointer it is given.
+  static const size_t size = memory::desc({1}, memory::data_type::f32, memory::format_tag::a).get_blob().size();
+  if (bytes.size() != size) return std::nullopt;
+  return memory::desc(std::vector<uint8_t>(bytes.begin(), bytes.end()));
+}
+
+#else  // oneDNN 2.x: descriptors are plain structs
+
+dnnl::convolution_forward::primitive_desc convolution(const dnnl::engine& engine, dnnl::algorithm algorithm,
+                                                      const memory::desc& src, const memory::desc& weights,
+                                                      const memory::desc& bias, const memory::desc& dst,
+                                                      const memory::dims& strides, const memory::dims& padding,
+                                                      const dnnl::primitive_attr& attr) {
+  using dnnl::convolution_forward;
+  const auto inference = dnnl::prop_kind::forward_inference;
+  const auto d = bias.is_zero()
+                     ? convolution_forward::desc(inference, algorithm, src, weights, dst, strides, padding, padding)
+                     : convolution_forward::desc(inference, algorithm, src, weights, bias, dst, strides, padding, padding);
+  return convolution_forward::primitive_desc(d, attr, engine);
+}
+
+Layout layout_of(const memory::desc& desc) {
+  const dnnl_memory_desc_t& d = desc.data;
+  Layout l;
+  l.f32 = as_int(d.data_type) == dnnl_f32;
+  l.offset0 = d.offset0;
+  l.extra_flags = d.extra.flags != 0;
+  const int kind = as_int(d.format_kind);
+  l.kind = kind == dnnl_blocked ? Layout::Kind::blocked : kind == dnnl_format_kind_wino ? Layout::Kind::winograd
+                                                                                       : Layout::Kind::other;
+  if (d.ndims < 1 || d.ndims > kMaxDims) return l;
+  l.dims.assign(d.dims, d.dims + d.ndims);
+  l.padded_dims.assign(d.padded_dims, d.padded_dims + d.ndims);
+  l.padded_offsets.assign(d.padded_offsets, d.padded_offsets + d.ndims);
+  if (l.kind == Layout::Kind::blocked) {
+    const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+    l.strides.assign(b.strides, b.strides + d.ndims);
+    if (b.inner_nblks < 0 || b.inner_nblks > DNNL_MAX_NDIMS) return l;
+    l.inner_blks.assign(b.inner_blks, b.inner_blks + b.inner_nblks);
+    l.inner_idxs.assign(b.inner_idxs, b.inner_idxs + b.inner_nblks);
+  } else if (l.kind == Layout::Kind::winograd) {
+    const dnnl_wino_desc_t& w = d.format_desc.wino_desc;
+    l.wino_format = as_int(w.wino_format);
+    l.r = w.r, l.alpha = w.alpha, l.ic = w.ic, l.oc = w.oc;
+    l.ic_block = w.ic_block, l.oc_block = w.oc_block, l.ic2_block = w.ic2_block, l.oc2_block = w.oc2_block;
+    l.wino_size = w.size;
+  }
+  return l;
+}
+
+std::string to_bytes(const memory::desc& desc) {
+  return std::string(reinterpret_cast<const char*>(&desc.data), sizeof desc.data);
+}
+
+std::optional<memory::desc> from_bytes(const std::string& bytes) {
+  if (bytes.size() != sizeof(dnnl_memory_desc_t)) return std::nullopt;
+  dnnl_memory_desc_t d;
+  std::memcpy(&d, bytes.data(), sizeof d);
+  return memory::desc(d);
+}
+
+#endif
+
+}  // namespace inpaint::onednn
