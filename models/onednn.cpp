@@ -36,18 +36,27 @@ dnnl::convolution_forward::primitive_desc convolution(const dnnl::engine& engine
 Layout layout_of(const memory::desc& desc) {
   Layout l;
   const int ndims = desc.get_ndims();
-  l.f32 = desc.get_data_type() == memory::data_type::f32;
+  // Enum fields queried into ints: the C++ getters would load any value as the enum.
+  int data_type = 0, kind = 0;
+  dnnl_memory_desc_query(desc.get(), dnnl_query_data_type, &data_type);
+  dnnl_memory_desc_query(desc.get(), dnnl_query_format_kind, &kind);
+  l.f32 = data_type == dnnl_f32;
   l.offset0 = desc.get_submemory_offset();
-  const auto kind = desc.get_format_kind();
-  l.kind = kind == memory::format_kind::blocked ? Layout::Kind::blocked : Layout::Kind::other;
-  if (ndims < 1 || ndims > kMaxDims) return l;
+  l.kind = kind == dnnl_blocked ? Layout::Kind::blocked : Layout::Kind::other;
+  if (ndims < 1 || ndims > kMaxDims) {
+    l.kind = Layout::Kind::other;
+    return l;
+  }
   l.dims = desc.get_dims();
   l.padded_dims = desc.get_padded_dims();
   l.padded_offsets = desc.get_padded_offsets();
   if (l.kind != Layout::Kind::blocked) return l;
   l.strides = desc.get_strides();
   const int nblks = desc.get_inner_nblks();
-  if (nblks < 0 || nblks > DNNL_MAX_NDIMS) return l;
+  if (nblks < 0 || nblks > DNNL_MAX_NDIMS) {
+    l.kind = Layout::Kind::other;
+    return l;
+  }
   l.inner_blks = desc.get_inner_blks();
   l.inner_idxs = desc.get_inner_idxs();
   return l;
@@ -89,14 +98,20 @@ Layout layout_of(const memory::desc& desc) {
   const int kind = as_int(d.format_kind);
   l.kind = kind == dnnl_blocked ? Layout::Kind::blocked : kind == dnnl_format_kind_wino ? Layout::Kind::winograd
                                                                                        : Layout::Kind::other;
-  if (d.ndims < 1 || d.ndims > kMaxDims) return l;
+  if (d.ndims < 1 || d.ndims > kMaxDims) {
+    l.kind = Layout::Kind::other;
+    return l;
+  }
   l.dims.assign(d.dims, d.dims + d.ndims);
   l.padded_dims.assign(d.padded_dims, d.padded_dims + d.ndims);
   l.padded_offsets.assign(d.padded_offsets, d.padded_offsets + d.ndims);
   if (l.kind == Layout::Kind::blocked) {
     const dnnl_blocking_desc_t& b = d.format_desc.blocking;
     l.strides.assign(b.strides, b.strides + d.ndims);
-    if (b.inner_nblks < 0 || b.inner_nblks > DNNL_MAX_NDIMS) return l;
+    if (b.inner_nblks < 0 || b.inner_nblks > DNNL_MAX_NDIMS) {
+      l.kind = Layout::Kind::other;
+      return l;
+    }
     l.inner_blks.assign(b.inner_blks, b.inner_blks + b.inner_nblks);
     l.inner_idxs.assign(b.inner_idxs, b.inner_idxs + b.inner_nblks);
   } else if (l.kind == Layout::Kind::winograd) {

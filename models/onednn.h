@@ -36,7 +36,8 @@ struct Layout {
   int wino_format = 0, r = 0, alpha = 0, ic = 0, oc = 0, ic_block = 0, oc_block = 0, ic2_block = 0, oc2_block = 0;
   uint64_t wino_size = 0;
 };
-// dims and the blocking are left empty when ndims or inner_nblks is out of range.
+// A descriptor whose ndims or inner_nblks is out of range is Kind::other, its numbers
+// left unread (so that nothing counts on what they would have said).
 Layout layout_of(const memory::desc& desc);
 
 // The descriptor's bytes, and a descriptor from such bytes (nullopt when they are not of

@@ -20,7 +20,7 @@ fuzz() {
   mkdir -p "$work/$name-corpus"
   cp "$here/$corpus"/* "$work/$name-corpus/"
   clang++ $flags "$here/fuzz_$name.cpp" "$@" -o "$work/fuzz_$name"
-  "$work/fuzz_$name" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
+  "$work/fuzz_$name" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -error_exitcode=1 -timeout_exitcode=1 \
     -artifact_prefix="$work/$name-" "$work/$name-corpus"
   echo "fuzz $name: no crash in ${seconds}s"
 }
