@@ -38,9 +38,11 @@ void require_plain_name(const std::string& name, const std::string& what) {
 bool is_within(const fs::path& inner, const fs::path& outer) {
   const fs::path in = real_location(inner), out = real_location(outer);
   auto i = in.begin();
-  for (auto o = out.begin(); o != out.end(); ++o, ++i) {
-    if (o->empty()) continue;  // a trailing separator
-    if (i == in.end() || *i != *o) return false;
+  for (const fs::path& part : out) {
+    if (part.empty()) continue;  // a trailing separator
+    while (i != in.end() && i->empty()) ++i;
+    if (i == in.end() || *i != part) return false;
+    ++i;
   }
   return true;
 }
