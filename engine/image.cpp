@@ -242,8 +242,6 @@ void save_image(const fs::path& path, const Image& img, const std::vector<uint16
   }
 }
 
-void save_png(const fs::path& path, const Image& img) { save_image(path, img); }
-
 Image to_rgb(const Image& in) {
   if (in.channels == 3) return in;
   Image out{in.width, in.height, 3, std::vector<uint8_t>(static_cast<size_t>(in.width) * in.height * 3)};

@@ -51,8 +51,6 @@ std::string image_format(const std::filesystem::path& path);
 // throws Error. Throws Error naming the file and the reason.
 void save_image(const std::filesystem::path& path, const Image& image, const std::vector<uint16_t>* samples16 = nullptr,
                 const std::function<bool()>& cancelled = {});
-// save_image for a PNG.
-void save_png(const std::filesystem::path& path, const Image& image);
 Image to_rgb(const Image& image);  // drops alpha / expands grey
 
 }  // namespace inpaint

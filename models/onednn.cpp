@@ -5,19 +5,7 @@
 namespace inpaint::onednn {
 namespace {
 constexpr int kMaxDims = 6;  // weights: 4-D, 5-D with groups
-
-// An enum field read as the int it is stored as: bytes from disk may hold any value, and
-// loading one that is no enumerator is undefined.
-template <class Enum>
-int as_int(const Enum& e) {
-  static_assert(sizeof(Enum) == sizeof(int), "enums are ints here");
-  int v;
-  std::memcpy(&v, &e, sizeof v);
-  return v;
-}
 }  // namespace
-
-#if DNNL_VERSION_MAJOR >= 3
 
 dnnl::convolution_forward::primitive_desc convolution(const dnnl::engine& engine, dnnl::algorithm algorithm,
                                                       const memory::desc& src, const memory::desc& weights,
@@ -26,12 +14,21 @@ dnnl::convolution_forward::primitive_desc convolution(const dnnl::engine& engine
                                                       const dnnl::primitive_attr& attr) {
   using dnnl::convolution_forward;
   const auto inference = dnnl::prop_kind::forward_inference;
+#if DNNL_VERSION_MAJOR >= 3
   if (bias.is_zero())
     return convolution_forward::primitive_desc(engine, inference, algorithm, src, weights, dst, strides, padding,
                                                padding, attr);
   return convolution_forward::primitive_desc(engine, inference, algorithm, src, weights, bias, dst, strides, padding,
                                              padding, attr);
+#else  // a descriptor first, then its primitive descriptor
+  const auto d = bias.is_zero()
+                     ? convolution_forward::desc(inference, algorithm, src, weights, dst, strides, padding, padding)
+                     : convolution_forward::desc(inference, algorithm, src, weights, bias, dst, strides, padding, padding);
+  return convolution_forward::primitive_desc(d, attr, engine);
+#endif
 }
+
+#if DNNL_VERSION_MAJOR >= 3  // descriptors are opaque: read through queries and blobs
 
 Layout layout_of(const memory::desc& desc) {
   Layout l;
@@ -76,18 +73,17 @@ std::optional<memory::desc> from_bytes(const std::string& bytes) {
 
 #else  // oneDNN 2.x: descriptors are plain structs
 
-dnnl::convolution_forward::primitive_desc convolution(const dnnl::engine& engine, dnnl::algorithm algorithm,
-                                                      const memory::desc& src, const memory::desc& weights,
-                                                      const memory::desc& bias, const memory::desc& dst,
-                                                      const memory::dims& strides, const memory::dims& padding,
-                                                      const dnnl::primitive_attr& attr) {
-  using dnnl::convolution_forward;
-  const auto inference = dnnl::prop_kind::forward_inference;
-  const auto d = bias.is_zero()
-                     ? convolution_forward::desc(inference, algorithm, src, weights, dst, strides, padding, padding)
-                     : convolution_forward::desc(inference, algorithm, src, weights, bias, dst, strides, padding, padding);
-  return convolution_forward::primitive_desc(d, attr, engine);
+namespace {
+// An enum field read as the int it is stored as: bytes from disk may hold any value, and
+// loading one that is no enumerator is undefined.
+template <class Enum>
+int as_int(const Enum& e) {
+  static_assert(sizeof(Enum) == sizeof(int), "enums are ints here");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
 }
+}  // namespace
 
 Layout layout_of(const memory::desc& desc) {
   const dnnl_memory_desc_t& d = desc.data;

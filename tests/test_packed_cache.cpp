@@ -42,17 +42,33 @@ size_t packed_count(const PackedSlots& slots) {
   }
   return n;
 }
+// The tiny UNet, its fixture input and where its packed weights go, in a fresh folder.
+struct TinyUnet {
+  fs::path dir;
+  ModelSource model;
+  at::Tensor x, ctx;
+  fs::path file;
+};
+
+TinyUnet tiny_unet(const fs::path& model_dir, const std::string& folder) {
+  TinyUnet t{test::temp_dir(folder), ModelSource::open(model_dir), {}, {}, {}};
+  const auto un = test::fixture_file(test::shared("fixtures/A/tiny-sd15-inpaint") / "unet.safetensors");
+  t.x = un.get("sample0");
+  t.ctx = un.get("encoder_hidden_states");
+  t.file = packed_cache_file(t.dir, t.model.component("unet"));
+  return t;
+}
 }  // namespace
 
 TEST_CASE("packed weights kept on disk: mapped at the next load, same output, nothing packed again; "
           "a damaged file is refused; the files used last are kept") {
   REQUIRE_SHARED(model_dir, "fixtures/A/models/tiny-sd15-inpaint");
-  const fs::path d = test::temp_dir("packed-cache");
-  const ModelSource model = ModelSource::open(model_dir);
-  const auto un = test::fixture_file(test::shared("fixtures/A/tiny-sd15-inpaint") / "unet.safetensors");
-  const at::Tensor x = un.get("sample0"), ctx = un.get("encoder_hidden_states");
+  const TinyUnet t = tiny_unet(model_dir, "packed-cache");
+  const fs::path& d = t.dir;
+  const ModelSource& model = t.model;
+  const at::Tensor &x = t.x, &ctx = t.ctx;
+  const fs::path& file = t.file;
   at::NoGradGuard no_grad;
-  const fs::path file = packed_cache_file(d, model.component("unet"));
 
   PackedSlots first;
   const at::Tensor in_memory = load_unet(model, &first)->forward(x, 981, ctx);
@@ -90,12 +106,12 @@ TEST_CASE("packed weights kept on disk: mapped at the next load, same output, no
 TEST_CASE("packed weights kept on disk are verified: a flipped byte in the data or a layout is caught, "
           "said once and deleted; layouts are range-checked; only our own files are ever removed") {
   REQUIRE_SHARED(model_dir, "fixtures/A/models/tiny-sd15-inpaint");
-  const fs::path d = test::temp_dir("packed-cache-verified");
-  const ModelSource model = ModelSource::open(model_dir);
-  const auto un = test::fixture_file(test::shared("fixtures/A/tiny-sd15-inpaint") / "unet.safetensors");
-  const at::Tensor x = un.get("sample0"), ctx = un.get("encoder_hidden_states");
+  const TinyUnet t = tiny_unet(model_dir, "packed-cache-verified");
+  const fs::path& d = t.dir;
+  const ModelSource& model = t.model;
+  const at::Tensor &x = t.x, &ctx = t.ctx;
+  const fs::path& file = t.file;
   at::NoGradGuard no_grad;
-  const fs::path file = packed_cache_file(d, model.component("unet"));
   PackedSlots first;
   const at::Tensor in_memory = load_unet(model, &first)->forward(x, 981, ctx);
 
