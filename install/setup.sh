@@ -13,12 +13,11 @@ sudo_cmd=()
 if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
 
 step "Debian packages"
-# The release decides a few package names (install/packages-debian*.txt) and which
-# GIMP the plug-in is built for (GIMP 2.10 on Debian 12; GIMP 3's plug-in is to come).
+# The release decides a few package names (install/packages-debian*.txt), among them
+# which GIMP the plug-in is built for: GIMP 2.10 on Debian 12, GIMP 3 on Debian 13.
 release=$(. /etc/os-release && echo "${VERSION_ID:-}")
 case "$release" in
-  12) plugin=enabled ;;
-  13) plugin=auto ;;
+  12 | 13) plugin=enabled ;;
   *) echo "    warning: Debian ${release:-?} is neither 12 nor 13: trying Debian 13's package names"; release=13; plugin=auto ;;
 esac
 mapfile -t wanted < <(cat install/packages.txt "install/packages-debian$release.txt" | grep -v '^\s*#' | grep -v '^\s*$')
@@ -40,6 +39,7 @@ case "$blas" in *openblas*) ;; *) echo "    warning: libblas.so.3 is not OpenBLA
 
 step "Configure (meson, release build in build/)"
 if [ -f build/build.ninja ]; then
+  meson configure build -Dplugin=$plugin  # a build configured before libgimp was installed finds it now
   echo "    already configured"
 else
   meson setup build --buildtype=release -Dplugin=$plugin
@@ -53,7 +53,7 @@ step "Install the GIMP plug-in for $(id -un)"
 if [ -x build/plugin/inpaint-gimp ]; then
   bash install/install-plugin.sh build
 else
-  echo "    no GIMP 2.10 plug-in built on this release (GIMP 3's is to come): the CLI works as on Debian 12"
+  echo "    no GIMP plug-in built (no libgimp found): the command-line program works without it"
 fi
 echo "    models: install/fetch-model.sh downloads Stable Diffusion 1.5 inpainting (2.1 GB) into"
 echo "    ${INPAINT_MODELS:-${XDG_DATA_HOME:-$HOME/.local/share}/inpaint/models}; without one the classic fill is used"

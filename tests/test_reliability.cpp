@@ -14,8 +14,8 @@
 #include "engine/image.h"
 #include "engine/json_file.h"
 #include "engine/safetensors.h"
-#include "plugin/messages.h"
-#include "plugin/settings.h"
+#include "plugin/core/messages.h"
+#include "plugin/core/settings.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "plugin/inpaint_selection.h"
+#include "plugin/core/inpaint_selection.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -15,7 +15,8 @@
 #include "engine/mask_edges.h"
 #include "engine/memory_plan.h"
 #include "engine/runtime.h"
-#include "plugin/gimp_adapter.h"
+#include "plugin/core/gimp_host.h"
+#include "plugin/core/messages.h"
 
 namespace inpaint::plugin {
 namespace {
@@ -96,7 +97,15 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
   InpaintOptions io;
   io.roi.context = s.context;
   io.roi.resolution = s.resolution;
+  io.grow = s.grow;
+  io.feather = s.feather;
   validate(io);
+  uint64_t max_memory = 0;
+  try {
+    max_memory = s.max_memory[0] ? parse_size(s.max_memory) : 0;
+  } catch (const Error& e) {
+    throw Error(std::string("--max-memory: ") + e.what());
+  }
   Box selection;
   if (!gimp::selection_bounds(image, &selection))
     throw Error("There is no selection. Select the area to repaint (for example with the Free Select tool), "
@@ -122,7 +131,7 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
     if (s.taesd[0]) gen.taesd = resolve_taesd(s.taesd);
     pipeline.emplace(*model);
     const int64_t side = working_side(*pipeline, io.roi, area.width, area.height);
-    set_compute_policy(plan_memory(*model, s.max_memory[0] ? parse_size(s.max_memory) : 0, side).policy);
+    set_compute_policy(plan_memory(*model, max_memory, side).policy);
   }
 
   // Regions in the source's own coordinates.
@@ -172,6 +181,19 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
     }
   }
   return layer_id;
+}
+
+Outcome run_inpaint_selection(int32_t image, int32_t drawable, const Settings& settings) {
+  try {
+    return {Outcome::Done, inpaint_selection(image, drawable, settings), ""};
+  } catch (const Cancelled&) {
+    return {Outcome::Cancelled, -1, ""};
+  } catch (const std::bad_alloc&) {
+    return {Outcome::Failed, -1,
+            "Inpaint ran out of memory: set a memory limit under Advanced, or a smaller working resolution."};
+  } catch (const std::exception& e) {
+    return {Outcome::Failed, -1, "Inpaint: " + gimp_message(e.what())};
+  }
 }
 
 }  // namespace inpaint::plugin

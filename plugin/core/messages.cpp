@@ -1,4 +1,4 @@
-#include "plugin/messages.h"
+#include "plugin/core/messages.h"
 
 #include <cctype>
 #include <utility>

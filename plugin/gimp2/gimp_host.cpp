@@ -1,4 +1,4 @@
-#include "plugin/gimp_adapter.h"
+#include "plugin/core/gimp_host.h"
 
 #include <libgimp/gimp.h>
 
@@ -86,12 +86,5 @@ int32_t add_layer(int32_t image, int32_t above, const std::string& name, const B
 void progress_start(const std::string& text) { gimp_progress_init(text.c_str()); }
 void progress_text(const std::string& text) { gimp_progress_set_text(text.c_str()); }
 void progress_fraction(double fraction) { gimp_progress_update(fraction); }
-
-bool load_settings(const char* key, void* data, size_t size) {
-  if (gimp_get_data_size(key) != static_cast<gint>(size)) return false;  // none, or an older layout
-  return gimp_get_data(key, data);
-}
-
-void save_settings(const char* key, const void* data, size_t size) { gimp_set_data(key, data, size); }
 
 }  // namespace inpaint::plugin::gimp

@@ -1,5 +1,6 @@
-// Every GIMP 2.10 call the plug-in makes, behind plain types: a GIMP 3 port changes
-// this file (and main.cpp's registration), nothing else.
+// Every GIMP call the shared core (inpaint_selection.cpp) makes, behind plain types and
+// GIMP's integer ids (images, items): plugin/gimp2/gimp_host.cpp and
+// plugin/gimp3/gimp_host.cpp implement it, each for its libgimp.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -34,8 +35,5 @@ int32_t add_layer(int32_t image, int32_t above, const std::string& name, const B
 void progress_start(const std::string& text);
 void progress_text(const std::string& text);
 void progress_fraction(double fraction);
-
-bool load_settings(const char* key, void* data, size_t size);
-void save_settings(const char* key, const void* data, size_t size);
 
 }  // namespace inpaint::plugin::gimp

@@ -1,6 +1,6 @@
 // The Inpaint Selection dialog (interactive runs). Returns false on Cancel.
 #pragma once
-#include "plugin/settings.h"
+#include "plugin/core/settings.h"
 
 namespace inpaint::plugin {
 

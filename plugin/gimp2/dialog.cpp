@@ -1,4 +1,4 @@
-#include "plugin/dialog.h"
+#include "plugin/gimp2/dialog.h"
 
 #include <libgimp/gimp.h>
 #include <libgimp/gimpui.h>
