@@ -56,8 +56,10 @@ constexpr bool kGimp3 = INPAINT_GIMP_API == 3;
 
 // One gimp-console session (start-up costs seconds) with the plug-in installed, running
 // `batch` (Script-Fu, or Python-Fu from the file `python`) with PHOTO, MODEL and OUT in
-// its text replaced; `env` is prefixed to the command (variables for the plug-in).
-GimpRun gimp_session(const std::string& name, const std::string& batch, const std::string& env, bool python = false) {
+// its text replaced; `env` is prefixed to the command (variables for the plug-in), `before`
+// runs first in the same shell.
+GimpRun gimp_session(const std::string& name, const std::string& batch, const std::string& env, bool python = false,
+                     const std::string& before = "") {
   GimpRun r;
   const std::string plugin = INPAINT_PLUGIN;
   if (plugin.empty()) {
@@ -95,7 +97,7 @@ GimpRun gimp_session(const std::string& name, const std::string& batch, const st
                      " --batch-interpreter=python-fu-eval -b - --quit <" + batch_file.string()
                : "gimp-console-3.0 -i -n -d -f -g " + (d / "gimprc").string() +
                      " --batch-interpreter=plug-in-script-fu-eval -b '(load \"" + batch_file.string() + "\")' --quit </dev/null";
-  const std::string command = "cd " + d.string() + " && INPAINT_MODELS=" + (d / "no-models").string() + " " + env +
+  const std::string command = "cd " + d.string() + " && " + before + "INPAINT_MODELS=" + (d / "no-models").string() + " " + env +
                               (kGimp3 ? " GIMP3_DIRECTORY=" : " GIMP2_DIRECTORY=") + (d / "profile").string() +
                               " timeout 600 " + run_batch;
   test::run(command, &r.output);
@@ -333,4 +335,23 @@ TEST_CASE("GIMP 3 plug-in: called from Python-Fu (a procedure config), the same 
   const Image a = load_image(script_run.out / "photo-merged.png"), b = load_image(py.out / "python-merged.png");
   REQUIRE(b.width == a.width);
   CHECK(differing(a, b) == 0);
+}
+
+TEST_CASE("GIMP plug-in: its process killed in the middle of a run (what GIMP's cancel button does) leaves the image "
+          "as it was") {
+  const GimpRun& plain = gimp_run();
+  if (!plain.ran) return;
+  // Waits for the plug-in's run (GIMP starts plug-ins with -run, or -query at registration),
+  // lets it work for a second, then kills it as GIMP's cancel does (SIGKILL).
+  const std::string killer =
+      "(for i in $(seq 1 1200); do for p in /proc/[0-9]*; do "
+      "case $(readlink $p/exe 2>/dev/null) in *inpaint-gimp-engine) "
+      "if tr '\\0' ' ' <$p/cmdline | grep -q -- ' -run'; then "
+      "sleep 1; kill -KILL ${p#/proc/}; echo KILLED-BY-TEST; exit 0; fi;; esac; done; sleep 0.1; done) & ";
+  const GimpRun killed = gimp_session("gimp-killed", script("run-killed"), "", false, killer);
+  CAPTURE(killed.output);
+  REQUIRE(killed.facts.count("killed-layers"));
+  CHECK(killed.output.find("KILLED-BY-TEST") != std::string::npos);
+  CHECK(killed.facts.at("killed").at(0) == "failed");
+  CHECK(killed.facts.at("killed-layers").at(0) == killed.facts.at("killed-layers").at(1));
 }

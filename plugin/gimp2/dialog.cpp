@@ -120,9 +120,10 @@ bool show_dialog(Settings& s) {
   GtkWidget* advanced = gtk_expander_new_with_mnemonic("_Advanced");
   // Open when something in it is set: a LoRA or a memory limit should not act unseen.
   gtk_expander_set_expanded(GTK_EXPANDER(advanced), s.loras[0] || s.taesd[0] || s.max_memory[0] ||
-                                                        s.context != -1 || s.resolution || s.threads);
+                                                        s.context != -1 || s.resolution || s.threads ||
+                                                        s.grow != Settings{}.grow || s.feather != Settings{}.feather);
   gtk_box_pack_start(GTK_BOX(box), advanced, FALSE, FALSE, 0);
-  GtkWidget* adv = gtk_table_new(6, 2, FALSE);
+  GtkWidget* adv = gtk_table_new(8, 2, FALSE);
   gtk_table_set_row_spacings(GTK_TABLE(adv), 4);
   gtk_table_set_col_spacings(GTK_TABLE(adv), 8);
   gtk_container_add(GTK_CONTAINER(advanced), adv);
@@ -150,6 +151,12 @@ bool show_dialog(Settings& s) {
   gtk_widget_set_tooltip_text(fast_decoder, ("Encodes and decodes ~10x faster than the model's VAE, approximately; installed in " +
                                              (models_dir() / "taesd").string() + " by `inpaint models fetch taesd`").c_str());
   gtk_table_attach(GTK_TABLE(adv), fast_decoder, 0, 2, 5, 6, GTK_FILL, GTK_FILL, 0, 0);
+  GtkWidget* grow = spin(s.grow, 0, 1000, 1, 0);
+  gtk_widget_set_tooltip_text(grow, "Pixels the repainted area reaches past the selection");
+  row(adv, 6, "_Grow (px):", grow);
+  GtkWidget* feather = spin(s.feather, 0, 1000, 1, 0);
+  gtk_widget_set_tooltip_text(feather, "Pixels over which the result fades in, inside the selection");
+  row(adv, 7, "_Feather (px):", feather);
 
   gtk_widget_show_all(dialog);
   const bool ok = gimp_dialog_run(GIMP_DIALOG(dialog)) == GTK_RESPONSE_OK;
@@ -175,6 +182,8 @@ bool show_dialog(Settings& s) {
     s.resolution = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(resolution));
     set_string(s.max_memory, sizeof s.max_memory, gtk_entry_get_text(GTK_ENTRY(memory)));
     s.threads = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(threads));
+    s.grow = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(grow));
+    s.feather = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(feather));
     set_string(s.loras, sizeof s.loras, gtk_entry_get_text(GTK_ENTRY(loras)));
     set_string(s.taesd, sizeof s.taesd, gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(fast_decoder)) ? "taesd" : "");
   }

@@ -3,15 +3,13 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "plugin/gimp2/dialog.h"
 #include "plugin/core/inpaint_selection.h"
-#include "plugin/core/messages.h"
 #include "plugin/core/settings.h"
+#include "plugin/gimp2/dialog.h"
 
 using namespace inpaint::plugin;
 

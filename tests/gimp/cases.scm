@@ -120,3 +120,15 @@
   (catch (fact "case-error") (case-photo photo model out))
   (fact "done")
   (close-output-port facts-port))
+
+; The plug-in's process ends in the middle of a long run (the test kills it, as GIMP
+; does when its progress bar's cancel button is pressed): the image keeps its layers.
+(define (run-killed photo model out)
+  (set! facts-port (open-output-file (string-append out "/facts.txt")))
+  (let* ((img (load-photo photo)) (drawable (active-drawable img)) (before (layer-count img)))
+    (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 150 120 200 160)
+    (catch (fact "killed" "failed")
+           (begin (inpaint-steps img drawable model 1000) (fact "killed" "succeeded")))
+    (fact "killed-layers" before (layer-count img)))
+  (fact "done")
+  (close-output-port facts-port))
