@@ -275,8 +275,8 @@ ModelSource open_single_file(const fs::path& path, const OpenOptions& options) {
   validate_configs(m, path.string() + " (scheduler config)");
   m.tokenizer_pad = m.family == Family::SD2 ? "!" : "<|endoftext|>";
 
-  // A single file carries no tokenizer: take it from the option, beside the file, or
-  // from the user's data folder.
+  // A single file carries no tokenizer: take it from the option, beside the file, from
+  // the user's data folder, or the one shipped with the program (every SD family's).
   m.tokenizer_dir = find_tokenizer_dir(options.tokenizer_dir, path.parent_path() / "tokenizer",
                                        path.string() + ": missing tokenizer: a single-file checkpoint has none");
   return m;
@@ -309,6 +309,18 @@ ModelSource open_folder(const fs::path& path, const OpenOptions& options) {
 
 }  // namespace
 
+std::vector<fs::path> shipped_tokenizer_dirs() {
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    dirs.push_back(exe.parent_path() / "clip");                                // the GIMP plug-in's folder
+    dirs.push_back(exe.parent_path().parent_path() / "share/inpaint/clip");  // meson install
+  }
+  dirs.push_back(fs::path(INPAINT_SOURCE_ROOT) / "share/clip");  // a build folder's source tree
+  return dirs;
+}
+
 fs::path find_tokenizer_dir(const fs::path& given, const fs::path& beside, const std::string& what) {
   std::vector<fs::path> candidates;
   if (!given.empty()) candidates.push_back(given);
@@ -318,6 +330,7 @@ fs::path find_tokenizer_dir(const fs::path& given, const fs::path& beside, const
   const char* home = std::getenv("HOME");
   if (xdg && *xdg) candidates.push_back(fs::path(xdg) / "inpaint" / "tokenizer");
   else if (home) candidates.push_back(fs::path(home) / ".local/share/inpaint/tokenizer");
+  for (const fs::path& dir : shipped_tokenizer_dirs()) candidates.push_back(dir);
   for (const auto& dir : candidates)
     if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt")) return dir;
   std::string tried;

@@ -57,10 +57,15 @@ CheckpointLayout checkpoint_layout(Family family, const nlohmann::json& unet_con
                                    const nlohmann::json& vae_config);
 
 // CLIP tokenizer files (vocab.json + merges.txt): the first folder holding them of
-// `given`, $INPAINT_TOKENIZER, `beside`, $XDG_DATA_HOME/inpaint/tokenizer. Otherwise
-// throws an Error starting with `what` and listing where it looked.
+// `given`, $INPAINT_TOKENIZER, `beside`, $XDG_DATA_HOME/inpaint/tokenizer, then the
+// program's own copy (shipped_tokenizer_dirs()). Otherwise throws an Error starting
+// with `what` and listing where it looked.
 std::filesystem::path find_tokenizer_dir(const std::filesystem::path& given,
                                          const std::filesystem::path& beside, const std::string& what);
+// Where the CLIP vocabulary shipped with the program (share/clip/) is looked for: clip/
+// beside the executable (the GIMP plug-in's folder), PREFIX/share/inpaint/clip, the
+// source tree's share/clip.
+std::vector<std::filesystem::path> shipped_tokenizer_dirs();
 
 // Refuses pickle files (.ckpt/.pt/.pth/.bin) with the way to convert them.
 void refuse_pickle(const std::filesystem::path& path);

@@ -36,4 +36,7 @@ plugdir="$profile/plug-ins/inpaint-gimp"
 mkdir -p "$plugdir"
 install -m 755 "$build/plugin/inpaint-gimp" "$plugdir/inpaint-gimp"
 install -m 755 "$engine" "$plugdir/inpaint-gimp-engine"
+# The CLIP vocabulary, for single-file checkpoints (engine/model_source.h: shipped_tokenizer_dirs).
+mkdir -p "$plugdir/clip"
+install -m 644 "$(dirname "$0")/../share/clip/vocab.json" "$(dirname "$0")/../share/clip/merges.txt" "$plugdir/clip/"
 echo "    installed the GIMP $gimp plug-in: $plugdir/inpaint-gimp"

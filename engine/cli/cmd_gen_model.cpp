@@ -26,7 +26,7 @@ void add_gen_model(CLI::App& app) {
   cmd->add_flag("--single-file", args->options.single_file,
                 "Write one checkpoint with the original key names");
   cmd->add_flag("--force", args->options.force, "Replace an existing output");
-  cmd->add_option("--tokenizer", args->tokenizer, "Folder with vocab.json and merges.txt");
+  cmd->add_option("--tokenizer", args->tokenizer, "Folder with vocab.json and merges.txt (default: the CLIP vocabulary shipped in share/clip)");
   cmd->callback([args] {
     GenerateOptions o = args->options;
     o.out = args->out;
