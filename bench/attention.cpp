@@ -10,7 +10,7 @@
 #include <string>
 
 #include "engine/runtime.h"
-#include "models/fused_attention.h"
+#include "models/kernels/fused_attention.h"
 #include "models/layers.h"
 
 int main(int argc, char** argv) {
@@ -24,14 +24,13 @@ int main(int argc, char** argv) {
     for (const int64_t budget : {int64_t(-1), int64_t(0), int64_t(1) << 20, int64_t(4) << 20, int64_t(16) << 20}) {
       if (budget < 0 && !avx512) continue;
       set_fused_attention_isa(budget < 0 ? "avx2" : "");
-      ComputePolicy p = compute_policy();
-      p.fused_attention = budget <= 0;
-      if (budget > 0) p.attention_floats = budget;
-      set_compute_policy(p);
-      attention(q, k, v, 8);  // warm-up
+      Compute cp;
+      cp.policy.fused_attention = budget <= 0;
+      if (budget > 0) cp.policy.attention_floats = budget;
+      attention(cp, q, k, v, 8);  // warm-up
       const auto start = std::chrono::steady_clock::now();
       constexpr int kRuns = 3;
-      for (int i = 0; i < kRuns; ++i) attention(q, k, v, 8);
+      for (int i = 0; i < kRuns; ++i) attention(cp, q, k, v, 8);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / kRuns;
       const std::string how = budget < 0    ? "fused, AVX2 copy"
                               : budget == 0 ? "fused kernel"

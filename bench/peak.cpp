@@ -5,7 +5,7 @@
 // channels last, as the networks run them: no reorder of input and output). Prints
 // GFLOPS per shape and the best of each kind, as JSON on the last line for scripts.
 // The ceiling counts multiplications done: the convolutions here use the direct kernel.
-// Where the networks use the Winograd kernel (models/packed_conv.h), which does 4x fewer,
+// Where the networks use the Winograd kernel (models/kernels/packed_conv.h), which does 4x fewer,
 // its speed is printed apart, as the direct kernel's FLOPs per second ("effective").
 // Not a test.
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
@@ -19,7 +19,7 @@
 
 #include "engine/runtime.h"
 #include "models/layers.h"
-#include "models/packed_conv.h"
+#include "models/kernels/packed_conv.h"
 
 namespace {
 
@@ -48,10 +48,8 @@ int main(int argc, char** argv) {
   inpaint::init_runtime(threads);
   at::NoGradGuard no_grad;
   double best_gemm = 0, best_conv = 0, best_winograd = 0;
-  inpaint::ComputePolicy policy = inpaint::compute_policy();
-  const int64_t winograd_from = policy.winograd_from_pixels;
-  policy.winograd_from_pixels = 0;
-  inpaint::set_compute_policy(policy);
+  inpaint::Compute direct, winograd_where_suited;
+  direct.policy.winograd_from_pixels = 0;
   // Linear layers: tokens x in -> out (attention projections, feed-forward).
   struct Gemm { int64_t m, k, n; };
   for (const Gemm g : std::vector<Gemm>{{8192, 320, 320}, {8192, 320, 2560}, {8192, 1280, 320},
@@ -69,22 +67,20 @@ int main(int argc, char** argv) {
     const double flops = 2.0 * 2 * c.c * c.hw * c.hw * c.c * 9;
     const double r = gflops(flops, seconds, [&] { return at::conv2d(x, w, b, 1, 1); });
     std::shared_ptr<inpaint::PackedConvWeight> packed, packed_nhwc;
-    const double rp = gflops(flops, seconds, [&] { return inpaint::packed_conv2d(x, w, b, 1, 1, packed); });
+    const double rp = gflops(flops, seconds, [&] { return inpaint::packed_conv2d(direct, x, w, b, 1, 1, packed); });
     const at::Tensor xl = x.contiguous(at::MemoryFormat::ChannelsLast);  // as the networks keep activations
-    const double rl = gflops(flops, seconds, [&] { return inpaint::packed_conv2d(xl, w, b, 1, 1, packed_nhwc); });
+    const double rl = gflops(flops, seconds, [&] { return inpaint::packed_conv2d(direct, xl, w, b, 1, 1, packed_nhwc); });
     best_conv = std::max({best_conv, r, rp, rl});
     std::printf("conv3x3 %4lld ch at %2lldx%-2lld: %6.1f GFLOPS, packed weight %6.1f GFLOPS, packed and NHWC %6.1f GFLOPS",
                 (long long)c.c, (long long)c.hw, (long long)c.hw, r, rp, rl);
-    policy.winograd_from_pixels = winograd_from;
-    inpaint::set_compute_policy(policy);
     std::shared_ptr<inpaint::PackedConvWeight> winograd;
-    if (inpaint::packed_conv2d(xl, w, b, 1, 1, winograd).defined() && inpaint::packed_for_winograd(*winograd)) {
-      const double rw = gflops(flops, seconds, [&] { return inpaint::packed_conv2d(xl, w, b, 1, 1, winograd); });
+    if (inpaint::packed_conv2d(winograd_where_suited, xl, w, b, 1, 1, winograd).defined() &&
+        inpaint::packed_for_winograd(*winograd)) {
+      const double rw =
+          gflops(flops, seconds, [&] { return inpaint::packed_conv2d(winograd_where_suited, xl, w, b, 1, 1, winograd); });
       best_winograd = std::max(best_winograd, rw);
       std::printf(", Winograd kernel %6.1f effective", rw);
     }
-    policy.winograd_from_pixels = 0;
-    inpaint::set_compute_policy(policy);
     std::printf("\n");
   }
   std::printf("{\"threads\": %d, \"blas_kernels\": \"%s\", \"gemm_gflops\": %.1f, \"conv_gflops\": %.1f, "

@@ -1,10 +1,11 @@
-// bench_unet_forward MODEL [THREADS] [RUNS] [BATCH] [CONV] [LAYOUT]: seconds per UNet evaluation at
+// bench_unet_forward MODEL [THREADS] [RUNS] [BATCH] [CONV] [LAYOUT] [PRECISION]: seconds per UNet evaluation at
 // 64x64 latents, batch 2 (one CFG step) unless BATCH says 1 (guidance <= 1), the time of its
 // convolutions, linear layers and weight widening, and the process's peak RSS. CONV:
 // "packed" (default), "plain" (at::conv2d on the stored weights) or "both" (alternating
 // runs, for a side-by-side ratio), "kept" (packed weights mapped from the cache's file,
 // written first when missing); LAYOUT: "nhwc" (activations channels last, default),
-// "nchw" or "both" (alternating). Not a test.
+// "nchw" or "both" (alternating); PRECISION: "fp32" (default), "bf16" or "both" (alternating),
+// with the relative L2 difference of each bf16 output from the fp32 one before it. Not a test.
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include <ATen/Parallel.h>
 
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   const int batch = argc > 4 ? std::stoi(argv[4]) : 2;
   const std::string conv = argc > 5 ? argv[5] : "packed";
   const std::string layout = argc > 6 ? argv[6] : "nhwc";
+  const std::string precision = argc > 7 ? argv[7] : "fp32";
   inpaint::set_op_profiling(true);
   try {
     using clock = std::chrono::steady_clock;
@@ -39,17 +41,17 @@ int main(int argc, char** argv) {
     const auto model = inpaint::ModelSource::open(argv[1]);
     inpaint::PackedSlots slots;
     auto unet = inpaint::load_unet(model, conv == "kept" ? &slots : nullptr);
-    const auto kept = conv == "kept" ? inpaint::packed_cache_file(inpaint::cache_root() / "packed", model.component("unet"))
+    const auto kept = conv == "kept" ? inpaint::packed_cache_file(inpaint::cache_root() / "packed", model.component("unet"), {})
                                      : std::filesystem::path();
-    if (conv == "kept" && inpaint::use_packed_cache(kept, slots) == 0) {
+    if (conv == "kept" && inpaint::use_packed_cache(kept, slots, {}) == 0) {
       std::printf("packing into %s first\n", kept.c_str());
       at::NoGradGuard no_grad;
       const auto& c = unet->config();
-      unet->forward(at::randn({batch, c.in_channels, 64, 64}), 500, at::randn({batch, 77, c.cross_attention_dim}));
-      inpaint::write_packed_cache(kept, slots);
+      unet->forward({}, at::randn({batch, c.in_channels, 64, 64}), 500, at::randn({batch, 77, c.cross_attention_dim}));
+      inpaint::write_packed_cache(kept, slots, {});
       slots.clear();
       unet = inpaint::load_unet(model, &slots);
-      std::printf("mapped %zu packed weights\n", inpaint::use_packed_cache(kept, slots));
+      std::printf("mapped %zu packed weights\n", inpaint::use_packed_cache(kept, slots, {}));
     }
     const double load_s = std::chrono::duration<double>(clock::now() - t0).count();
     std::printf("open + UNet ready: %.3f s, RSS +%.1f MB\n", load_s, (static_cast<long>(inpaint::current_rss_bytes() / 1024) - rss_before) / 1024.0);
@@ -57,22 +59,32 @@ int main(int argc, char** argv) {
     const at::Tensor sample = at::randn({batch, c.in_channels, 64, 64});
     const at::Tensor context = at::randn({batch, 77, c.cross_attention_dim});
     at::NoGradGuard no_grad;
+    at::Tensor last_fp32;
+    // Weights are packed for one precision: alternating runs use a second UNet for bf16.
+    const auto unet_bf16 = precision == "both" ? inpaint::load_unet(model) : nullptr;
     for (int i = 0; i < runs; ++i) {
-      inpaint::ComputePolicy policy = inpaint::compute_policy();
+      inpaint::Compute compute;
+      inpaint::ComputePolicy& policy = compute.policy;
       policy.packed_convolutions = conv == "packed" || conv == "kept" || (conv == "both" && i % 2 == 0);
       policy.channels_last = layout == "nhwc" || (layout == "both" && i % 2 == 0);
-      inpaint::set_compute_policy(policy);
+      const bool bf16 = precision == "bf16" || (precision == "both" && i % 2 == 1);
+      compute.precision = bf16 ? inpaint::Precision::bf16 : inpaint::Precision::fp32;
       inpaint::reset_op_profile();
       const auto t = clock::now();
-      const at::Tensor out = unet->forward(sample, 500, context);
+      const at::Tensor out = (bf16 && unet_bf16 ? unet_bf16 : unet)->forward(compute, sample, 500, context);
       const double s = std::chrono::duration<double>(clock::now() - t).count();
       const auto& p = inpaint::op_profile().seconds;
       using inpaint::OpClass;
-      std::printf("run %d (%s convolutions, %s): %.2f s per UNet forward (batch %d, 64x64): convolution %.2f s, "
-                  "linear %.2f s, widening %.2f s; out mean %.4f\n", i, policy.packed_convolutions ? "packed" : "plain",
-                  policy.channels_last ? "nhwc" : "nchw",
-                  s, batch, p[size_t(OpClass::conv)],
-                  p[size_t(OpClass::linear)], p[size_t(OpClass::widen)], out.mean().item<double>());
+      std::printf("run %d (%s convolutions, %s, %s): %.2f s per UNet forward (batch %d, 64x64): convolution %.2f s, "
+                  "linear %.2f s, attention %.2f s, widening %.2f s; out mean %.4f", i,
+                  policy.packed_convolutions ? "packed" : "plain", policy.channels_last ? "nhwc" : "nchw",
+                  inpaint::precision_name(compute.precision), s, batch, p[size_t(OpClass::conv)],
+                  p[size_t(OpClass::linear)], p[size_t(OpClass::attention)], p[size_t(OpClass::widen)],
+                  out.mean().item<double>());
+      if (bf16 && last_fp32.defined())
+        std::printf("; relative L2 difference from fp32 %.3g", ((out - last_fp32).norm() / last_fp32.norm()).item<double>());
+      if (!bf16) last_fp32 = out;
+      std::printf("\n");
     }
     std::printf("threads %d, peak RSS %.0f MB\n", at::get_num_threads(), static_cast<long>(inpaint::peak_rss_bytes() / 1024) / 1024.0);
   } catch (const inpaint::Error& e) {

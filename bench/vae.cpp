@@ -67,25 +67,25 @@ int main(int argc, char** argv) {
     }
     const at::Tensor image = at::rand({1, 3, size, size}) * 2 - 1;
     at::NoGradGuard no_grad;
-    const int64_t winograd_from = inpaint::compute_policy().winograd_from_pixels;
+    const int64_t winograd_from = inpaint::ComputePolicy{}.winograd_from_pixels;
     at::Tensor last_latent, last_picture;
     for (int i = 0; i < runs; ++i) {
-      inpaint::ComputePolicy policy = inpaint::compute_policy();
+      inpaint::Compute compute;
+      inpaint::ComputePolicy& policy = compute.policy;
       policy.channels_last = layout == "nhwc" || (layout == "both" && i % 2 == 0);
       policy.conv_bands = tiling == "bands" || (tiling == "both" && i % 2 == 0);
       const bool winograd = kernel == "winograd" || (kernel == "both" && i % 2 == 0);
       policy.winograd_from_pixels = winograd ? winograd_from : 0;
-      inpaint::set_compute_policy(policy);
       const std::string in = std::string(policy.channels_last ? " (nhwc, " : " (nchw, ") + (policy.conv_bands ? "bands, " : "tiles, ") +
                              (winograd ? "winograd)" : "direct)");
       at::Tensor latent;
       timed("encode" + in, i, [&] {
-        latent = taesd ? tiny->encoder->forward(image / 2 + 0.5) : vae->encode(image).mean;
+        latent = taesd ? tiny->encoder->forward(compute, image / 2 + 0.5) : vae->encode(compute, image).mean;
         return latent.mean().item<double>();
       });
       at::Tensor picture;
       timed("decode" + in, i, [&] {
-        picture = taesd ? tiny->decoder->forward(latent) : vae->decode(latent);
+        picture = taesd ? tiny->decoder->forward(compute, latent) : vae->decode(compute, latent);
         return picture.mean().item<double>();
       });
       if (last_latent.defined())

@@ -135,11 +135,11 @@ void check_inputs(const Image& img, const Mask& mask, const InpaintOptions& io) 
   check_image_size(img.width, img.height, io.roi.enabled);
 }
 
-InpaintResult inpaint_image(const ModelSource& model, Image img, const Mask& mask,
+InpaintResult inpaint_image(const ModelSource& model, const Compute& compute, Image img, const Mask& mask,
                             const GenerationOptions& options, const InpaintOptions& io, Progress& progress) {
   validate(options);
   check_inputs(img, mask, io);
-  const Pipeline pipeline(model);
+  const Pipeline pipeline(model, compute);
   std::vector<Roi> regions = plan_rois(mask, {0, 0, img.width, img.height}, img.width, img.height,
                                        pipeline.native_resolution(), io.roi);
   StageTimes times;

@@ -29,7 +29,8 @@ struct InpaintResult {
 
 // Throws Error for mismatched sizes, a too small or too large image; Cancelled on cancel.
 // The image is taken by value and repainted in place (move a big one in).
-InpaintResult inpaint_image(const ModelSource& model, Image image, const Mask& mask,
+// `compute`: how the networks compute (engine/memory_plan.h gives the policy).
+InpaintResult inpaint_image(const ModelSource& model, const Compute& compute, Image image, const Mask& mask,
                             const GenerationOptions& options, const InpaintOptions& inpaint,
                             Progress& progress);
 

@@ -14,8 +14,8 @@
 #include "engine/own_files.h"
 #include "engine/safetensors.h"
 #include "models/layers.h"
-#include "models/packed_conv.h"
-#include "models/packed_layout.h"
+#include "models/kernels/packed_conv.h"
+#include "models/kernels/packed_layout.h"
 
 namespace fs = std::filesystem;
 
@@ -28,11 +28,11 @@ std::string layout_key(const std::string& name) { return "layout:" + name; }
 void discard(const fs::path& file, const std::string& why) { discard_entry(file, "packed weights", why, "packing again"); }
 }  // namespace
 
-fs::path packed_cache_file(const fs::path& dir, const Component& component) {
+fs::path packed_cache_file(const fs::path& dir, const Component& component, const Compute& compute) {
   std::set<std::string> files;
   for (const auto& [name, ref] : component.tensors) files.insert(ref.file->label());
   std::ostringstream text;
-  text << component.name << "\n" << packing_signature() << "\n";
+  text << component.name << "\n" << packing_signature(compute) << "\n";
   for (const std::string& f : files) text << file_identity(f) << "\n";
   return dir / (component.name + "-" + stable_name(text.str()) + ".safetensors");
 }
@@ -45,7 +45,7 @@ bool is_packed_cache_name(const std::string& name) {
          name.substr(dash + 1, 16).find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
-size_t use_packed_cache(const fs::path& file, PackedSlots& slots) {
+size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute& compute) {
   std::error_code ec;
   remove_stale_partials(file.parent_path());
   if (!fs::exists(file, ec)) return 0;
@@ -57,7 +57,7 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots) {
     return 0;
   }
   const auto signature = kept->metadata().find(kSignature);
-  if (signature == kept->metadata().end() || signature->second != packing_signature()) {
+  if (signature == kept->metadata().end() || signature->second != packing_signature(compute)) {
     discard(file, "were packed for another oneDNN or CPU");
     return 0;
   }
@@ -73,7 +73,7 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots) {
                                " " + std::to_string(st.st_size);
   std::unique_lock<std::mutex> lock(mutex);
   if (!verified.count(identity)) {
-    const auto checksum = kept->verify_checksum(compute_policy().stream_weights);
+    const auto checksum = kept->verify_checksum(compute.policy.stream_weights);
     if (checksum != SafetensorsFile::Checksum::ok) {
       lock.unlock();
       discard(file, checksum == SafetensorsFile::Checksum::absent ? "have no checksum" : "are damaged (checksum mismatch)");
@@ -99,10 +99,10 @@ bool packed_in_memory(const PackedSlots& slots) {
   return std::any_of(slots.begin(), slots.end(), [](const auto& s) { return packed_in_process(*s.second); });
 }
 
-bool write_packed_cache(const fs::path& file, const PackedSlots& slots, int keep) {
+bool write_packed_cache(const fs::path& file, const PackedSlots& slots, const Compute& compute, int keep) {
   std::vector<SafetensorsWriter::Entry> entries;
   std::vector<at::Tensor> data;
-  std::map<std::string, std::string> metadata{{kSignature, packing_signature()}, {"written_by", "inpaint packed weights"}};
+  std::map<std::string, std::string> metadata{{kSignature, packing_signature(compute)}, {"written_by", "inpaint packed weights"}};
   double bytes = 0;
   for (const auto& [name, slot] : slots) {
     at::Tensor d;

@@ -1,4 +1,4 @@
-// Weights packed for oneDNN (models/packed_conv.h) kept on disk. Packing the UNet costs a
+// Weights packed for oneDNN (models/kernels/packed_conv.h) kept on disk. Packing the UNet costs a
 // copy and 1.7 GB of fresh memory at every load (2-6 s on the VM measured here: its fresh
 // pages are slow) and saves 0.35-0.5 s per UNet evaluation at 512². The first run with a
 // model writes what it packed to a file; later runs map that file in place of the
@@ -9,13 +9,15 @@
 
 #include "engine/model_source.h"
 #include "engine/weights.h"
+#include "models/compute.h"
 
 namespace inpaint {
 
 // The file for a network's packed weights under `dir`: named after the component, the
 // files its tensors map (paths, sizes, modification times: a LoRA cache's merged file
-// counts) and oneDNN's version and instruction set.
-std::filesystem::path packed_cache_file(const std::filesystem::path& dir, const Component& component);
+// counts) and oneDNN's version and instruction set, and what of `compute` decides layouts.
+std::filesystem::path packed_cache_file(const std::filesystem::path& dir, const Component& component,
+                                        const Compute& compute);
 
 // Whether `name` is a file name packed_cache_file() makes (pruning removes only those).
 bool is_packed_cache_name(const std::string& name);
@@ -24,7 +26,8 @@ bool is_packed_cache_name(const std::string& name);
 // is no file, or it fails its checks (checksum of every byte, signature, layouts): then
 // it says so on stderr and deletes it, and the weights are packed in memory as without
 // it. Removes partial files of dead processes (kill -9 during a write) from the folder.
-size_t use_packed_cache(const std::filesystem::path& file, PackedSlots& slots);
+// Streamed weights (compute.policy) drop the pages checked again.
+size_t use_packed_cache(const std::filesystem::path& file, PackedSlots& slots, const Compute& compute);
 
 // Whether slots were packed in this process (the file lacks them or does not exist).
 bool packed_in_memory(const PackedSlots& slots);
@@ -34,6 +37,7 @@ bool packed_in_memory(const PackedSlots& slots);
 // in its folder. False, writing
 // nothing, when the folder cannot be made or has too little room. Throws Error on a
 // failed write.
-bool write_packed_cache(const std::filesystem::path& file, const PackedSlots& slots, int keep = 4);
+bool write_packed_cache(const std::filesystem::path& file, const PackedSlots& slots, const Compute& compute,
+                        int keep = 4);
 
 }  // namespace inpaint

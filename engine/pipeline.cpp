@@ -11,7 +11,7 @@
 #include "engine/runtime.h"
 #include "engine/schedulers/scheduler.h"
 #include "models/layers.h"
-#include "models/packed_conv.h"
+#include "models/kernels/packed_conv.h"
 
 namespace inpaint {
 namespace {
@@ -22,24 +22,26 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 // A named stage: reports it, times it, and cancels when progress says so.
 struct Stage {
-  Stage(const std::string& name, Progress& p, StageTimes* times) : name_(name), times_(times) {
+  Stage(const std::string& name, Progress& p, StageTimes* times, bool release_between)
+      : name_(name), times_(times), release_(release_between) {
     if (!p.stage(name)) throw Cancelled();
   }
   ~Stage() {
     // Under a memory budget, hand the stage's freed heap back: the next stage allocates
     // in other sizes, and the heap keeps large blocks (see init_runtime), so peaks would
     // otherwise add up. Without one, keep it: pages handed back are faulted in again.
-    if (compute_policy().release_between_levels) release_free_memory();
+    if (release_) release_free_memory();
     if (!times_) return;
     times_->seconds[name_] += since(start_);
     times_->peak_rss_after[name_] = peak_rss_bytes();
   }
   std::string name_;
   StageTimes* times_;
+  bool release_;
   Clock::time_point start_ = Clock::now();
 };
 
-// Weights packed for oneDNN (models/packed_conv.h) save 0.35-0.5 s per UNet evaluation
+// Weights packed for oneDNN (models/kernels/packed_conv.h) save 0.35-0.5 s per UNet evaluation
 // at 512². Packing them in memory costs 2-6 s per load here (the copy and 1.7 GB of fresh
 // memory): without a folder to keep them in (engine/packed_cache.h) it pays from about
 // this many evaluations. The text encoder runs once or twice per prompt: never packed.
@@ -50,51 +52,46 @@ constexpr size_t kMinEvaluationsToPack = 8;
 template <class Net>
 std::unique_ptr<Net> load_packed(std::unique_ptr<Net> (*load)(const ModelSource&, PackedSlots*), const ModelSource& model,
                                  const std::string& component, const std::filesystem::path& dir, PackedSlots& slots,
-                                 StageTimes* times) {
+                                 const Compute& compute, StageTimes* times) {
   if (dir.empty()) return load(model, nullptr);
   auto net = load(model, &slots);
-  const bool used = use_packed_cache(packed_cache_file(dir, model.component(component)), slots) > 0;
+  const bool used = use_packed_cache(packed_cache_file(dir, model.component(component), compute), slots, compute) > 0;
   if (times) times->packed_cache[component] = used ? "used" : "missing";
   return net;
 }
 
 // Keeps what was packed in memory for the next run. A failure only warns: the picture goes on.
 void keep_packed(const ModelSource& model, const std::string& component, const std::filesystem::path& dir,
-                 const PackedSlots& slots, StageTimes* times) {
+                 const PackedSlots& slots, const Compute& compute, StageTimes* times) {
   if (dir.empty() || !packed_in_memory(slots)) return;
   try {
-    if (write_packed_cache(packed_cache_file(dir, model.component(component)), slots) && times)
+    if (write_packed_cache(packed_cache_file(dir, model.component(component), compute), slots, compute) && times)
       times->packed_cache[component] = "written";
   } catch (const Error& e) {
     std::fprintf(stderr, "inpaint: packed weights not kept: %s\n", e.what());
   }
 }
 
-// The policy, with packing allowed (as it says) or not.
-ComputePolicy packing(bool allow) {
-  ComputePolicy p = compute_policy();
-  p.packed_convolutions = p.packed_convolutions && allow;
-  return p;
-}
-
-at::Tensor encode_text(const ClipTokenizer& tok, const ClipTextModel& encoder, const std::string& text) {
+at::Tensor encode_text(const Compute& compute, const ClipTokenizer& tok, const ClipTextModel& encoder,
+                       const std::string& text) {
   const auto padded = tok.encode_padded(text);
   if (padded.truncated())
     std::fprintf(stderr, "inpaint: warning: the prompt has %zu tokens; only the first %lld are used\n",
                  padded.untruncated_length, static_cast<long long>(tok.max_length()));
-  return encoder.forward(at::tensor(padded.ids).unsqueeze(0));
+  return encoder.forward(compute, at::tensor(padded.ids).unsqueeze(0));
 }
 
 // latent_dist.sample(generator) * scaling_factor, as diffusers' _encode_vae_image.
-at::Tensor sample_latents(const AutoencoderKL& vae, const at::Tensor& image, at::Generator& gen) {
-  const LatentDistribution d = vae.encode(image);
+at::Tensor sample_latents(const Compute& compute, const AutoencoderKL& vae, const at::Tensor& image, at::Generator& gen) {
+  const LatentDistribution d = vae.encode(compute, image);
   return (d.mean + d.std * at::randn(d.mean.sizes(), gen)) * static_cast<float>(vae.config().scaling_factor);
 }
 
 // The image's latents, in the UNet's space: sampled from the VAE's distribution (one
 // draw of `gen`, as diffusers), or TAESD's (deterministic, as diffusers' AutoencoderTiny).
-at::Tensor encode_latents(const AutoencoderKL* vae, const Taesd* taesd, const at::Tensor& image, at::Generator& gen) {
-  return taesd ? taesd->encoder->forward(image / 2 + 0.5) : sample_latents(*vae, image, gen);
+at::Tensor encode_latents(const Compute& compute, const AutoencoderKL* vae, const Taesd* taesd, const at::Tensor& image,
+                          at::Generator& gen) {
+  return taesd ? taesd->encoder->forward(compute, image / 2 + 0.5) : sample_latents(compute, *vae, image, gen);
 }
 
 std::unique_ptr<Taesd> open_taesd(const std::filesystem::path& dir) {
@@ -125,7 +122,7 @@ void require_finite(const at::Tensor& t, const std::string& stage, const std::st
 const char* const kWeightsCause = "its weights (or a LoRA merged into them) hold NaN/Inf values or are far off scale";
 }  // namespace
 
-Pipeline::Pipeline(const ModelSource& model) : model_(model) {}
+Pipeline::Pipeline(const ModelSource& model, const Compute& compute) : model_(model), compute_(compute) {}
 
 int64_t Pipeline::native_resolution() const {
   return model_.component("unet").config.value("sample_size", 64) * 8;
@@ -137,8 +134,10 @@ at::Tensor Pipeline::prompt_embeddings(const GenerationOptions& o, bool cfg) con
   if (it != prompt_cache_.end()) return it->second;
   const ClipTokenizer tok = load_tokenizer(model_);
   const auto encoder = load_text_encoder(model_);
-  at::Tensor context = encode_text(tok, *encoder, o.prompt);
-  if (cfg) context = at::cat({encode_text(tok, *encoder, o.negative_prompt), context});
+  // The text encoder runs once or twice per prompt: never packed.
+  const Compute never_packed = compute_.packing(false);
+  at::Tensor context = encode_text(never_packed, tok, *encoder, o.prompt);
+  if (cfg) context = at::cat({encode_text(never_packed, tok, *encoder, o.negative_prompt), context});
   return prompt_cache_[key] = context;
 }
 
@@ -150,11 +149,11 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   if (h % 8 || w % 8) throw Error("pipeline: image size must be a multiple of 8");
   const bool cfg = o.guidance > 1.0;
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
+  const bool release = compute_.policy.release_between_levels;
 
   at::Tensor context;
   {
-    Stage s("encode prompt", progress, times);
-    PolicyScope never_packed(packing(false));
+    Stage s("encode prompt", progress, times, release);
     context = prompt_embeddings(o, cfg);
     require_finite(context, "the text encoder", kWeightsCause);
   }
@@ -176,26 +175,26 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   const at::Tensor mask_bin = (mask_in >= 0.5).to(at::kFloat);  // the model sees a binary mask
   at::Tensor latents, noise, image_latents, mask, masked_latents;
   {
-    Stage s("encode image", progress, times);
+    Stage s("encode image", progress, times, release);
     const auto taesd = o.taesd.empty() ? nullptr : open_taesd(o.taesd);
     PackedSlots vae_packed;
-    const auto vae = taesd ? nullptr : load_packed(&load_vae, model_, "vae", o.packed_cache, vae_packed, times);
-    if (in_channels == 4 || !full_strength) image_latents = encode_latents(vae.get(), taesd.get(), image, gen);
+    const auto vae = taesd ? nullptr : load_packed(&load_vae, model_, "vae", o.packed_cache, vae_packed, compute_, times);
+    if (in_channels == 4 || !full_strength) image_latents = encode_latents(compute_, vae.get(), taesd.get(), image, gen);
     noise = at::randn({1, 4, h / 8, w / 8}, gen);
     latents = full_strength ? noise * static_cast<float>(scheduler->init_noise_sigma())
                             : scheduler->add_noise(image_latents, noise, timesteps[0]);
     mask = at::upsample_nearest2d(mask_bin, {h / 8, w / 8});
-    masked_latents = encode_latents(vae.get(), taesd.get(), image * (mask_bin < 0.5).to(at::kFloat), gen);
+    masked_latents = encode_latents(compute_, vae.get(), taesd.get(), image * (mask_bin < 0.5).to(at::kFloat), gen);
     require_finite(masked_latents, "the image encoder (VAE)", kWeightsCause);
     if (image_latents.defined()) require_finite(image_latents, "the image encoder (VAE)", kWeightsCause);
-    keep_packed(model_, "vae", o.packed_cache, vae_packed, times);
+    keep_packed(model_, "vae", o.packed_cache, vae_packed, compute_, times);
   }
 
   PackedSlots unet_packed;
   {
-    Stage s("denoise", progress, times);
-    PolicyScope packed_if_worth_it(packing(!o.packed_cache.empty() || timesteps.size() >= kMinEvaluationsToPack));
-    const auto unet = load_packed(&load_unet, model_, "unet", o.packed_cache, unet_packed, times);
+    Stage s("denoise", progress, times, release);
+    const Compute unet_compute = compute_.packing(!o.packed_cache.empty() || timesteps.size() >= kMinEvaluationsToPack);
+    const auto unet = load_packed(&load_unet, model_, "unet", o.packed_cache, unet_packed, unet_compute, times);
     const at::Tensor mask_in_batch = cfg ? at::cat({mask, mask}) : mask;
     const at::Tensor masked_in_batch = cfg ? at::cat({masked_latents, masked_latents}) : masked_latents;
     const auto start = Clock::now();
@@ -205,7 +204,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
       const double t = timesteps[i];
       at::Tensor input = scheduler->scale_model_input(cfg ? at::cat({latents, latents}) : latents, t);
       if (in_channels == 9) input = at::cat({input, mask_in_batch, masked_in_batch}, 1);
-      at::Tensor eps = unet->forward(input, t, context);
+      at::Tensor eps = unet->forward(unet_compute, input, t, context);
       if (cfg) {
         const auto parts = eps.chunk(2);
         eps = parts[0] + (parts[1] - parts[0]) * static_cast<float>(o.guidance);
@@ -237,23 +236,23 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   }
 
   if (!o.packed_cache.empty() && packed_in_memory(unet_packed)) {
-    Stage s("keep packed weights", progress, times);  // the first run with a model: ~1-2 s
-    keep_packed(model_, "unet", o.packed_cache, unet_packed, times);
+    Stage s("keep packed weights", progress, times, release);  // the first run with a model: ~1-2 s
+    keep_packed(model_, "unet", o.packed_cache, unet_packed, compute_, times);
   }
   unet_packed.clear();  // the UNet's packed weights go now, not after decoding
   release_widening_buffer();
 
-  Stage s("decode", progress, times);
+  Stage s("decode", progress, times, release);
   if (!o.taesd.empty()) {
-    const at::Tensor decoded = open_taesd(o.taesd)->decoder->forward(latents);
+    const at::Tensor decoded = open_taesd(o.taesd)->decoder->forward(compute_, latents);
     require_finite(decoded, "the image decoder (TAESD)", kWeightsCause);
     return decoded.clamp(0, 1);
   }
   PackedSlots vae_packed;
-  const auto vae = load_packed(&load_vae, model_, "vae", o.packed_cache, vae_packed, times);
-  const at::Tensor decoded = vae->decode(latents / static_cast<float>(vae->config().scaling_factor));
+  const auto vae = load_packed(&load_vae, model_, "vae", o.packed_cache, vae_packed, compute_, times);
+  const at::Tensor decoded = vae->decode(compute_, latents / static_cast<float>(vae->config().scaling_factor));
   require_finite(decoded, "the image decoder (VAE)", std::string(kWeightsCause) + ", or its scaling_factor is wrong");
-  keep_packed(model_, "vae", o.packed_cache, vae_packed, times);  // the decoder's, at the first run
+  keep_packed(model_, "vae", o.packed_cache, vae_packed, compute_, times);  // the decoder's, at the first run
   return (decoded / 2 + 0.5).clamp(0, 1);
 }
 

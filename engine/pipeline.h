@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/model_source.h"
+#include "models/compute.h"
 #include "models/op_profile.h"
 
 namespace inpaint {
@@ -66,7 +67,8 @@ void validate(const GenerationOptions& options);
 
 class Pipeline {
  public:
-  explicit Pipeline(const ModelSource& model);
+  // `compute`: how its networks compute (engine/memory_plan.h gives the policy).
+  explicit Pipeline(const ModelSource& model, const Compute& compute = {});
   // image [1,3,H,W] in [-1,1], mask [1,1,H,W] in [0,1] (H, W multiples of 8).
   // Returns the generated image [1,3,H,W] in [0,1] (not yet composited).
   at::Tensor generate(const at::Tensor& image, const at::Tensor& mask, const GenerationOptions& options,
@@ -77,6 +79,7 @@ class Pipeline {
   at::Tensor prompt_embeddings(const GenerationOptions& options, bool cfg) const;
 
   const ModelSource& model_;
+  Compute compute_;
   // Prompt embeddings by (prompt, negative prompt, guidance on): regions and repeated
   // runs in one process skip the text encoder.
   mutable std::map<std::string, at::Tensor> prompt_cache_;

@@ -50,7 +50,7 @@ using LoraMap = std::map<std::string, LoraFactors>;  // by weight name
 // channel beside them: w = q * NAME_scale[out].
 std::string scale_name(const std::string& weight_name);
 
-// Layers' weights packed for oneDNN (models/packed_conv.h), by weight name: collected at
+// Layers' weights packed for oneDNN (models/kernels/packed_conv.h), by weight name: collected at
 // load so that they can be kept on disk and mapped at the next load (engine/packed_cache.h).
 struct PackedConvWeight;
 using PackedSlots = std::map<std::string, std::shared_ptr<PackedConvWeight>>;

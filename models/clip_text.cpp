@@ -25,25 +25,25 @@ ClipTextModel::ClipTextModel(const ClipTextConfig& c, ParamLoader& p) : config_(
   final_layer_norm_ = LayerNorm(p, "text_model.final_layer_norm", d, c.layer_norm_eps);
 }
 
-at::Tensor ClipTextModel::forward(const at::Tensor& input_ids) const {
+at::Tensor ClipTextModel::forward(const Compute& cp, const at::Tensor& input_ids) const {
   const int64_t len = input_ids.size(1);
   if (len > config_.max_positions)
     throw Error("text encoder: " + std::to_string(len) + " tokens, at most " +
                 std::to_string(config_.max_positions));
   // Rows first, then widen: the whole table in f32 would be 150 MB.
-  at::Tensor x = widen(at::embedding(token_embedding, input_ids)) +
-                 widen(position_embedding).narrow(0, 0, len);
+  at::Tensor x = widen(cp, at::embedding(token_embedding, input_ids)) +
+                 widen(cp, position_embedding).narrow(0, 0, len);
   // Causal mask: a token sees itself and those before it.
   at::Tensor mask = at::full({len, len}, -std::numeric_limits<float>::infinity()).triu_(1);
   for (const Layer& l : layers_) {
-    at::Tensor h = l.layer_norm1(x);
-    h = attention(l.q_proj(h), l.k_proj(h), l.v_proj(h), config_.num_heads, mask);
-    x = x + l.out_proj(h);
-    h = l.fc1(l.layer_norm2(x));
+    at::Tensor h = l.layer_norm1(cp, x);
+    h = attention(cp, l.q_proj(cp, h), l.k_proj(cp, h), l.v_proj(cp, h), config_.num_heads, mask);
+    x = x + l.out_proj(cp, h);
+    h = l.fc1(cp, l.layer_norm2(cp, x));
     h = config_.hidden_act == "gelu" ? at::gelu(h) : h * at::sigmoid(h * 1.702);
-    x = x + l.fc2(h);
+    x = x + l.fc2(cp, h);
   }
-  return final_layer_norm_(x);
+  return final_layer_norm_(cp, x);
 }
 
 }  // namespace inpaint

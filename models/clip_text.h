@@ -13,7 +13,7 @@ class ClipTextModel {
  public:
   ClipTextModel(const ClipTextConfig& config, ParamLoader& p);
   // input_ids [B, L] int64 -> [B, L, hidden]
-  at::Tensor forward(const at::Tensor& input_ids) const;
+  at::Tensor forward(const Compute& compute, const at::Tensor& input_ids) const;
   const ClipTextConfig& config() const { return config_; }
 
  private:

@@ -3,21 +3,20 @@
 #include <cmath>
 
 #include "engine/safetensors.h"
-#include "models/conv_bands.h"
-#include "models/fused_attention.h"
+#include "models/kernels/conv_bands.h"
+#include "models/kernels/fused_attention.h"
 #include "models/op_profile.h"
-#include "models/packed_conv.h"
+#include "models/kernels/packed_conv.h"
 
 namespace inpaint {
 namespace {
-ComputePolicy g_policy;
 
 // Streamed weights are widened into a few fixed buffers reused layer after layer:
 // fresh allocations of every size would fragment the heap by hundreds of MB.
 // Larger weights are split by output channel (see by_output_chunks).
-at::Tensor pooled_float_buffer(int64_t numel) {
+at::Tensor pooled_float_buffer(const ComputePolicy& policy, int64_t numel) {
   static std::vector<at::Tensor> slots;
-  const int64_t slot = g_policy.weight_slot_floats;
+  const int64_t slot = policy.weight_slot_floats;
   if (numel < slot / 32 || numel > slot) return at::empty({numel});
   for (const at::Tensor& s : slots)  // a slot no view of which is alive
     if (s.numel() >= numel && s.storage().use_count() == 1) return s.narrow(0, 0, numel);
@@ -28,53 +27,46 @@ at::Tensor pooled_float_buffer(int64_t numel) {
 
 // f(weight chunk, bias chunk) over output-channel chunks that each widen into one
 // buffer, concatenated on `dim` of the results. One call when weights are not streamed.
-at::Tensor by_output_chunks(const at::Tensor& weight, const at::Tensor& scale, const LoraFactors& lora,
+at::Tensor by_output_chunks(const Compute& c, const at::Tensor& weight, const at::Tensor& scale, const LoraFactors& lora,
                             const at::Tensor& bias, int64_t dim,
                             const std::function<at::Tensor(const at::Tensor&, const at::Tensor&)>& f) {
-  if (!g_policy.stream_weights || weight.numel() <= g_policy.weight_slot_floats)
-    return f(widen(weight, scale, lora), widen(bias));
+  if (!c.policy.stream_weights || weight.numel() <= c.policy.weight_slot_floats)
+    return f(widen(c, weight, scale, lora), widen(c, bias));
   const int64_t per_channel = weight.numel() / weight.size(0);
-  const int64_t chunk = std::max<int64_t>(1, g_policy.weight_slot_floats / per_channel);
+  const int64_t chunk = std::max<int64_t>(1, c.policy.weight_slot_floats / per_channel);
   std::vector<at::Tensor> parts;
   for (int64_t o = 0; o < weight.size(0); o += chunk) {
     const int64_t n = std::min(chunk, weight.size(0) - o);
     const LoraFactors rows = lora.defined() ? LoraFactors{lora.up.narrow(0, o, n), lora.down} : lora;
-    parts.push_back(f(widen(weight.narrow(0, o, n), scale.defined() ? scale.narrow(0, o, n) : scale, rows),
-                      bias.defined() ? widen(bias.narrow(0, o, n)) : bias));
+    parts.push_back(f(widen(c, weight.narrow(0, o, n), scale.defined() ? scale.narrow(0, o, n) : scale, rows),
+                      bias.defined() ? widen(c, bias.narrow(0, o, n)) : bias));
   }
   return at::cat(parts, dim);
 }
 }  // namespace
 
-const ComputePolicy& compute_policy() { return g_policy; }
-void set_compute_policy(const ComputePolicy& policy) { g_policy = policy; }
-
-at::MemoryFormat activation_format() {
-  return g_policy.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-}
-
-at::Tensor widen(const at::Tensor& w) {
+at::Tensor widen(const Compute& c, const at::Tensor& w) {
   if (!w.defined()) return w;
   OpTimer timer(OpClass::widen, 0);
-  if (!g_policy.stream_weights) return w.scalar_type() == at::kFloat ? w : w.to(at::kFloat);
-  at::Tensor wide = pooled_float_buffer(w.numel()).view(w.sizes());
+  if (!c.policy.stream_weights) return w.scalar_type() == at::kFloat ? w : w.to(at::kFloat);
+  at::Tensor wide = pooled_float_buffer(c.policy, w.numel()).view(w.sizes());
   wide.copy_(w);
   release_mapped_pages(w.data_ptr(), w.nbytes());
   return wide;
 }
 
-at::Tensor widen(const at::Tensor& w, const at::Tensor& scale, const LoraFactors& lora) {
-  if (!scale.defined() && !lora.defined()) return widen(w);
+at::Tensor widen(const Compute& c, const at::Tensor& w, const at::Tensor& scale, const LoraFactors& lora) {
+  if (!scale.defined() && !lora.defined()) return widen(c, w);
   OpTimer timer(OpClass::widen, lora.defined() ? 2.0 * double(w.numel()) * double(lora.up.size(1)) : 0.0);
   at::Tensor wide;
   if (scale.defined()) {
     std::vector<int64_t> per_row(size_t(w.dim()), 1);
     per_row[0] = w.size(0);
-    wide = g_policy.stream_weights ? pooled_float_buffer(w.numel()).view(w.sizes()) : at::empty(w.sizes());
+    wide = c.policy.stream_weights ? pooled_float_buffer(c.policy, w.numel()).view(w.sizes()) : at::empty(w.sizes());
     wide.copy_(w).mul_(scale.view(per_row));
-    if (g_policy.stream_weights) release_mapped_pages(w.data_ptr(), w.nbytes());
+    if (c.policy.stream_weights) release_mapped_pages(w.data_ptr(), w.nbytes());
   } else {
-    wide = widen(w);
+    wide = widen(c, w);
     if (wide.data_ptr() == w.data_ptr()) wide = wide.clone();  // an f32 weight is the mapped file itself
   }
   if (lora.defined()) wide.view({w.size(0), -1}).addmm_(lora.up, lora.down);
@@ -115,9 +107,9 @@ at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b
   return rows_through_1x1(x, [&](const at::Tensor& image) { return at::conv2d(image, w.view({out, in, 1, 1}), b); });
 }
 
-bool lora_on_input(const LoraFactors& lora, const at::Tensor& weight, int64_t rows) {
-  if (!lora.defined() || g_policy.lora_mode == ComputePolicy::kLoraMerge) return false;
-  if (g_policy.lora_mode == ComputePolicy::kLoraOnInput) return true;
+bool lora_on_input(const Compute& c, const LoraFactors& lora, const at::Tensor& weight, int64_t rows) {
+  if (!lora.defined() || c.policy.lora_mode == ComputePolicy::kLoraMerge) return false;
+  if (c.policy.lora_mode == ComputePolicy::kLoraOnInput) return true;
   // rows * (in + out) * rank operations on the input against out * in * rank to merge
   // (at every call: weights are widened per call).
   const double out = double(weight.size(0)), in = double(weight.numel()) / out;
@@ -136,39 +128,39 @@ void Linear::add_lora(const at::Tensor& x, at::Tensor& y) const {
 }
 
 namespace {
-// Whether a layer's products go through its packed weight (models/packed_conv.h):
+// Whether a layer's products go through its packed weight (models/kernels/packed_conv.h):
 // resident weights, not int8, and a LoRA (if any) applied on the input, not merged.
-bool use_packed(const at::Tensor& weight_scale, const LoraFactors& lora, bool lora_on_input) {
-  return g_policy.packed_convolutions && !g_policy.stream_weights && !weight_scale.defined() &&
+bool use_packed(const Compute& c, const at::Tensor& weight_scale, const LoraFactors& lora, bool lora_on_input) {
+  return c.policy.packed_convolutions && !c.policy.stream_weights && !weight_scale.defined() &&
          (lora_on_input || !lora.defined());
 }
 }  // namespace
 
-bool Linear::packable(bool lora_on_input) const { return use_packed(weight_scale, lora, lora_on_input); }
+bool Linear::packable(const Compute& c, bool lora_on_input) const { return use_packed(c, weight_scale, lora, lora_on_input); }
 
-at::Tensor Linear::packed_product(const at::Tensor& x) const {
-  const at::Tensor wide_bias = widen(bias);
+at::Tensor Linear::packed_product(const Compute& c, const at::Tensor& x) const {
+  const at::Tensor wide_bias = widen(c, bias);
   const at::Tensor y = rows_through_1x1(x, [&](const at::Tensor& image) {
-    return packed_conv2d(image, weight.view({weight.size(0), weight.size(1), 1, 1}), wide_bias, 1, 0, packed);
+    return packed_conv2d(c, image, weight.view({weight.size(0), weight.size(1), 1, 1}), wide_bias, 1, 0, packed);
   });
-  return y.defined() ? y : project(x, widen(weight), wide_bias);
+  return y.defined() ? y : project(x, widen(c, weight), wide_bias);
 }
 
-at::Tensor Linear::operator()(const at::Tensor& x) const {
-  const bool on_input = lora_on_input(lora, weight, x.numel() / x.size(-1));
+at::Tensor Linear::operator()(const Compute& c, const at::Tensor& x) const {
+  const bool on_input = lora_on_input(c, lora, weight, x.numel() / x.size(-1));
   OpTimer timer(OpClass::linear, 2.0 * double(x.numel()) * double(weight.size(0)));
-  at::Tensor y = packable(on_input)
-                     ? packed_product(x)
-                     : by_output_chunks(weight, weight_scale, on_input ? LoraFactors{} : lora, bias, -1,
+  at::Tensor y = packable(c, on_input)
+                     ? packed_product(c, x)
+                     : by_output_chunks(c, weight, weight_scale, on_input ? LoraFactors{} : lora, bias, -1,
                                         [&](const at::Tensor& w, const at::Tensor& b) { return project(x, w, b); });
   if (on_input) add_lora(x, y);
   return y;
 }
 
-at::Tensor over_token_chunks(const at::Tensor& x, int64_t width,
+at::Tensor over_token_chunks(const Compute& c, const at::Tensor& x, int64_t width,
                              const std::function<at::Tensor(const at::Tensor&)>& f) {
   const int64_t b = x.size(0), n = x.size(1);
-  const int64_t chunk = std::max<int64_t>(1, g_policy.work_floats / std::max<int64_t>(1, width));
+  const int64_t chunk = std::max<int64_t>(1, c.policy.work_floats / std::max<int64_t>(1, width));
   if (b * n <= chunk) return f(x);
   const at::Tensor flat = x.reshape({1, b * n, x.size(2)});
   std::vector<at::Tensor> parts;
@@ -193,9 +185,9 @@ at::Tensor activate(at::Tensor t, ConvInput::Activation a) {
 }
 
 // The input steps on the whole tensor, exactly as the networks write them.
-at::Tensor prepare_whole(const at::Tensor& stored, const ConvInput& in) {
+at::Tensor prepare_whole(const Compute& c, const at::Tensor& stored, const ConvInput& in) {
   const at::Tensor x = stored.to(at::kFloat);
-  at::Tensor t = activate(in.norm ? (*in.norm)(x) : x, in.activation);
+  at::Tensor t = activate(in.norm ? (*in.norm)(c, x) : x, in.activation);
   if (in.upsample2x) t = at::upsample_nearest2d(t, {t.size(2) * 2, t.size(3) * 2});
   if (in.pad_end) t = at::constant_pad_nd(t, {0, in.pad_end, 0, in.pad_end});
   return t;
@@ -207,36 +199,37 @@ at::Tensor prepare_whole(const at::Tensor& stored, const ConvInput& in) {
 // band). The direct kernel decodes 2-4 % faster in bands of 2M-4M than of 16M.
 constexpr int64_t kBandFloats = int64_t(8) << 20;
 
-int64_t tile_side(int64_t unfolded_per_pixel) {
-  if (g_policy.conv_tile > 0) return g_policy.conv_tile;
-  const auto side = static_cast<int64_t>(std::sqrt(double(g_policy.work_floats) / double(unfolded_per_pixel)));
+int64_t tile_side(const ComputePolicy& policy, int64_t unfolded_per_pixel) {
+  if (policy.conv_tile > 0) return policy.conv_tile;
+  const auto side = static_cast<int64_t>(std::sqrt(double(policy.work_floats) / double(unfolded_per_pixel)));
   return std::max<int64_t>(16, side / 8 * 8);
 }
 
 }  // namespace
 
-at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
+at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvInput& in) const {
+  const ComputePolicy& policy = c.policy;
   const int64_t k = weight.size(2), up = in.upsample2x ? 2 : 1;
   // The input as the convolution sees it: upsampled, then padded.
   const int64_t hu = x.size(2) * up, wu = x.size(3) * up;
   const int64_t ho = (hu + in.pad_end + 2 * padding - k) / stride + 1;
   const int64_t wo = (wu + in.pad_end + 2 * padding - k) / stride + 1;
   const int64_t unfolded = weight.size(1) * k * k;
-  const int64_t side = tile_side(unfolded);
+  const int64_t side = tile_side(policy, unfolded);
   const int64_t out_numel = x.size(0) * weight.size(0) * ho * wo;
-  const bool half = g_policy.half_storage_above > 0 && out_numel > g_policy.half_storage_above;
-  const bool whole = (unfolded * ho * wo <= g_policy.tile_above_floats && !half) || (ho <= side && wo <= side);
+  const bool half = policy.half_storage_above > 0 && out_numel > policy.half_storage_above;
+  const bool whole = (unfolded * ho * wo <= policy.tile_above_floats && !half) || (ho <= side && wo <= side);
   // Tiled convolutions (the decoders') merge a LoRA: their weights are widened once per call.
   const int64_t pixels = x.size(0) * ho * wo;
-  const bool on_input = whole && lora_on_input(lora, weight, pixels);
+  const bool on_input = whole && lora_on_input(c, lora, weight, pixels);
   OpTimer timer(OpClass::conv, 2.0 * double(out_numel) * double(unfolded) +
                                    (on_input ? lora_input_flops(lora, weight, pixels) : 0.0));
   if (whole) {
-    const at::Tensor t = prepare_whole(x, in);
+    const at::Tensor t = prepare_whole(c, x, in);
     at::Tensor y;
-    if (use_packed(weight_scale, lora, on_input)) y = packed_conv2d(t, weight, widen(bias), stride, padding, packed);
+    if (use_packed(c, weight_scale, lora, on_input)) y = packed_conv2d(c, t, weight, widen(c, bias), stride, padding, packed);
     if (!y.defined())
-      y = by_output_chunks(weight, weight_scale, on_input ? LoraFactors{} : lora, bias, 1,
+      y = by_output_chunks(c, weight, weight_scale, on_input ? LoraFactors{} : lora, bias, 1,
                            [&](const at::Tensor& w, const at::Tensor& b) {
                              return at::conv2d(t, w, b, {stride, stride}, {padding, padding});
                            });
@@ -250,16 +243,16 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
 
   // Tiled convolutions are the decoders' (weights of a few MB): widened once per call,
   // from the packed weight where it is used.
-  const bool packable = use_packed(weight_scale, lora, false);
+  const bool packable = use_packed(c, weight_scale, lora, false);
   at::Tensor scale, shift;  // once, for the bands or the tiles
-  if (in.norm) std::tie(scale, shift) = in.norm->affine(x);
-  if (g_policy.conv_bands && packable && !half && bands_apply(x, in, k, stride, padding)) {
-    const at::Tensor y = conv_in_bands(x, in, scale, shift, weight, widen(bias), packed, kBandFloats, g_policy.conv_tile);
+  if (in.norm) std::tie(scale, shift) = in.norm->affine(c, x);
+  if (policy.conv_bands && packable && !half && bands_apply(x, in, k, stride, padding)) {
+    const at::Tensor y = conv_in_bands(c, x, in, scale, shift, weight, widen(c, bias), packed, kBandFloats, policy.conv_tile);
     if (y.defined()) return y;
   }
   at::Tensor packed_wide;
-  at::Tensor w = packable ? at::Tensor() : widen(weight, weight_scale, lora);  // else widened if needed
-  const at::Tensor b = widen(bias);
+  at::Tensor w = packable ? at::Tensor() : widen(c, weight, weight_scale, lora);  // else widened if needed
+  const at::Tensor b = widen(c, bias);
   at::Tensor out = at::empty({x.size(0), weight.size(0), ho, wo},
                              x.options().dtype(half ? at::kHalf : at::kFloat).memory_format(x.suggest_memory_format()));
   // Rows [lo, hi) of the padded, upsampled input that output rows [o0, o1) read, as a
@@ -287,9 +280,9 @@ at::Tensor Conv2d::operator()(const at::Tensor& x, const ConvInput& in) const {
       if (up > 1) t = at::upsample_nearest2d(t, {t.size(2) * up, t.size(3) * up});
       t = t.narrow(2, sy.crop0, sy.len).narrow(3, sx.crop0, sx.len);
       t = at::constant_pad_nd(t, {sx.zeros_before, sx.zeros_after, sy.zeros_before, sy.zeros_after});
-      at::Tensor y = packable ? packed_conv2d(t, weight, b, stride, 0, packed, &packed_wide) : at::Tensor();
+      at::Tensor y = packable ? packed_conv2d(c, t, weight, b, stride, 0, packed, &packed_wide) : at::Tensor();
       if (!y.defined()) {
-        if (!w.defined()) w = widen(weight);
+        if (!w.defined()) w = widen(c, weight);
         y = at::conv2d(t, w, b, {stride, stride});
       }
       out.narrow(2, oy, oy1 - oy).narrow(3, ox, ox1 - ox).copy_(y);
@@ -305,12 +298,12 @@ GroupNorm::GroupNorm(ParamLoader& p, const std::string& name, int64_t groups_, i
   bias = p.take(join(name, "bias"), {channels});
 }
 
-at::Tensor GroupNorm::operator()(const at::Tensor& x) const {
+at::Tensor GroupNorm::operator()(const Compute& c, const at::Tensor& x) const {
   OpTimer timer(OpClass::norm, 0);
-  return at::group_norm(x, groups, widen(weight), widen(bias), eps);
+  return at::group_norm(x, groups, widen(c, weight), widen(c, bias), eps);
 }
 
-std::pair<at::Tensor, at::Tensor> GroupNorm::affine(const at::Tensor& x) const {
+std::pair<at::Tensor, at::Tensor> GroupNorm::affine(const Compute& compute, const at::Tensor& x) const {
   OpTimer timer(OpClass::norm, 0);
   const int64_t b = x.size(0), c = x.size(1);
   // Per-channel sums and sums of squares, band by band of rows (f16 storage is widened
@@ -333,8 +326,8 @@ std::pair<at::Tensor, at::Tensor> GroupNorm::affine(const at::Tensor& x) const {
   const at::Tensor mean = sum.view({b, groups, -1}).sum(2) / count;
   const at::Tensor var = (squares.view({b, groups, -1}).sum(2) / count - mean.square()).clamp_min(0.0);
   const at::Tensor rstd = (var + eps).rsqrt().repeat_interleave(c / groups, 1);
-  const at::Tensor scale = rstd * widen(weight).to(at::kDouble);
-  const at::Tensor shift = widen(bias).to(at::kDouble) - mean.repeat_interleave(c / groups, 1) * scale;
+  const at::Tensor scale = rstd * widen(compute, weight).to(at::kDouble);
+  const at::Tensor shift = widen(compute, bias).to(at::kDouble) - mean.repeat_interleave(c / groups, 1) * scale;
   return {scale.to(at::kFloat).view({b, c, 1, 1}), shift.to(at::kFloat).view({b, c, 1, 1})};
 }
 
@@ -344,9 +337,9 @@ LayerNorm::LayerNorm(ParamLoader& p, const std::string& name, int64_t dim_, doub
   bias = p.take(join(name, "bias"), {dim});
 }
 
-at::Tensor LayerNorm::operator()(const at::Tensor& x) const {
+at::Tensor LayerNorm::operator()(const Compute& c, const at::Tensor& x) const {
   OpTimer timer(OpClass::norm, 0);
-  return at::layer_norm(x, {dim}, widen(weight), widen(bias), eps);
+  return at::layer_norm(x, {dim}, widen(c, weight), widen(c, bias), eps);
 }
 
 namespace {
@@ -377,18 +370,18 @@ at::Tensor attention_key_chunked(const at::Tensor& q, const at::Tensor& kt, cons
 
 }  // namespace
 
-at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
+at::Tensor attention(const Compute& compute, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                      const at::Tensor& mask) {
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2);
   const int64_t d = c / heads, bh = b * heads;
   OpTimer timer(OpClass::attention, 4.0 * double(bh) * double(nq) * double(nk) * double(d));
-  if (g_policy.fused_attention && fused_attention_available(d)) return fused_attention(q, k, v, heads, mask);
+  if (compute.policy.fused_attention && fused_attention_available(d)) return fused_attention(q, k, v, heads, mask);
   auto split = [&](const at::Tensor& t, int64_t n) {
     return t.reshape({b, n, heads, d}).permute({0, 2, 1, 3}).reshape({bh, n, d});
   };
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   const at::Tensor qs = split(q, nq), kt = split(k, nk).transpose(1, 2), vs = split(v, nk);
-  const int64_t budget = std::max<int64_t>(1, g_policy.attention_floats);
+  const int64_t budget = std::max<int64_t>(1, compute.policy.attention_floats);
   // Whole key rows while at least a few queries fit in the budget; else chunk keys too.
   constexpr int64_t kMinQueries = 16;
   const bool whole_rows = bh * nk * std::min<int64_t>(nq, kMinQueries) <= budget;

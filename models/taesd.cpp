@@ -49,9 +49,10 @@ at::Tensor relu_stored(const at::Tensor& t) {
 }
 }  // namespace
 
-at::Tensor TaesdBlock::operator()(const at::Tensor& in) const {
-  at::Tensor x = has_pool ? in + pool3(relu_stored(pool1(pool0(in)))) : in;
-  const at::Tensor h = conv4(conv2(conv0(x), {.activation = ConvInput::kRelu}), {.activation = ConvInput::kRelu});
+at::Tensor TaesdBlock::operator()(const Compute& cp, const at::Tensor& in) const {
+  at::Tensor x = has_pool ? in + pool3(cp, relu_stored(pool1(cp, pool0(cp, in)))) : in;
+  const at::Tensor h =
+      conv4(cp, conv2(cp, conv0(cp, x), {.activation = ConvInput::kRelu}), {.activation = ConvInput::kRelu});
   return relu_stored(h + x);
 }
 
@@ -68,13 +69,13 @@ TaesdEncoder::TaesdEncoder(const TaesdConfig& c, ParamLoader& p) {
   conv_out_ = Conv2d(p, "14", kWidth, c.latent_channels, 3, 1, 1);
 }
 
-at::Tensor TaesdEncoder::forward(const at::Tensor& image) const {
-  at::Tensor x = image.contiguous(activation_format());
+at::Tensor TaesdEncoder::forward(const Compute& cp, const at::Tensor& image) const {
+  at::Tensor x = image.contiguous(cp.activation_format());
   for (const auto& [conv, blocks] : stages_) {
-    x = conv(x);
-    for (const auto& b : blocks) x = b(x);
+    x = conv(cp, x);
+    for (const auto& b : blocks) x = b(cp, x);
   }
-  return conv_out_(x).contiguous();
+  return conv_out_(cp, x).contiguous();
 }
 
 TaesdDecoder::TaesdDecoder(const TaesdConfig& c, ParamLoader& p) {
@@ -92,14 +93,14 @@ TaesdDecoder::TaesdDecoder(const TaesdConfig& c, ParamLoader& p) {
   conv_out_ = Conv2d(p, "19", kWidth, 3, 3, 1, 1);
 }
 
-at::Tensor TaesdDecoder::forward(const at::Tensor& latent) const {
-  at::Tensor x = relu_stored(conv_in_((at::tanh(latent / 3.0) * 3.0).contiguous(activation_format())));
+at::Tensor TaesdDecoder::forward(const Compute& cp, const at::Tensor& latent) const {
+  at::Tensor x = relu_stored(conv_in_(cp, (at::tanh(latent / 3.0) * 3.0).contiguous(cp.activation_format())));
   for (size_t s = 0; s < stages_.size(); ++s) {
-    for (const auto& b : stages_[s]) x = b(x);
+    for (const auto& b : stages_[s]) x = b(cp, x);
     if (s < up_convs_.size())
-      x = up_convs_[s](x, {.upsample2x = true});
+      x = up_convs_[s](cp, x, {.upsample2x = true});
   }
-  return conv_out_(x).contiguous();
+  return conv_out_(cp, x).contiguous();
 }
 
 }  // namespace inpaint

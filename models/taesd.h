@@ -21,13 +21,14 @@ struct TaesdBlock {
   bool has_pool = false;
   TaesdBlock() = default;
   TaesdBlock(ParamLoader& p, const std::string& name, bool pool);
-  at::Tensor operator()(const at::Tensor& x) const;
+  at::Tensor operator()(const Compute& compute, const at::Tensor& x) const;
 };
 
 class TaesdEncoder {
  public:
   TaesdEncoder(const TaesdConfig& config, ParamLoader& p);
-  at::Tensor forward(const at::Tensor& image) const;  // [B,3,H,W] in [0,1] -> [B,C,H/8,W/8]
+  // [B,3,H,W] in [0,1] -> [B,C,H/8,W/8]
+  at::Tensor forward(const Compute& compute, const at::Tensor& image) const;
 
  private:
   std::vector<std::pair<Conv2d, std::vector<TaesdBlock>>> stages_;  // conv, then blocks
@@ -37,7 +38,7 @@ class TaesdEncoder {
 class TaesdDecoder {
  public:
   TaesdDecoder(const TaesdConfig& config, ParamLoader& p);
-  at::Tensor forward(const at::Tensor& latent) const;  // -> [B,3,8h,8w], unclamped
+  at::Tensor forward(const Compute& compute, const at::Tensor& latent) const;  // -> [B,3,8h,8w], unclamped
 
  private:
   Conv2d conv_in_, conv_out_;

@@ -23,12 +23,12 @@ ResnetBlock::ResnetBlock(ParamLoader& p, const std::string& n, int64_t in, int64
   }
 }
 
-at::Tensor ResnetBlock::operator()(const at::Tensor& x, const at::Tensor& temb) const {
+at::Tensor ResnetBlock::operator()(const Compute& compute, const at::Tensor& x, const at::Tensor& temb) const {
   // In place where possible: at decoder resolutions each full-size tensor is 100+ MB.
-  at::Tensor h = conv1(x, {&norm1, ConvInput::kSilu});
-  if (has_time) h.add_(time_emb_proj(at::silu(temb)).unsqueeze(-1).unsqueeze(-1));
-  h = conv2(h, {&norm2, ConvInput::kSilu});
-  return h.add_(has_shortcut ? conv_shortcut(x) : x);
+  at::Tensor h = conv1(compute, x, {&norm1, ConvInput::kSilu});
+  if (has_time) h.add_(time_emb_proj(compute, at::silu(temb)).unsqueeze(-1).unsqueeze(-1));
+  h = conv2(compute, h, {&norm2, ConvInput::kSilu});
+  return h.add_(has_shortcut ? conv_shortcut(compute, x) : x);
 }
 
 SpatialTransformer::SpatialTransformer(ParamLoader& p, const std::string& n, int64_t c,
@@ -72,51 +72,52 @@ at::Tensor geglu(const at::Tensor& projected) {
 
 }  // namespace
 
-at::Tensor SpatialTransformer::operator()(const at::Tensor& x, const at::Tensor& context) const {
+at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tensor& x, const at::Tensor& context) const {
+  const Compute& cp = compute;
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  at::Tensor t = norm(x);
-  if (!linear) t = proj_in_conv(t);
+  at::Tensor t = norm(cp, x);
+  if (!linear) t = proj_in_conv(cp, t);
   t = t.permute({0, 2, 3, 1}).reshape({b, h * w, c});
-  if (linear) t = proj_in_linear(t);
+  if (linear) t = proj_in_linear(cp, t);
 
-  at::Tensor n = norm1(t);
-  t = t + to_out1(attention(to_q1(n), to_k1(n), to_v1(n), heads));
-  n = norm2(t);
-  t = t + to_out2(attention(to_q2(n), to_k2(context), to_v2(context), heads));
+  at::Tensor n = norm1(cp, t);
+  t = t + to_out1(cp, attention(cp, to_q1(cp, n), to_k1(cp, n), to_v1(cp, n), heads));
+  n = norm2(cp, t);
+  t = t + to_out2(cp, attention(cp, to_q2(cp, n), to_k2(cp, context), to_v2(cp, context), heads));
   // GEGLU, token-wise: chunked, its hidden layer is 2 x 4096 x 10240 floats at 512^2.
   const int64_t hidden = ff_proj.weight.size(0);
-  if (compute_policy().ff_widen_per_chunk) {  // leanest: weights re-read for every chunk
-    t = t + over_token_chunks(norm3(t), hidden, [&](const at::Tensor& n3) {
-          return ff_out(geglu(ff_proj(n3)));
+  if (cp.policy.ff_widen_per_chunk) {  // leanest: weights re-read for every chunk
+    t = t + over_token_chunks(cp, norm3(cp, t), hidden, [&](const at::Tensor& n3) {
+          return ff_out(cp, geglu(ff_proj(cp, n3)));
         });
   } else {  // packed, or widened once for all chunks (78 MB at the widest level)
     const int64_t rows = b * h * w;
-    const bool lora1 = lora_on_input(ff_proj.lora, ff_proj.weight, rows);
-    const bool lora2 = lora_on_input(ff_out.lora, ff_out.weight, rows);
-    const bool packed1 = ff_proj.packable(lora1), packed2 = ff_out.packable(lora2);
-    const at::Tensor w1 = packed1 ? at::Tensor() : ff_proj.wide_weight(!lora1), b1 = widen(ff_proj.bias);
-    const at::Tensor w2 = packed2 ? at::Tensor() : ff_out.wide_weight(!lora2), b2 = widen(ff_out.bias);
-    t = t + over_token_chunks(norm3(t), hidden, [&](const at::Tensor& n3) {
+    const bool lora1 = lora_on_input(cp, ff_proj.lora, ff_proj.weight, rows);
+    const bool lora2 = lora_on_input(cp, ff_out.lora, ff_out.weight, rows);
+    const bool packed1 = ff_proj.packable(cp, lora1), packed2 = ff_out.packable(cp, lora2);
+    const at::Tensor w1 = packed1 ? at::Tensor() : ff_proj.wide_weight(cp, !lora1), b1 = widen(cp, ff_proj.bias);
+    const at::Tensor w2 = packed2 ? at::Tensor() : ff_out.wide_weight(cp, !lora2), b2 = widen(cp, ff_out.bias);
+    t = t + over_token_chunks(cp, norm3(cp, t), hidden, [&](const at::Tensor& n3) {
           at::Tensor h1;
           {
             OpTimer timer(OpClass::linear, 2.0 * double(n3.numel()) * double(ff_proj.weight.size(0)));
-            h1 = packed1 ? ff_proj.packed_product(n3) : project(n3, w1, b1);
+            h1 = packed1 ? ff_proj.packed_product(cp, n3) : project(n3, w1, b1);
           }
           if (lora1) ff_proj.add_lora(n3, h1);
           const at::Tensor g = geglu(h1);
           at::Tensor out;
           {
             OpTimer timer(OpClass::linear, 2.0 * double(g.numel()) * double(ff_out.weight.size(0)));
-            out = packed2 ? ff_out.packed_product(g) : project(g, w2, b2);
+            out = packed2 ? ff_out.packed_product(cp, g) : project(g, w2, b2);
           }
           if (lora2) ff_out.add_lora(g, out);
           return out;
         });
   }
 
-  if (linear) t = proj_out_linear(t);
+  if (linear) t = proj_out_linear(cp, t);
   t = t.reshape({b, h, w, c}).permute({0, 3, 1, 2}).contiguous(x.suggest_memory_format());  // a view if NHWC
-  if (!linear) t = proj_out_conv(t);
+  if (!linear) t = proj_out_conv(cp, t);
   return t + x;
 }
 
@@ -179,7 +180,7 @@ UNet::UNet(const UNetConfig& c, ParamLoader& p) : config_(c) {
   conv_out_ = Conv2d(p, "conv_out", ch[0], c.out_channels, 3, 1, 1);
 }
 
-at::Tensor UNet::time_embedding(double timestep, int64_t batch) const {
+at::Tensor UNet::time_embedding(const Compute& compute, double timestep, int64_t batch) const {
   // Sinusoidal embedding as diffusers' get_timestep_embedding (float32 throughout).
   const int64_t dim = config_.block_out_channels[0], half = dim / 2;
   at::Tensor exponent = at::arange(0, half, at::kFloat) * static_cast<float>(-std::log(10000.0));
@@ -189,42 +190,43 @@ at::Tensor UNet::time_embedding(double timestep, int64_t batch) const {
   at::Tensor emb = config_.flip_sin_to_cos ? at::cat({at::cos(arg), at::sin(arg)}, -1)
                                            : at::cat({at::sin(arg), at::cos(arg)}, -1);
   if (dim % 2 == 1) emb = at::constant_pad_nd(emb, {0, 1});
-  return time_linear_2(at::silu(time_linear_1(emb)));
+  return time_linear_2(compute, at::silu(time_linear_1(compute, emb)));
 }
 
-at::Tensor UNet::forward(const at::Tensor& sample, double timestep,
+at::Tensor UNet::forward(const Compute& compute, const at::Tensor& sample, double timestep,
                          const at::Tensor& context) const {
-  const at::Tensor temb = time_embedding(timestep, sample.size(0));
-  at::Tensor h = conv_in_(sample.contiguous(activation_format()));
+  const Compute& cp = compute;
+  const at::Tensor temb = time_embedding(cp, timestep, sample.size(0));
+  at::Tensor h = conv_in_(cp, sample.contiguous(cp.activation_format()));
   std::vector<at::Tensor> skips{h};
   for (const Block& block : down_) {
     for (size_t j = 0; j < block.resnets.size(); ++j) {
-      h = block.resnets[j](h, temb);
-      if (!block.attentions.empty()) h = block.attentions[j](h, context);
+      h = block.resnets[j](cp, h, temb);
+      if (!block.attentions.empty()) h = block.attentions[j](cp, h, context);
       skips.push_back(h);
     }
     if (block.has_sampler) {
-      h = block.sampler(h);
+      h = block.sampler(cp, h);
       skips.push_back(h);
     }
   }
-  h = mid_.resnets[0](h, temb);
-  h = mid_.attentions[0](h, context);
-  h = mid_.resnets[1](h, temb);
+  h = mid_.resnets[0](cp, h, temb);
+  h = mid_.attentions[0](cp, h, context);
+  h = mid_.resnets[1](cp, h, temb);
   for (const Block& block : up_) {
     for (size_t j = 0; j < block.resnets.size(); ++j) {
-      h = block.resnets[j](at::cat({h, skips.back()}, 1), temb);
+      h = block.resnets[j](cp, at::cat({h, skips.back()}, 1), temb);
       skips.pop_back();
-      if (!block.attentions.empty()) h = block.attentions[j](h, context);
+      if (!block.attentions.empty()) h = block.attentions[j](cp, h, context);
     }
     if (block.has_sampler) {
       // Upsample to the size of the next skip (odd latent sizes), as diffusers does.
       const at::Tensor& next = skips.back();
       h = at::upsample_nearest2d(h, {next.size(2), next.size(3)});
-      h = block.sampler(h);
+      h = block.sampler(cp, h);
     }
   }
-  return conv_out_(h, {&conv_norm_out_, ConvInput::kSilu}).contiguous();
+  return conv_out_(cp, h, {&conv_norm_out_, ConvInput::kSilu}).contiguous();
 }
 
 }  // namespace inpaint

@@ -19,7 +19,7 @@ struct ResnetBlock {
   // temb_channels 0: no time embedding (the VAE's resnets).
   ResnetBlock(ParamLoader& p, const std::string& name, int64_t in, int64_t out,
               int64_t temb_channels, int64_t groups, double eps);
-  at::Tensor operator()(const at::Tensor& x, const at::Tensor& temb = {}) const;
+  at::Tensor operator()(const Compute& compute, const at::Tensor& x, const at::Tensor& temb = {}) const;
 };
 
 // Transformer2DModel with one BasicTransformerBlock (self-attn, cross-attn, GEGLU).
@@ -34,14 +34,14 @@ struct SpatialTransformer {
   SpatialTransformer() = default;
   SpatialTransformer(ParamLoader& p, const std::string& name, int64_t channels, int64_t heads,
                      int64_t context_dim, int64_t groups, bool use_linear_projection);
-  at::Tensor operator()(const at::Tensor& x, const at::Tensor& context) const;
+  at::Tensor operator()(const Compute& compute, const at::Tensor& x, const at::Tensor& context) const;
 };
 
 class UNet {
  public:
   UNet(const UNetConfig& config, ParamLoader& p);
   // sample [B, in, h, w], timestep: one value for the batch, context [B, 77, dim]
-  at::Tensor forward(const at::Tensor& sample, double timestep, const at::Tensor& context) const;
+  at::Tensor forward(const Compute& compute, const at::Tensor& sample, double timestep, const at::Tensor& context) const;
   const UNetConfig& config() const { return config_; }
 
  private:
@@ -51,7 +51,7 @@ class UNet {
     Conv2d sampler;                              // down- or up-sampling conv
     bool has_sampler = false;
   };
-  at::Tensor time_embedding(double timestep, int64_t batch) const;
+  at::Tensor time_embedding(const Compute& compute, double timestep, int64_t batch) const;
 
   UNetConfig config_;
   Linear time_linear_1, time_linear_2;

@@ -16,11 +16,11 @@ VaeAttention::VaeAttention(ParamLoader& p, const std::string& n, int64_t c, int6
       to_v(p, n + ".to_v", c, c),
       to_out(p, n + ".to_out.0", c, c) {}
 
-at::Tensor VaeAttention::operator()(const at::Tensor& x) const {
+at::Tensor VaeAttention::operator()(const Compute& cp, const at::Tensor& x) const {
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const at::Tensor xf = x.to(at::kFloat);  // f16 storage reaches here only in lean policies
-  at::Tensor t = group_norm(xf).reshape({b, c, h * w}).transpose(1, 2);
-  t = to_out(attention(to_q(t), to_k(t), to_v(t), 1));
+  at::Tensor t = group_norm(cp, xf).reshape({b, c, h * w}).transpose(1, 2);
+  t = to_out(cp, inpaint::attention(cp, to_q(cp, t), to_k(cp, t), to_v(cp, t), 1));
   return t.transpose(1, 2).reshape({b, c, h, w}) + xf;
 }
 
@@ -29,8 +29,8 @@ VaeMidBlock::VaeMidBlock(ParamLoader& p, const std::string& n, int64_t c, int64_
       resnet1(p, n + ".resnets.1", c, c, 0, groups, kEps),
       attention(p, n + ".attentions.0", c, groups) {}
 
-at::Tensor VaeMidBlock::operator()(const at::Tensor& x) const {
-  return resnet1(attention(resnet0(x)));
+at::Tensor VaeMidBlock::operator()(const Compute& cp, const at::Tensor& x) const {
+  return resnet1(cp, attention(cp, resnet0(cp, x)));
 }
 
 AutoencoderKL::AutoencoderKL(const VaeConfig& c, ParamLoader& p) : config_(c) {
@@ -79,30 +79,30 @@ AutoencoderKL::AutoencoderKL(const VaeConfig& c, ParamLoader& p) : config_(c) {
   dec_conv_out_ = Conv2d(p, "decoder.conv_out", ch[0], c.out_channels, 3, 1, 1);
 }
 
-LatentDistribution AutoencoderKL::encode(const at::Tensor& image) const {
-  at::Tensor h = enc_conv_in_(image.contiguous(activation_format()));
+LatentDistribution AutoencoderKL::encode(const Compute& cp, const at::Tensor& image) const {
+  at::Tensor h = enc_conv_in_(cp, image.contiguous(cp.activation_format()));
   for (const Level& level : down_) {
-    for (const auto& r : level.resnets) h = r(h);
+    for (const auto& r : level.resnets) h = r(cp, h);
     // diffusers pads right and bottom by one, then a stride-2 conv without padding.
-    if (level.has_sampler) h = level.sampler(h, {.pad_end = 1});
-    if (compute_policy().release_between_levels) release_free_memory();
+    if (level.has_sampler) h = level.sampler(cp, h, {.pad_end = 1});
+    if (cp.policy.release_between_levels) release_free_memory();
   }
-  h = enc_conv_out_(enc_mid_(h), {&enc_norm_out_, ConvInput::kSilu});
-  auto moments = quant_conv_(h).to(at::kFloat).contiguous().chunk(2, 1);
+  h = enc_conv_out_(cp, enc_mid_(cp, h), {&enc_norm_out_, ConvInput::kSilu});
+  auto moments = quant_conv_(cp, h).to(at::kFloat).contiguous().chunk(2, 1);
   at::Tensor logvar = at::clamp(moments[1], -30.0, 20.0);
   return {moments[0], at::exp(logvar * 0.5)};
 }
 
-at::Tensor AutoencoderKL::decode(const at::Tensor& latent) const {
-  at::Tensor h = dec_mid_(dec_conv_in_(post_quant_conv_(latent.contiguous(activation_format()))));
+at::Tensor AutoencoderKL::decode(const Compute& cp, const at::Tensor& latent) const {
+  at::Tensor h = dec_mid_(cp, dec_conv_in_(cp, post_quant_conv_(cp, latent.contiguous(cp.activation_format()))));
   for (const Level& level : up_) {
-    for (const auto& r : level.resnets) h = r(h);
-    if (level.has_sampler) h = level.sampler(h, {.upsample2x = true});
+    for (const auto& r : level.resnets) h = r(cp, h);
+    if (level.has_sampler) h = level.sampler(cp, h, {.upsample2x = true});
     // Each level's tensors are larger than the last's: the heap cannot reuse the freed
     // ones and would grow by their sum; handing them back costs page faults instead.
-    if (compute_policy().release_between_levels) release_free_memory();
+    if (cp.policy.release_between_levels) release_free_memory();
   }
-  return dec_conv_out_(h, {&dec_norm_out_, ConvInput::kSilu}).to(at::kFloat).contiguous();
+  return dec_conv_out_(cp, h, {&dec_norm_out_, ConvInput::kSilu}).to(at::kFloat).contiguous();
 }
 
 }  // namespace inpaint

@@ -15,7 +15,7 @@ struct VaeAttention {
   Linear to_q, to_k, to_v, to_out;
   VaeAttention() = default;
   VaeAttention(ParamLoader& p, const std::string& name, int64_t channels, int64_t groups);
-  at::Tensor operator()(const at::Tensor& x) const;
+  at::Tensor operator()(const Compute& compute, const at::Tensor& x) const;
 };
 
 struct VaeMidBlock {
@@ -23,7 +23,7 @@ struct VaeMidBlock {
   VaeAttention attention;
   VaeMidBlock() = default;
   VaeMidBlock(ParamLoader& p, const std::string& name, int64_t channels, int64_t groups);
-  at::Tensor operator()(const at::Tensor& x) const;
+  at::Tensor operator()(const Compute& compute, const at::Tensor& x) const;
 };
 
 struct LatentDistribution {
@@ -33,8 +33,8 @@ struct LatentDistribution {
 class AutoencoderKL {
  public:
   AutoencoderKL(const VaeConfig& config, ParamLoader& p);
-  LatentDistribution encode(const at::Tensor& image) const;
-  at::Tensor decode(const at::Tensor& latent) const;
+  LatentDistribution encode(const Compute& compute, const at::Tensor& image) const;
+  at::Tensor decode(const Compute& compute, const at::Tensor& latent) const;
   const VaeConfig& config() const { return config_; }
 
  private:

@@ -26,19 +26,19 @@ Errors errors_of(const fs::path& model_dir, const fs::path& fixture) {
   const ModelSource model = ModelSource::open(model_dir);
   Errors e;
   const auto te = test::fixture_file(fixture / "text_encoder.safetensors");
-  e.text = relative(load_text_encoder(model)->forward(te.get("input_ids")), te.get("last_hidden_state"));
+  e.text = relative(load_text_encoder(model)->forward({}, te.get("input_ids")), te.get("last_hidden_state"));
   const auto un = test::fixture_file(fixture / "unet.safetensors");
   const at::Tensor context = un.get("encoder_hidden_states");
   const auto unet = load_unet(model);
   for (const auto& [sample, t, out] : {std::tuple{"sample0", 981.0, "out_s0_t0"}, std::tuple{"sample0", 21.0, "out_s0_t1"},
                                        std::tuple{"sample1", 981.0, "out_s1_t0"}}) {
     const at::Tensor x = un.get(sample);
-    e.unet = std::max(e.unet, relative(unet->forward(x, t, context.expand({x.size(0), -1, -1})), un.get(out)));
+    e.unet = std::max(e.unet, relative(unet->forward({}, x, t, context.expand({x.size(0), -1, -1})), un.get(out)));
   }
   const auto va = test::fixture_file(fixture / "vae.safetensors");
   const auto vae = load_vae(model);
   for (const char* latent : {"latent0", "latent1"})
-    e.vae = std::max(e.vae, relative(vae->decode(va.get(latent)), va.get(std::string(latent) + "_decoded")));
+    e.vae = std::max(e.vae, relative(vae->decode({}, va.get(latent)), va.get(std::string(latent) + "_decoded")));
   return e;
 }
 
@@ -91,13 +91,10 @@ TEST_CASE("int8 weights streamed give what resident ones give") {
   const ModelSource m = ModelSource::open(d / "m");
   const auto un = test::fixture_file(fixture / "unet.safetensors");
   const at::Tensor x = un.get("sample1"), context = un.get("encoder_hidden_states");
-  const ComputePolicy saved = compute_policy();
-  const at::Tensor resident = load_unet(m)->forward(x, 981, context);
-  ComputePolicy streamed = saved;
-  streamed.stream_weights = true;
-  streamed.weight_slot_floats = 4096;  // forces output-channel chunks too
-  set_compute_policy(streamed);
-  const at::Tensor stream = load_unet(m)->forward(x, 981, context);
-  set_compute_policy(saved);
+  const at::Tensor resident = load_unet(m)->forward({}, x, 981, context);
+  Compute streamed;
+  streamed.policy.stream_weights = true;
+  streamed.policy.weight_slot_floats = 4096;  // forces output-channel chunks too
+  const at::Tensor stream = load_unet(m)->forward(streamed, x, 981, context);
   CHECK(test::max_abs_diff(stream, resident) <= 1e-5 * std::max(1.0, resident.abs().max().item<double>()));
 }

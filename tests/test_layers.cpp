@@ -7,8 +7,10 @@
 #include <set>
 
 #include "models/layers.h"
-#include "models/conv_bands.h"
-#include "models/packed_conv.h"
+#include "models/kernels/conv_bands.h"
+#include "models/kernels/cpu.h"
+#include "engine/error.h"
+#include "models/kernels/packed_conv.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
 
@@ -58,15 +60,14 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
         const at::Tensor w = conv.weight.to(at::kFloat);
         // The first call packs; a second shape (batch, size) reuses the packed weight.
         for (const at::Tensor& x : {at::randn({2, k.in, 16, 16}), at::randn({1, k.in, 9, 11})}) {
-          CHECK(relative_error(conv(x), at::conv2d(x, w, conv.bias, k.stride, k.padding)) < 1e-5);
+          CHECK(relative_error(conv({}, x), at::conv2d(x, w, conv.bias, k.stride, k.padding)) < 1e-5);
           CHECK(conv.packed != nullptr);
         }
       }
     }
     SUBCASE("3x3 over many pixels through the Winograd kernel, and then a smaller shape too") {
-      ComputePolicy policy = compute_policy();
-      policy.winograd_from_pixels = 2 * 24 * 24;
-      PolicyScope scope(policy);
+      Compute cp;
+      cp.policy.winograd_from_pixels = 2 * 24 * 24;
       // Where oneDNN has no Winograd kernel (oneDNN 3.x), the direct one runs: same numbers.
       const bool wino = winograd_available();
       if (!wino) MESSAGE("no Winograd kernel in this oneDNN: the direct kernel runs instead");
@@ -75,7 +76,7 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
         std::shared_ptr<PackedConvWeight> packed;
         const int64_t before = winograd_convolutions();
         const at::Tensor x = at::randn({2, 32, 24, 30}).contiguous(format);
-        const at::Tensor y = packed_conv2d(x, w, b, 1, 1, packed);
+        const at::Tensor y = packed_conv2d(cp, x, w, b, 1, 1, packed);
         REQUIRE(y.defined());
         CHECK(packed_for_winograd(*packed) == wino);
         CHECK(winograd_convolutions() == before + (wino ? 1 : 0));
@@ -84,7 +85,7 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
         // Fewer pixels, where the direct kernel would be chosen: the packed weight stays
         // with the Winograd kernel (its layout is the one it has).
         const at::Tensor small = at::randn({1, 32, 16, 20}).contiguous(format);
-        const at::Tensor y_small = packed_conv2d(small, w, b, 1, 1, packed);
+        const at::Tensor y_small = packed_conv2d(cp, small, w, b, 1, 1, packed);
         REQUIRE(y_small.defined());
         CHECK(winograd_convolutions() == before + (wino ? 2 : 0));
         CHECK(packed_for_winograd(*packed) == wino);
@@ -95,7 +96,7 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
         conv.bias = b;
         conv.padding = 1;
         for (const at::Tensor& input : {x, at::randn({1, 32, 8, 8}).contiguous(format)})
-          CHECK(relative_error(conv(input), at::conv2d(input, w.to(at::kFloat), b, 1, 1)) < 1e-5);
+          CHECK(relative_error(conv(cp, input), at::conv2d(input, w.to(at::kFloat), b, 1, 1)) < 1e-5);
       }
       // Kept copies (as mapped from the packed cache): one for the direct kernel is packed
       // again where the Winograd kernel suits; otherwise a kept copy is used as it is.
@@ -110,27 +111,26 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
         return kept;
       };
       std::shared_ptr<PackedConvWeight> for_winograd, for_direct;
-      REQUIRE(packed_conv2d(large, w, b, 1, 1, for_winograd).defined());
+      REQUIRE(packed_conv2d(cp, large, w, b, 1, 1, for_winograd).defined());
       REQUIRE(packed_for_winograd(*for_winograd) == wino);
       {
-        ComputePolicy never = policy;
-        never.winograd_from_pixels = 0;  // the direct kernel
-        PolicyScope direct(never);
-        REQUIRE(packed_conv2d(large, w, b, 1, 1, for_direct).defined());
+        Compute direct = cp;
+        direct.policy.winograd_from_pixels = 0;  // the direct kernel
+        REQUIRE(packed_conv2d(direct, large, w, b, 1, 1, for_direct).defined());
         CHECK_FALSE(packed_for_winograd(*for_direct));
       }
       const at::Tensor expected_large = at::conv2d(large, w.to(at::kFloat), b, 1, 1);
       const at::Tensor expected_small = at::conv2d(small, w.to(at::kFloat), b, 1, 1);
       std::shared_ptr<PackedConvWeight> kept = kept_copy(for_direct);
-      CHECK(relative_error(packed_conv2d(large, w, b, 1, 1, kept), expected_large) < 1e-5);
+      CHECK(relative_error(packed_conv2d(cp, large, w, b, 1, 1, kept), expected_large) < 1e-5);
       CHECK(packed_in_process(*kept) == wino);
       CHECK(packed_for_winograd(*kept) == wino);
       kept = kept_copy(for_winograd);
-      CHECK(relative_error(packed_conv2d(small, w, b, 1, 1, kept), expected_small) < 1e-5);
+      CHECK(relative_error(packed_conv2d(cp, small, w, b, 1, 1, kept), expected_small) < 1e-5);
       CHECK_FALSE(packed_in_process(*kept));
       CHECK(packed_for_winograd(*kept) == wino);
       kept = kept_copy(for_direct);
-      CHECK(relative_error(packed_conv2d(small, w, b, 1, 1, kept), expected_small) < 1e-5);
+      CHECK(relative_error(packed_conv2d(cp, small, w, b, 1, 1, kept), expected_small) < 1e-5);
       CHECK_FALSE(packed_in_process(*kept));
       CHECK_FALSE(packed_for_winograd(*kept));
     }
@@ -139,10 +139,10 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
       conv.weight = at::randn({64, 48, 1, 1}).to(dtype);
       conv.bias = at::randn({64});
       const at::Tensor x = at::randn({2, 48, 16, 16});
-      CHECK(relative_error(conv(x), at::conv2d(x, conv.weight.to(at::kFloat), conv.bias)) < 1e-5);
+      CHECK(relative_error(conv({}, x), at::conv2d(x, conv.weight.to(at::kFloat), conv.bias)) < 1e-5);
       CHECK(conv.packed == nullptr);
       const at::Tensor last = x.contiguous(at::MemoryFormat::ChannelsLast);
-      CHECK(relative_error(packed_conv2d(last, conv.weight, conv.bias, 1, 0, conv.packed),
+      CHECK(relative_error(packed_conv2d({}, last, conv.weight, conv.bias, 1, 0, conv.packed),
                            at::conv2d(x, conv.weight.to(at::kFloat), conv.bias)) < 1e-5);
       CHECK(conv.packed != nullptr);
     }
@@ -150,7 +150,7 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
       const at::Tensor w = at::randn({32, 24, 3, 3}).to(dtype), b = at::randn({32});
       const at::Tensor x = at::randn({2, 24, 12, 12}).contiguous(at::MemoryFormat::ChannelsLast);
       std::shared_ptr<PackedConvWeight> packed;
-      const at::Tensor y = packed_conv2d(x, w, b, 1, 1, packed);
+      const at::Tensor y = packed_conv2d({}, x, w, b, 1, 1, packed);
       REQUIRE(y.defined());
       CHECK(y.is_contiguous(at::MemoryFormat::ChannelsLast));
       CHECK(relative_error(y, at::conv2d(x, w.to(at::kFloat), b, 1, 1)) < 1e-5);
@@ -181,8 +181,8 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
           CAPTURE(rows);
           std::shared_ptr<PackedConvWeight> packed;
           at::Tensor scale, shift;
-          if (k.in.norm) std::tie(scale, shift) = k.in.norm->affine(x);
-          const at::Tensor y = conv_in_bands(x, k.in, scale, shift, w, b, packed, int64_t(1) << 30, rows);
+          if (k.in.norm) std::tie(scale, shift) = k.in.norm->affine({}, x);
+          const at::Tensor y = conv_in_bands({}, x, k.in, scale, shift, w, b, packed, int64_t(1) << 30, rows);
           REQUIRE(y.defined());
           CHECK(y.is_contiguous(at::MemoryFormat::ChannelsLast));
           CHECK(relative_error(y, expected) < 1e-5);
@@ -199,12 +199,12 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
       linear.bias = at::randn({80});
       const at::Tensor w = linear.weight.to(at::kFloat);
       for (const at::Tensor& x : {at::randn({2, 100, 64}), at::randn({5, 64})}) {
-        CHECK(relative_error(linear(x), at::linear(x, w, linear.bias)) < 1e-5);
+        CHECK(relative_error(linear({}, x), at::linear(x, w, linear.bias)) < 1e-5);
         CHECK(linear.packed != nullptr);
       }
       linear.lora = LoraFactors{at::randn({80, 4}), at::randn({4, 64})};
       const at::Tensor x = at::randn({3, 64});  // few rows: the LoRA goes on the input
-      CHECK(relative_error(linear(x), at::linear(x, w + at::matmul(linear.lora.up, linear.lora.down), linear.bias)) < 1e-5);
+      CHECK(relative_error(linear({}, x), at::linear(x, w + at::matmul(linear.lora.up, linear.lora.down), linear.bias)) < 1e-5);
     }
   }
 }
@@ -220,4 +220,47 @@ TEST_CASE("at::parallel_for in our code runs on several threads (it is OpenMP in
   });
   at::set_num_threads(saved);
   CHECK(threads.size() == 2);
+}
+
+TEST_CASE("bf16 products where the processor has native bf16: convolutions and linear layers within bf16's "
+          "rounding of fp32, and really in bf16; elsewhere bf16 is refused and auto means fp32") {
+  at::manual_seed(8);
+  if (cpu_features().native_bf16().empty()) {
+    MESSAGE("no native bf16 on " << cpu_features().name << ": checking the refusal");
+    CHECK_THROWS_WITH_AS(choose_precision("bf16", "--precision"), doctest::Contains("no native bf16"), Error);
+    CHECK(choose_precision("auto", "--precision") == Precision::fp32);
+    return;
+  }
+  MESSAGE("native bf16 on " << cpu_features().name << ": " << cpu_features().native_bf16());
+  CHECK(choose_precision("auto", "--precision") == Precision::bf16);
+  CHECK_THROWS_AS(choose_precision("half", "--precision"), Error);
+  Compute bf16;
+  bf16.precision = Precision::bf16;
+  // Inputs and weights rounded to bf16 (8 significant bits: relative error up to 2^-9 each),
+  // products summed in f32: over hundreds of terms of both signs the output's error stays
+  // near 2^-8 of its scale. 1e-2 of the largest output bounds that with room; an fp32
+  // kernel would be within 1e-5, so the lower bound shows bf16 really ran.
+  for (const auto dtype : {at::kFloat, at::kHalf}) {
+    CAPTURE(dtype);
+    for (const int64_t k : {3, 1}) {
+      CAPTURE(k);
+      Conv2d conv;
+      conv.weight = at::randn({64, 48, k, k}).to(dtype);
+      conv.bias = at::randn({64});
+      conv.padding = k / 2;
+      const at::Tensor x = at::randn({2, 48, 16, 16}).contiguous(at::MemoryFormat::ChannelsLast);
+      const double e = relative_error(conv(bf16, x), at::conv2d(x, conv.weight.to(at::kFloat), conv.bias, 1, k / 2));
+      MESSAGE("bf16 convolution " << k << "x" << k << ": relative error " << e);
+      CHECK(e < 1e-2);
+      CHECK(e > 1e-5);
+    }
+    Linear linear;
+    linear.weight = at::randn({80, 64}).to(dtype);
+    linear.bias = at::randn({80});
+    const at::Tensor x = at::randn({2, 300, 64});
+    const double e = relative_error(linear(bf16, x), at::linear(x, linear.weight.to(at::kFloat), linear.bias));
+    MESSAGE("bf16 linear: relative error " << e);
+    CHECK(e < 1e-2);
+    CHECK(e > 1e-5);
+  }
 }

@@ -142,43 +142,37 @@ TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W 
           "convert --lora give the same output") {
     const auto un = test::fixture_file(test::shared("fixtures/A/tiny-sd15-inpaint") / "unet.safetensors");
     const at::Tensor x = un.get("sample0"), ctx = un.get("encoder_hidden_states");
-    const at::Tensor base = load_unet(original)->forward(x, 981, ctx);
+    const at::Tensor base = load_unet(original)->forward({}, x, 981, ctx);
     ModelSource zero = ModelSource::open(model_dir), one = ModelSource::open(model_dir);
     apply_lora(zero, {d / "kohya.safetensors", 0.0});
     apply_lora(one, {d / "kohya.safetensors", 1.0});
     {
       // Exactly: both with the weights as stored (a merged LoRA keeps a layer off the
       // packed-weight kernel, which rounds differently).
-      ComputePolicy as_stored = compute_policy();
-      as_stored.packed_convolutions = false;
-      PolicyScope scope(as_stored);
-      const at::Tensor base_as_stored = load_unet(original)->forward(x, 981, ctx);
-      CHECK(test::max_abs_diff(load_unet(zero)->forward(x, 981, ctx), base_as_stored) == 0.0);
+      Compute as_stored;
+      as_stored.policy.packed_convolutions = false;
+      const at::Tensor base_as_stored = load_unet(original)->forward(as_stored, x, 981, ctx);
+      CHECK(test::max_abs_diff(load_unet(zero)->forward(as_stored, x, 981, ctx), base_as_stored) == 0.0);
     }
-    const at::Tensor adapted_out = load_unet(one)->forward(x, 981, ctx);
+    const at::Tensor adapted_out = load_unet(one)->forward({}, x, 981, ctx);
     CHECK(test::max_abs_diff(adapted_out, base) > 1e-4);
-    const ComputePolicy saved = compute_policy();
-    ComputePolicy streamed = saved;
-    streamed.stream_weights = true;
-    streamed.weight_slot_floats = 4096;  // output-channel chunks of the factors too
-    set_compute_policy(streamed);
-    const at::Tensor streamed_out = load_unet(one)->forward(x, 981, ctx);
-    set_compute_policy(saved);
+    Compute streamed;
+    streamed.policy.stream_weights = true;
+    streamed.policy.weight_slot_floats = 4096;  // output-channel chunks of the factors too
+    const at::Tensor streamed_out = load_unet(one)->forward(streamed, x, 981, ctx);
     CHECK(test::max_abs_diff(streamed_out, adapted_out) < 1e-5);
     // Each layer merges up·down into its weight or applies the factors to its input,
     // whichever is cheaper; either way everywhere gives the same output.
     for (const auto mode : {ComputePolicy::kLoraMerge, ComputePolicy::kLoraOnInput}) {
-      ComputePolicy forced = saved;
-      forced.lora_mode = mode;
-      set_compute_policy(forced);
-      const at::Tensor forced_out = load_unet(one)->forward(x, 981, ctx);
-      set_compute_policy(saved);
+      Compute forced;
+      forced.policy.lora_mode = mode;
+      const at::Tensor forced_out = load_unet(one)->forward(forced, x, 981, ctx);
       CHECK(test::max_abs_diff(forced_out, adapted_out) < 1e-5);
     }
     std::string out;
     REQUIRE_MESSAGE(test::run(test::inpaint_exe() + " convert " + model_dir.string() + " --lora " +
                               (d / "kohya.safetensors").string() + " --out " + (d / "baked").string(), &out) == 0, out);
-    const at::Tensor baked = load_unet(ModelSource::open(d / "baked"))->forward(x, 981, ctx);
+    const at::Tensor baked = load_unet(ModelSource::open(d / "baked"))->forward({}, x, 981, ctx);
     CHECK(test::max_abs_diff(baked, adapted_out) < 1e-5);
   }
 }
@@ -236,7 +230,7 @@ TEST_CASE("LoRA cache: merged once, used on the next run with the same output, r
 
   ModelSource first = adapted_model();
   CHECK_FALSE(use_lora_cache(first, specs));
-  const at::Tensor on_the_fly = load_unet(first)->forward(x, 981, ctx);
+  const at::Tensor on_the_fly = load_unet(first)->forward({}, x, 981, ctx);
   REQUIRE(write_lora_cache(first, specs, {}));
   const fs::path entry = lora_cache_entry(first, specs);
   CHECK(entry.parent_path().parent_path() == d / "cache");
@@ -252,7 +246,7 @@ TEST_CASE("LoRA cache: merged once, used on the next run with the same output, r
   const at::Tensor w = view_of(original.component("unet").tensors.at(conv.module + ".weight"));
   CHECK(test::max_abs_diff(view_of(second.component("unet").tensors.at(conv.module + ".weight")),
                            by_hand(w, down, up, 0.5, 2.0)) < 1e-6);
-  CHECK(test::max_abs_diff(load_unet(second)->forward(x, 981, ctx), on_the_fly) < 1e-5);
+  CHECK(test::max_abs_diff(load_unet(second)->forward({}, x, 981, ctx), on_the_fly) < 1e-5);
 
   // Another scale is another entry; a damaged entry is not used and changes nothing.
   CHECK_FALSE(use_lora_cache(second, {{d / "kohya.safetensors", 0.25}}));

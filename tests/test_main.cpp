@@ -65,8 +65,37 @@ int run(const std::string& command, std::string* output) {
 
 }  // namespace test
 
+namespace {
+
+// How many test cases the run's filters let through: meson runs one file's cases at a
+// time (--source-file), and a filter that matches nothing must not pass as a green test.
+struct SelectedCount : doctest::IReporter {
+  static inline unsigned selected = 0;
+  explicit SelectedCount(const doctest::ContextOptions&) {}
+  void test_run_end(const doctest::TestRunStats& stats) override { selected = stats.numTestCasesPassingFilters; }
+  void report_query(const doctest::QueryData&) override {}
+  void test_run_start() override {}
+  void test_case_start(const doctest::TestCaseData&) override {}
+  void test_case_reenter(const doctest::TestCaseData&) override {}
+  void test_case_end(const doctest::CurrentTestCaseStats&) override {}
+  void test_case_exception(const doctest::TestCaseException&) override {}
+  void subcase_start(const doctest::SubcaseSignature&) override {}
+  void subcase_end() override {}
+  void log_assert(const doctest::AssertData&) override {}
+  void log_message(const doctest::MessageData&) override {}
+  void test_case_skipped(const doctest::TestCaseData&) override {}
+};
+REGISTER_LISTENER("selected-count", 1, SelectedCount);
+
+}  // namespace
+
 int main(int argc, char** argv) {
   inpaint::init_runtime(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   doctest::Context context(argc, argv);
-  return context.run();
+  const int status = context.run();
+  if (status == 0 && SelectedCount::selected == 0 && !context.shouldExit()) {
+    std::fprintf(stderr, "no test case matches the filters given\n");
+    return 1;
+  }
+  return status;
 }

@@ -7,7 +7,7 @@
 #include "engine/model_source.h"
 #include "engine/networks.h"
 #include "engine/runtime.h"
-#include "models/fused_attention.h"
+#include "models/kernels/fused_attention.h"
 #include "models/layers.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
@@ -16,19 +16,19 @@ using namespace inpaint;
 
 namespace {
 
-ComputePolicy untiled() {
-  ComputePolicy p;
-  p.attention_floats = int64_t(1) << 40;
-  p.work_floats = int64_t(1) << 40;
-  p.tile_above_floats = int64_t(1) << 40;
-  return p;
+Compute untiled() {
+  Compute c;
+  c.policy.attention_floats = int64_t(1) << 40;
+  c.policy.work_floats = int64_t(1) << 40;
+  c.policy.tile_above_floats = int64_t(1) << 40;
+  return c;
 }
 
-ComputePolicy tiled(int64_t tile) {
-  ComputePolicy p;
-  p.tile_above_floats = 1;  // every convolution bigger than one tile is tiled
-  p.conv_tile = tile;
-  return p;
+Compute tiled(int64_t tile) {
+  Compute c;
+  c.policy.tile_above_floats = 1;  // every convolution bigger than one tile is tiled
+  c.policy.conv_tile = tile;
+  return c;
 }
 
 // The tiny SD 1.5 inpainting model's VAE (the model must outlive the network's views).
@@ -131,7 +131,7 @@ TEST_CASE("fused attention equals softmax(q kT / sqrt(d)) v, for SD's and CLIP's
         CAPTURE(s.nk);
         CAPTURE(masked);
         const at::Tensor mask = masked ? causal : at::Tensor();
-        const double e = test::max_abs_diff(attention(q, k, v, s.heads, mask), reference_attention(q, k, v, s.heads, mask));
+        const double e = test::max_abs_diff(attention({}, q, k, v, s.heads, mask), reference_attention(q, k, v, s.heads, mask));
         MESSAGE(isa << " max abs error " << e);
         CHECK(e <= 1e-5);  // float arithmetic: libtorch's own bmm + softmax path is 5e-6 off here
       }
@@ -147,7 +147,7 @@ TEST_CASE("fused attention: a row whose keys are all masked gives zeros, the oth
   const at::Tensor q = at::randn({1, 4, 80}), k = at::randn({1, 600, 80}), v = at::randn({1, 600, 80});
   at::Tensor mask = at::zeros({4, 600});
   mask[2].fill_(-INFINITY);
-  const at::Tensor out = attention(q, k, v, 2, mask);
+  const at::Tensor out = attention({}, q, k, v, 2, mask);
   CHECK(out[0][2].abs().max().item<double>() == 0.0);
   const at::Tensor others = at::cat({out.narrow(1, 0, 2), out.narrow(1, 3, 1)}, 1);
   const at::Tensor expected = reference_attention(q, k, v, 2, at::Tensor());
@@ -164,22 +164,12 @@ TEST_CASE("attention with key chunks and an online softmax equals plain attentio
     CAPTURE(masked);
     const at::Tensor mask = masked ? causal : at::Tensor();
     const at::Tensor expected = reference_attention(q, k, v, 1, mask);
-    at::Tensor plain, chunked, query_chunked;
-    {
-      PolicyScope s(untiled());
-      plain = attention(q, k, v, 1, mask);
-    }
-    ComputePolicy p = untiled();
-    p.attention_floats = 2 * 16 * 37;  // 16 queries x 37 keys: key chunks
-    {
-      PolicyScope s(p);
-      chunked = attention(q, k, v, 1, mask);
-    }
-    p.attention_floats = 2 * 257 * 20;  // whole key rows, 20 queries at a time
-    {
-      PolicyScope s(p);
-      query_chunked = attention(q, k, v, 1, mask);
-    }
+    const at::Tensor plain = attention(untiled(), q, k, v, 1, mask);
+    Compute c = untiled();
+    c.policy.attention_floats = 2 * 16 * 37;  // 16 queries x 37 keys: key chunks
+    const at::Tensor chunked = attention(c, q, k, v, 1, mask);
+    c.policy.attention_floats = 2 * 257 * 20;  // whole key rows, 20 queries at a time
+    const at::Tensor query_chunked = attention(c, q, k, v, 1, mask);
     const double e = test::max_abs_diff(chunked, expected), eq = test::max_abs_diff(query_chunked, expected),
                  ep = test::max_abs_diff(plain, expected);
     MESSAGE("attention max abs error: plain " << ep << ", key-chunked " << e << ", query-chunked " << eq);
@@ -199,21 +189,15 @@ TEST_CASE("tiled VAE decode and encode match untiled (tiny SD 1.5 VAE)") {
   // Odd sizes so that tiles end mid-way and borders need padding.
   const at::Tensor latent = at::randn({1, 4, 13, 11});
   const at::Tensor image = at::rand({1, 3, 104, 88}) * 2 - 1;
-  at::Tensor decoded, mean;
-  {
-    PolicyScope s(untiled());
-    decoded = vae->decode(latent);
-    mean = vae->encode(image).mean;
-  }
+  const at::Tensor decoded = vae->decode(untiled(), latent), mean = vae->encode(untiled(), image).mean;
   for (int64_t tile : {16, 24})
     for (bool bands : {true, false}) {  // bands of `tile` rows, or square tiles
       CAPTURE(tile);
       CAPTURE(bands);
-      ComputePolicy p = tiled(tile);
-      p.conv_bands = bands;
-      PolicyScope s(p);
-      const double e_dec = relative_error(vae->decode(latent), decoded);
-      const double e_enc = relative_error(vae->encode(image).mean, mean);
+      Compute c = tiled(tile);
+      c.policy.conv_bands = bands;
+      const double e_dec = relative_error(vae->decode(c, latent), decoded);
+      const double e_enc = relative_error(vae->encode(c, image).mean, mean);
       MESSAGE("tile " << tile << std::string(bands ? " (bands)" : " (square)") << ": decode relative error " << e_dec << ", encode " << e_enc);
       CHECK(e_dec <= 1e-5);
       CHECK(e_enc <= 1e-5);
@@ -227,17 +211,15 @@ TEST_CASE("streamed weights give bit-identical results") {
   at::NoGradGuard no_grad;
   at::manual_seed(5);
   const at::Tensor latent = at::randn({1, 4, 8, 8});
-  // Against resident weights used as stored: packed ones (models/packed_conv.h) go
+  // Against resident weights used as stored: packed ones (models/kernels/packed_conv.h) go
   // through another kernel, equal within rounding (test_layers.cpp).
-  ComputePolicy p;
-  p.packed_convolutions = false;
-  PolicyScope as_stored(p);
-  const at::Tensor plain = vae->decode(latent);
-  p.stream_weights = true;
-  PolicyScope s(p);
+  Compute c;
+  c.policy.packed_convolutions = false;
+  const at::Tensor plain = vae->decode(c, latent);
+  c.policy.stream_weights = true;
   // Twice: the second pass reads the weights back after their pages were dropped.
-  CHECK(at::equal(vae->decode(latent), plain));
-  CHECK(at::equal(vae->decode(latent), plain));
+  CHECK(at::equal(vae->decode(c, latent), plain));
+  CHECK(at::equal(vae->decode(c, latent), plain));
 }
 
 TEST_CASE("tiled TAESD on a real photo matches untiled") {
@@ -246,15 +228,10 @@ TEST_CASE("tiled TAESD on a real photo matches untiled") {
   const auto taesd = load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
   const at::Tensor x = test::image_tensor(to_rgb(load_image(photo)));
   at::NoGradGuard no_grad;
-  at::Tensor latent, decoded;
-  {
-    PolicyScope s(untiled());
-    latent = taesd->encoder->forward(x);
-    decoded = taesd->decoder->forward(latent);
-  }
-  PolicyScope s(tiled(40));
-  const double e_enc = test::max_abs_diff(taesd->encoder->forward(x), latent);
-  const double e_dec = test::max_abs_diff(taesd->decoder->forward(latent), decoded);
+  const at::Tensor latent = taesd->encoder->forward(untiled(), x);
+  const at::Tensor decoded = taesd->decoder->forward(untiled(), latent);
+  const double e_enc = test::max_abs_diff(taesd->encoder->forward(tiled(40), x), latent);
+  const double e_dec = test::max_abs_diff(taesd->decoder->forward(tiled(40), latent), decoded);
   MESSAGE("TAESD 512x512 tiled (40 px): encode max abs error " << e_enc << ", decode " << e_dec);
   CHECK(e_enc <= 1e-4);
   CHECK(e_dec <= 1e-4);
@@ -267,15 +244,10 @@ TEST_CASE("f16 storage of large tiled activations stays close to f32 (tiny SD 1.
   at::NoGradGuard no_grad;
   at::manual_seed(11);
   const at::Tensor latent = at::randn({1, 4, 16, 16});
-  at::Tensor plain;
-  {
-    PolicyScope s(untiled());
-    plain = vae->decode(latent);
-  }
-  ComputePolicy p = tiled(32);
-  p.half_storage_above = 1;
-  PolicyScope s(p);
-  const at::Tensor half = vae->decode(latent);
+  const at::Tensor plain = vae->decode(untiled(), latent);
+  Compute c = tiled(32);
+  c.policy.half_storage_above = 1;
+  const at::Tensor half = vae->decode(c, latent);
   CHECK((half.scalar_type() == at::kFloat));
   // The decoded image is in [-1, 1]: 2e-3 is a quarter of an 8-bit level.
   const double e = test::max_abs_diff(half, plain);
@@ -288,10 +260,9 @@ TEST_CASE("the feed-forward over token chunks equals the whole") {
   const at::Tensor x = at::randn({2, 50, 8}), w = at::randn({24, 8});
   auto f = [&](const at::Tensor& t) { return at::gelu(at::linear(t, w)); };
   const at::Tensor whole = f(x);
-  ComputePolicy p;
-  p.work_floats = 24 * 7;  // 7 tokens per chunk, across the batch boundary
-  PolicyScope s(p);
-  CHECK(test::max_abs_diff(over_token_chunks(x, 24, f), whole) <= 1e-6);
+  Compute c;
+  c.policy.work_floats = 24 * 7;  // 7 tokens per chunk, across the batch boundary
+  CHECK(test::max_abs_diff(over_token_chunks(c, x, 24, f), whole) <= 1e-6);
 }
 
 TEST_CASE("streamed weights in output-channel chunks and reused buffers match (tiny SD 1.5 UNet)") {
@@ -302,13 +273,12 @@ TEST_CASE("streamed weights in output-channel chunks and reused buffers match (t
   at::manual_seed(4);
   const int64_t in = unet->config().in_channels, ctx = unet->config().cross_attention_dim;
   const at::Tensor x = at::randn({2, in, 16, 16}), context = at::randn({2, 77, ctx});
-  const at::Tensor plain = unet->forward(x, 500, context);
-  ComputePolicy p;
-  p.stream_weights = true;
-  p.weight_slot_floats = 2048;  // the tiny model's larger weights are chunked, the rest pooled
-  PolicyScope s(p);
+  const at::Tensor plain = unet->forward({}, x, 500, context);
+  Compute c;
+  c.policy.stream_weights = true;
+  c.policy.weight_slot_floats = 2048;  // the tiny model's larger weights are chunked, the rest pooled
   for (int pass = 0; pass < 2; ++pass) {
-    const double e = relative_error(unet->forward(x, 500, context), plain);
+    const double e = relative_error(unet->forward(c, x, 500, context), plain);
     MESSAGE("pass " << pass << ": relative error " << e);
     CHECK(e <= 1e-5);
   }
@@ -326,19 +296,18 @@ TEST_CASE("activations channels last give the numbers of NCHW ones (tiny UNet, V
   const at::Tensor x = at::randn({2, in, 16, 12}), context = at::randn({2, 77, ctx});
   const at::Tensor latent = at::randn({1, 4, 13, 11}), image = at::rand({1, 3, 104, 88}) * 2 - 1;
   // Every network's outputs under a policy, NCHW contiguous whatever the layout inside.
-  auto outputs = [&](ComputePolicy p, bool nhwc) {
-    p.channels_last = nhwc;
-    PolicyScope s(p);
-    std::vector<at::Tensor> out{unet->forward(x, 500, context), tiny.vae->decode(latent),
-                                tiny.vae->encode(image).mean, taesd->decoder->forward(latent),
-                                taesd->encoder->forward(image)};
+  auto outputs = [&](Compute c, bool nhwc) {
+    c.policy.channels_last = nhwc;
+    std::vector<at::Tensor> out{unet->forward(c, x, 500, context), tiny.vae->decode(c, latent),
+                                tiny.vae->encode(c, image).mean, taesd->decoder->forward(c, latent),
+                                taesd->encoder->forward(c, image)};
     for (const at::Tensor& t : out) CHECK(t.is_contiguous());
     return out;
   };
   for (const bool tile : {false, true}) {
     CAPTURE(tile);
-    const ComputePolicy p = tile ? tiled(16) : untiled();
-    const auto nchw = outputs(p, false), nhwc = outputs(p, true);
+    const Compute c = tile ? tiled(16) : untiled();
+    const auto nchw = outputs(c, false), nhwc = outputs(c, true);
     for (size_t i = 0; i < nchw.size(); ++i) {
       CAPTURE(i);
       const double e = relative_error(nhwc[i], nchw[i]);

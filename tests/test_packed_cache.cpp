@@ -9,8 +9,8 @@
 #include "engine/networks.h"
 #include "engine/packed_cache.h"
 #include "engine/own_files.h"
-#include "models/packed_conv.h"
-#include "models/packed_layout.h"
+#include "models/kernels/packed_conv.h"
+#include "models/kernels/packed_layout.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
 
@@ -55,7 +55,7 @@ TinyUnet tiny_unet(const fs::path& model_dir, const std::string& folder) {
   const auto un = test::fixture_file(test::shared("fixtures/A/tiny-sd15-inpaint") / "unet.safetensors");
   t.x = un.get("sample0");
   t.ctx = un.get("encoder_hidden_states");
-  t.file = packed_cache_file(t.dir, t.model.component("unet"));
+  t.file = packed_cache_file(t.dir, t.model.component("unet"), {});
   return t;
 }
 }  // namespace
@@ -71,34 +71,34 @@ TEST_CASE("packed weights kept on disk: mapped at the next load, same output, no
   at::NoGradGuard no_grad;
 
   PackedSlots first;
-  const at::Tensor in_memory = load_unet(model, &first)->forward(x, 981, ctx);
-  CHECK(use_packed_cache(file, first) == 0);  // nothing kept yet
+  const at::Tensor in_memory = load_unet(model, &first)->forward({}, x, 981, ctx);
+  CHECK(use_packed_cache(file, first, {}) == 0);  // nothing kept yet
   CHECK(packed_in_memory(first));
   const size_t packed = packed_count(first);
   MESSAGE(packed << " of the tiny UNet's " << first.size() << " convolution and linear weights packed");
   CHECK(packed > first.size() / 2);
-  REQUIRE(write_packed_cache(file, first));
+  REQUIRE(write_packed_cache(file, first, {}));
   CHECK(fs::exists(file));
 
   PackedSlots second;
   const auto unet = load_unet(model, &second);
-  CHECK(use_packed_cache(file, second) == packed);
-  CHECK(at::equal(unet->forward(x, 981, ctx), in_memory));
+  CHECK(use_packed_cache(file, second, {}) == packed);
+  CHECK(at::equal(unet->forward({}, x, 981, ctx), in_memory));
   CHECK_FALSE(packed_in_memory(second));
 
   // Damaged: refused, packed in memory again with the same result.
   fs::resize_file(file, fs::file_size(file) / 2);
   PackedSlots third;
   const auto again = load_unet(model, &third);
-  CHECK(use_packed_cache(file, third) == 0);
-  CHECK(at::equal(again->forward(x, 981, ctx), in_memory));
+  CHECK(use_packed_cache(file, third, {}) == 0);
+  CHECK(at::equal(again->forward({}, x, 981, ctx), in_memory));
   CHECK(packed_in_memory(third));
 
   // Another model's file is another name; four files are kept, the oldest goes.
-  CHECK(packed_cache_file(d, model.component("vae")) != file);
-  REQUIRE(write_packed_cache(file, third));
+  CHECK(packed_cache_file(d, model.component("vae"), {}) != file);
+  REQUIRE(write_packed_cache(file, third, {}));
   for (int i = 0; i < 4; ++i)
-    REQUIRE(write_packed_cache(d / ("unet-" + std::string(15, '0') + std::to_string(i) + ".safetensors"), third));
+    REQUIRE(write_packed_cache(d / ("unet-" + std::string(15, '0') + std::to_string(i) + ".safetensors"), third, {}));
   CHECK_FALSE(fs::exists(file));
   CHECK(std::distance(fs::directory_iterator(d), fs::directory_iterator()) == 4);
 }
@@ -113,21 +113,21 @@ TEST_CASE("packed weights kept on disk are verified: a flipped byte in the data 
   const fs::path& file = t.file;
   at::NoGradGuard no_grad;
   PackedSlots first;
-  const at::Tensor in_memory = load_unet(model, &first)->forward(x, 981, ctx);
+  const at::Tensor in_memory = load_unet(model, &first)->forward({}, x, 981, ctx);
 
   // A flipped byte in the data section, and one in a layout in the header: each time the
   // file still parses, is refused, deleted, and the weights are packed again.
   for (const std::string where : {"data", "layout"}) {
     CAPTURE(where);
-    REQUIRE(write_packed_cache(file, first));
+    REQUIRE(write_packed_cache(file, first, {}));
     if (where == "data") flip_byte(file, -100, '\x55');
     else flip_byte(file, offset_of(file, "\"layout:") + 40, 'f');
     CHECK_NOTHROW(SafetensorsFile::open(file));
     PackedSlots again;
     const auto unet = load_unet(model, &again);
-    CHECK(use_packed_cache(file, again) == 0);
+    CHECK(use_packed_cache(file, again, {}) == 0);
     CHECK_FALSE(fs::exists(file));
-    CHECK(at::equal(unet->forward(x, 981, ctx), in_memory));
+    CHECK(at::equal(unet->forward({}, x, 981, ctx), in_memory));
     CHECK(packed_in_memory(again));
   }
 
@@ -149,13 +149,13 @@ TEST_CASE("packed weights kept on disk are verified: a flipped byte in the data 
   bad.dims[0] = -3;
   CHECK_FALSE(plausible_weight_layout(bad));
   bad = good;
-  bad.f32 = false;
+  bad.f32 = bad.bf16 = false;
   CHECK_FALSE(plausible_weight_layout(bad));
   CHECK_FALSE(weight_layout_from_bytes(layout.substr(1)));
 
   // Partial files of processes that died (kill -9 during a write) go at the next use;
   // a live process's, a fresh one's and files that are not ours stay.
-  REQUIRE(write_packed_cache(file, first));
+  REQUIRE(write_packed_cache(file, first, {}));
   const auto old = fs::file_time_type::clock::now() - std::chrono::hours(1);
   const fs::path dead = file.string() + ".999999999.partial", live = file.string() + "." + std::to_string(getppid()) + ".partial",
                  fresh = file.string() + ".999999998.partial";
@@ -163,12 +163,12 @@ TEST_CASE("packed weights kept on disk are verified: a flipped byte in the data 
   for (const fs::path& p : {dead, live, d / "notes.partial", d / "notes.txt"}) fs::last_write_time(p, old);
   PackedSlots third;
   const auto unet = load_unet(model, &third);
-  CHECK(use_packed_cache(file, third) > 0);
+  CHECK(use_packed_cache(file, third, {}) > 0);
   CHECK_FALSE(fs::exists(dead));
   for (const fs::path& p : {live, fresh, d / "notes.partial", d / "notes.txt"}) CHECK(fs::exists(p));
 
   // Pruning counts and removes only the cache's own files.
-  REQUIRE(write_packed_cache(file, first, /*keep=*/0));
+  REQUIRE(write_packed_cache(file, first, {}, /*keep=*/0));
   CHECK_FALSE(fs::exists(file));
   CHECK(fs::exists(d / "notes.txt"));
   CHECK(is_packed_cache_name(file.filename().string()));

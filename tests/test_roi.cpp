@@ -151,8 +151,8 @@ TEST_CASE("inpainting through one whole-picture region equals ROI off; regions k
   InpaintOptions on, off;
   off.roi.enabled = false;
   Progress quiet;
-  const InpaintResult a = inpaint_image(model, image, m, g, on, quiet);
-  const InpaintResult b = inpaint_image(model, image, m, g, off, quiet);
+  const InpaintResult a = inpaint_image(model, {}, image, m, g, on, quiet);
+  const InpaintResult b = inpaint_image(model, {}, image, m, g, off, quiet);
   REQUIRE(a.regions.size() == 1);
   CHECK(a.regions[0].crop == Box{0, 0, 64, 64});
   CHECK(a.image.pixels == b.image.pixels);
@@ -163,7 +163,7 @@ TEST_CASE("inpainting through one whole-picture region equals ROI off; regions k
   Mask two = blank(256, 192);
   fill(two, 10, 10, 12, 12);
   fill(two, 220, 160, 20, 20, 0.5f);  // soft
-  const InpaintResult r = inpaint_image(model, big, two, g, on, quiet);
+  const InpaintResult r = inpaint_image(model, {}, big, two, g, on, quiet);
   CHECK(r.regions.size() == 2);
   size_t changed_a = 0, changed_b = 0;
   for (int y = 0; y < 192; ++y)

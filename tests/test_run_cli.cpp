@@ -176,7 +176,7 @@ TEST_CASE("engine: a progress callback that says stop cancels cleanly between st
   const ModelSource model = ModelSource::open(model_dir);
   GenerationOptions o;
   o.steps = 5;
-  CHECK_THROWS_AS(inpaint_image(model, load_image(image), load_mask(mask), o, {}, progress), Cancelled);
+  CHECK_THROWS_AS(inpaint_image(model, {}, load_image(image), load_mask(mask), o, {}, progress), Cancelled);
   CHECK(progress.seen == 2);
 }
 

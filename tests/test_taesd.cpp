@@ -37,9 +37,9 @@ TEST_CASE("TAESD and TAEF2 match the upstream reference (f32 and bf16 weights)")
     CAPTURE(name);
     const auto taesd = load_taesd(dir / s.encoder, dir / s.decoder);
     const auto ref = test::fixture_file(dir / s.reference);
-    const at::Tensor latent = taesd->encoder->forward(ref.get("input"));
+    const at::Tensor latent = taesd->encoder->forward({}, ref.get("input"));
     const double e_latent = test::max_abs_diff(latent, ref.get("latent"));
-    const double e_decoded = test::max_abs_diff(taesd->decoder->forward(ref.get("latent")), ref.get("decoded_raw"));
+    const double e_decoded = test::max_abs_diff(taesd->decoder->forward({}, ref.get("latent")), ref.get("decoded_raw"));
     MESSAGE(name << ": latent max abs error " << e_latent << ", decoded " << e_decoded);
     CHECK(e_latent <= kTolerance);
     CHECK(e_decoded <= kTolerance);
@@ -50,21 +50,12 @@ TEST_CASE("TAESD with large activations in f16 storage (as under --max-memory) s
   REQUIRE_SHARED(dir, "assets/taesd");
   const auto taesd = load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
   const auto ref = test::fixture_file(dir / "taesd_ref_astronaut_256.safetensors");
-  const at::Tensor latent = taesd->encoder->forward(ref.get("input")), image = taesd->decoder->forward(latent);
-  const ComputePolicy saved = compute_policy();
-  ComputePolicy half = saved;
-  half.half_storage_above = 1;
-  half.conv_tile = 64;  // tiles, whose outputs are what is kept in f16
-  set_compute_policy(half);
-  at::Tensor latent_half, image_half;
-  try {
-    latent_half = taesd->encoder->forward(ref.get("input"));
-    image_half = taesd->decoder->forward(latent);
-  } catch (...) {
-    set_compute_policy(saved);
-    throw;
-  }
-  set_compute_policy(saved);
+  const at::Tensor latent = taesd->encoder->forward({}, ref.get("input")), image = taesd->decoder->forward({}, latent);
+  Compute half;
+  half.policy.half_storage_above = 1;
+  half.policy.conv_tile = 64;  // tiles, whose outputs are what is kept in f16
+  const at::Tensor latent_half = taesd->encoder->forward(half, ref.get("input"));
+  const at::Tensor image_half = taesd->decoder->forward(half, latent);
   // Images in [0, 1]: 2e-3 is half an 8-bit level.
   MESSAGE("f16 storage: latent max abs error " << test::max_abs_diff(latent_half, latent) << ", image "
                                                << test::max_abs_diff(image_half, image));
@@ -77,7 +68,7 @@ TEST_CASE("TAESD round trip on a real photo keeps the reference quality") {
   REQUIRE_SHARED(photo, "assets/images/astronaut.png");
   const auto taesd = load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
   const at::Tensor x = test::image_tensor(to_rgb(load_image(photo)));
-  const at::Tensor y = taesd->decoder->forward(taesd->encoder->forward(x)).clamp(0, 1);
+  const at::Tensor y = taesd->decoder->forward({}, taesd->encoder->forward({}, x)).clamp(0, 1);
   const double db = psnr(x, y);
   MESSAGE("TAESD round trip PSNR on astronaut.png 512x512: " << db << " dB (reference 25.35)");
   CHECK(db > 25.0);

@@ -22,6 +22,7 @@
 #include "engine/memory_plan.h"
 #include "engine/own_files.h"
 #include "engine/runtime.h"
+#include "models/kernels/cpu.h"
 
 namespace inpaint::cli {
 namespace {
@@ -127,7 +128,7 @@ nlohmann::json regions_json(const std::vector<Roi>& rois) {
 void add_run(CLI::App& app) {
   struct Args {
     std::string model, image, mask, out, report, tokenizer, roi = "auto", max_memory, method = "auto",
-        masked_content = "original";
+        masked_content = "original", precision = "auto";
     GenerationOptions gen;
     InpaintOptions inpaint;
     std::vector<std::string> loras;
@@ -142,6 +143,11 @@ void add_run(CLI::App& app) {
   cmd->add_option("--model", a->model, "diffusers folder, .safetensors checkpoint or installed name (default: the first installed)");
   cmd->add_option("--lora", a->loras, "LoRA to apply: a .safetensors file or an installed LoRA's name, optionally :SCALE (repeatable; kohya or diffusers format)");
   cmd->add_option("--vae", a->vae, "full: the model's VAE; taesd (installed by `models fetch taesd`) or a TAESD folder: fast, approximate")
+      ->capture_default_str();
+  cmd->add_option("--precision", a->precision,
+                  "auto: bf16 where the processor multiplies bf16 natively (AMX, AVX512-BF16: convolutions and "
+                  "linear layers in bf16, about 2x faster per step, less exact), else fp32; fp32 (the reference's "
+                  "numbers); bf16")
       ->capture_default_str();
   cmd->add_option("--method", a->method, "diffusion, classic (patch-based, no model), auto: diffusion when a model is installed")
       ->check(CLI::IsMember({"auto", "diffusion", "classic"}))->capture_default_str();
@@ -223,6 +229,7 @@ void add_run(CLI::App& app) {
       std::fprintf(stderr, "no diffusion model installed (%s): using the classic fill\n", models_dir().c_str());
     std::optional<ModelSource> model;
     MemoryPlan plan;
+    Compute compute;
     plan.name = "none (classic fill)";
     std::vector<LoraSpec> loras;
     std::string lora_cache = "none";  // none, off, used, missing, written
@@ -248,7 +255,8 @@ void add_run(CLI::App& app) {
       plan = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, iw, ih), picture);
       if (a->tile) plan.policy.conv_tile = a->tile;
       if (a->no_winograd) plan.policy.winograd_from_pixels = 0;
-      set_compute_policy(plan.policy);
+      compute.policy = plan.policy;
+      compute.precision = choose_precision(a->precision, "--precision");
     }
     const auto io_start = std::chrono::steady_clock::now();
     Image image = load_image(a->image);
@@ -264,7 +272,7 @@ void add_run(CLI::App& app) {
     InpaintResult result;
     try {
       result = classic ? classic_fill_image(std::move(image), mask, gen.seed, io, progress)
-                       : inpaint_image(*model, std::move(image), mask, gen, io, progress);
+                       : inpaint_image(*model, compute, std::move(image), mask, gen, io, progress);
     } catch (const Cancelled&) {
       g_interrupted = true;
     }
@@ -332,6 +340,9 @@ void add_run(CLI::App& app) {
                                         {"loras", a->loras}, {"vae", a->vae},
                                         {"threads", at::get_num_threads()},
                                         {"blas_kernels", blas_kernels()},
+                                        {"cpu", cpu_features().name},
+                                        {"cpu_native_bf16", cpu_features().native_bf16()},
+                                        {"precision", precision_name(compute.precision)},
                                         {"width", iw}, {"height", ih}}}};
       // Valid JSON whatever the prompt's bytes (invalid UTF-8 becomes U+FFFD), and whole or not at all.
       write_file_atomically(write_target(a->report), r.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");

@@ -8,10 +8,23 @@
 #include "engine/cli/commands.h"
 #include "engine/error.h"
 #include "engine/runtime.h"
+#include "models/kernels/cpu.h"
+#include <oneapi/dnnl/dnnl.h>
 
 int main(int argc, char** argv) {
   CLI::App app{"inpaint: Stable Diffusion inpainting on the CPU"};
   app.require_subcommand(1);
+  // What runs on this machine: the CPU the kernels were chosen for, and the libraries.
+  app.set_version_flag("--version", [] {
+    const inpaint::CpuFeatures& cpu = inpaint::cpu_features();
+    std::string isa = cpu.avx512 ? "AVX-512" : cpu.avx2 ? "AVX2" : "SSE";
+    if (!cpu.native_bf16().empty()) isa += ", native bf16 (" + cpu.native_bf16() + ")";
+    const dnnl_version_t* v = dnnl_version();
+    return "inpaint " + std::string(INPAINT_VERSION) + "\nCPU: " + cpu.name + " (" + isa + ")" +
+           "\nprecision: auto = " + inpaint::precision_name(*inpaint::parse_precision("auto")) +
+           "\noneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
+           ", OpenBLAS kernels " + inpaint::blas_kernels();
+  });
   app.fallthrough();  // --threads also after the subcommand
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--threads", threads, "Intra-op threads (default: all cores)")

@@ -15,6 +15,7 @@
 #include "engine/mask_edges.h"
 #include "engine/memory_plan.h"
 #include "engine/runtime.h"
+#include "models/kernels/cpu.h"
 #include "plugin/core/gimp_host.h"
 #include "plugin/core/messages.h"
 
@@ -129,9 +130,10 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
     loras = apply_loras(*model, s.loras);
     lora_cached = !loras.empty() && use_lora_cache(*model, loras);
     if (s.taesd[0]) gen.taesd = resolve_taesd(s.taesd);
-    pipeline.emplace(*model);
-    const int64_t side = working_side(*pipeline, io.roi, area.width, area.height);
-    set_compute_policy(plan_memory(*model, max_memory, side).policy);
+    Compute compute;
+    compute.precision = choose_precision(s.precision, "--precision");
+    compute.policy = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, area.width, area.height)).policy;
+    pipeline.emplace(*model, compute);
   }
 
   // Regions in the source's own coordinates.

@@ -14,7 +14,7 @@ std::string gimp_message(std::string text) {
       {"--resolution", "Working resolution"},   {"--max-memory", "Memory limit"},
       {"--threads", "Threads"},                 {"--lora", "LoRA"},         {"--vae", "Fast image encoder/decoder"},
       {"--grow", "the mask's growth"},          {"--feather", "the mask's feathering"},
-      {"--roi off", "whole-image inpainting"},
+      {"--roi off", "whole-image inpainting"},  {"--precision", "Precision"},
   };
   for (const auto& [option, label] : kLabels) {
     const std::string o = option;

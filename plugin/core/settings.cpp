@@ -44,6 +44,7 @@ void assign_text(Settings& s, const std::string& name, const char* value) {
   else if (name == "lora") copy(s.loras, value);
   else if (name == "vae") copy(s.taesd, v == "full" ? "" : value);  // as run --vae: full, taesd or a TAESD folder
   else if (name == "max-memory") copy(s.max_memory, value);
+  else if (name == "precision") copy(s.precision, value);
   else throw Error("no text argument named " + name);
 }
 
@@ -72,7 +73,7 @@ bool sanitize(Settings& s) {
   }
   bool changed = false;
   for (bool cut : {terminate(s.prompt), terminate(s.negative_prompt), terminate(s.model), terminate(s.scheduler),
-                   terminate(s.max_memory), terminate(s.loras), terminate(s.taesd)})
+                   terminate(s.max_memory), terminate(s.loras), terminate(s.taesd), terminate(s.precision)})
     changed = changed || cut;
   changed = clamp_to(s.steps, 1, 1000, defaults.steps) || changed;
   changed = clamp_to(s.guidance, 0.0, 100.0, defaults.guidance) || changed;

@@ -47,7 +47,8 @@ void query() {
 }
 
 // Script calls: every parameter from the PDB; what the dialog has beyond them from the
-// environment (INPAINT_MAX_MEMORY, INPAINT_LORAS, INPAINT_VAE), the rest at its defaults.
+// environment (INPAINT_MAX_MEMORY, INPAINT_LORAS, INPAINT_VAE, INPAINT_PRECISION), the rest at
+// its defaults.
 Settings from_params(const GimpParam* p) {
   Settings s;
   int i = kFixed;
@@ -63,7 +64,7 @@ Settings from_params(const GimpParam* p) {
     }
   }
   for (const auto& [variable, argument] : {std::pair{"INPAINT_MAX_MEMORY", "max-memory"}, std::pair{"INPAINT_LORAS", "lora"},
-                                           std::pair{"INPAINT_VAE", "vae"}})
+                                           std::pair{"INPAINT_VAE", "vae"}, std::pair{"INPAINT_PRECISION", "precision"}})
     if (const char* value = std::getenv(variable)) assign_text(s, argument, value);
   return s;
 }

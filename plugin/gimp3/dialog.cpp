@@ -47,6 +47,18 @@ const Argument& argument(const std::string& name) {
   return kArguments[0];
 }
 
+// "Label  [combo]" for a choice property.
+void pack_choice(GObject* config, GtkWidget* box, const char* property) {
+  GtkWidget* row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget* label = gtk_label_new_with_mnemonic(argument(property).label);
+  GtkWidget* combo = gimp_prop_choice_combo_box_new(config, property);
+  gtk_label_set_mnemonic_widget(GTK_LABEL(label), combo);
+  gtk_widget_set_tooltip_text(combo, argument(property).description);
+  pack(row, label);
+  pack(row, combo);
+  pack(box, row);
+}
+
 }  // namespace
 
 bool show_dialog(GimpProcedure* procedure, GimpProcedureConfig* config) {
@@ -82,13 +94,7 @@ bool show_dialog(GimpProcedure* procedure, GimpProcedureConfig* config) {
                        "), the path of a model folder or .safetensors file, or \"classic\": no model, patches from the "
                        "rest of the picture (prompt and steps unused). Empty: the first installed model.");
   for (const char* name : {"steps", "guidance", "strength", "seed"}) pack_property(dialog, box, name);
-  GtkWidget* scheduler_row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
-  GtkWidget* scheduler_label = gtk_label_new_with_mnemonic(argument("scheduler").label);
-  GtkWidget* scheduler = gimp_prop_choice_combo_box_new(cfg, "scheduler");
-  gtk_label_set_mnemonic_widget(GTK_LABEL(scheduler_label), scheduler);
-  pack(scheduler_row, scheduler_label);
-  pack(scheduler_row, scheduler);
-  pack(box, scheduler_row);
+  pack_choice(cfg, box, "scheduler");
   pack_property(dialog, box, "sample-merged");
 
   // Advanced: open when something in it is set (a LoRA or a memory limit should not act unseen).
@@ -100,13 +106,14 @@ bool show_dialog(GimpProcedure* procedure, GimpProcedureConfig* config) {
   pack(adv, gimp_prop_label_entry_new(cfg, "max-memory", -1));
   pack(adv, gimp_prop_label_entry_new(cfg, "lora", -1));
   pack_suggestions(cfg, adv, "vae", argument("vae").label, {"full", "taesd"}, argument("vae").description);
+  pack_choice(cfg, adv, "precision");
   bool set = false;
   for (const char* name : {"context", "resolution", "grow", "feather", "threads"}) {
     gint value = 0;
     g_object_get(cfg, name, &value, nullptr);
     set = set || value != argument(name).number;
   }
-  for (const char* name : {"max-memory", "lora", "vae"}) {
+  for (const char* name : {"max-memory", "lora", "vae", "precision"}) {
     gchar* value = nullptr;
     g_object_get(cfg, name, &value, nullptr);
     set = set || std::string(value ? value : "") != argument(name).text;

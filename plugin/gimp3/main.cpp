@@ -4,7 +4,9 @@
 #include <libgimp/gimp.h>
 #include <libgimp/gimpui.h>
 
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "engine/schedulers/scheduler.h"
 #include "plugin/core/inpaint_selection.h"
@@ -21,12 +23,19 @@ G_DEFINE_TYPE(InpaintPlugIn, inpaint_plug_in, GIMP_TYPE_PLUG_IN)
 
 namespace {
 
-// The scheduler's choices: the model's own, then every scheduler the engine has.
-GimpChoice* scheduler_choice() {
+// A choice argument's values: its own list, or (the scheduler) the model's own and then
+// every scheduler the engine has.
+GimpChoice* choice_of(const Argument& a) {
   GimpChoice* choice = gimp_choice_new();
-  gimp_choice_add(choice, kModelScheduler, 0, "The model's own", nullptr);
-  int id = 1;
-  for (const std::string& name : inpaint::scheduler_names()) gimp_choice_add(choice, name.c_str(), id++, name.c_str(), nullptr);
+  std::vector<std::string> values;
+  std::istringstream words(a.choices);
+  for (std::string w; words >> w;) values.push_back(w);
+  int id = 0;
+  if (values.empty()) {
+    gimp_choice_add(choice, kModelScheduler, id++, "The model's own", nullptr);
+    values = inpaint::scheduler_names();
+  }
+  for (const std::string& v : values) gimp_choice_add(choice, v.c_str(), id++, v.c_str(), nullptr);
   return choice;
 }
 
@@ -41,7 +50,7 @@ void add_argument(GimpProcedure* p, const Argument& a) {
       gimp_procedure_add_double_argument(p, a.name, a.label, a.description, a.min, a.max, a.number, rw);
       break;
     case ArgType::Choice:
-      gimp_procedure_add_choice_argument(p, a.name, a.label, a.description, scheduler_choice(), a.text, rw);
+      gimp_procedure_add_choice_argument(p, a.name, a.label, a.description, choice_of(a), a.text, rw);
       break;
     case ArgType::Boolean: gimp_procedure_add_boolean_argument(p, a.name, a.label, a.description, a.number != 0, rw); break;
   }

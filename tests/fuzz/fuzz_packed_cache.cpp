@@ -9,7 +9,7 @@
 
 #include "engine/error.h"
 #include "engine/safetensors.h"
-#include "models/packed_layout.h"
+#include "models/kernels/packed_layout.h"
 
 namespace {
 void check_layout(const std::string& bytes) {

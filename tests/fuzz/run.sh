@@ -27,4 +27,4 @@ fuzz() {
 fuzz safetensors corpus 4096 "$root/engine/safetensors.cpp" "$root/engine/own_files.cpp"
 fuzz configs corpus-configs 4096 "$root/engine/json_file.cpp" "$root/models/network_configs.cpp"
 fuzz packed_cache corpus-packed-cache 4096 "$root/engine/safetensors.cpp" "$root/engine/own_files.cpp" \
-  "$root/models/packed_layout.cpp" "$root/models/onednn.cpp" -ldnnl
+  "$root/models/kernels/packed_layout.cpp" "$root/models/kernels/onednn.cpp" -ldnnl

@@ -1,11 +1,11 @@
-// A packed weight's oneDNN layout (a memory descriptor's bytes, models/onednn.h) read back
+// A packed weight's oneDNN layout (a memory descriptor's bytes, models/kernels/onednn.h) read back
 // from the packed cache: checked field by field before oneDNN computes anything from it.
 // No libtorch here (tests/fuzz fuzzes it).
 #pragma once
 #include <optional>
 #include <string>
 
-#include "models/onednn.h"
+#include "models/kernels/onednn.h"
 
 namespace inpaint {
 

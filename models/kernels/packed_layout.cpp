@@ -1,4 +1,4 @@
-#include "models/packed_layout.h"
+#include "models/kernels/packed_layout.h"
 
 #include <cstdint>
 
@@ -7,7 +7,7 @@ namespace inpaint {
 bool plausible_weight_layout(const onednn::Layout& l) {
   constexpr int64_t kMaxDim = 1 << 16;
   const size_t ndims = l.dims.size();
-  if (ndims < 1 || !l.f32 || l.offset0 != 0 || l.extra_flags) return false;
+  if (ndims < 1 || !(l.f32 || l.bf16) || l.offset0 != 0 || l.extra_flags) return false;
   if (l.padded_dims.size() != ndims || l.padded_offsets.size() != ndims) return false;
   for (size_t i = 0; i < ndims; ++i)
     if (l.dims[i] < 1 || l.dims[i] > kMaxDim || l.padded_dims[i] < l.dims[i] || l.padded_dims[i] > l.dims[i] + 64 ||

@@ -1,4 +1,4 @@
-#include "models/packed_conv.h"
+#include "models/kernels/packed_conv.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -12,17 +12,17 @@
 
 #include "engine/safetensors.h"
 #include "models/layers.h"
-#include "models/onednn.h"
+#include "models/kernels/onednn.h"
 #include "models/op_profile.h"
-#include "models/packed_layout.h"
+#include "models/kernels/packed_layout.h"
 
 namespace inpaint {
 
 using dnnl::memory;
 
 struct PackedConvWeight {
-  memory::desc layout;      // oneDNN's blocked f32 layout for the weight
-  at::Tensor data;          // that layout's elements, in the stored dtype
+  memory::desc layout;      // oneDNN's blocked layout for the weight, of f32 or bf16 elements
+  at::Tensor data;          // that layout's elements: bf16 ones as such, f32 ones in the stored dtype
   bool tried = false;       // packing was attempted (data undefined: it failed)
   bool from_disk = false;   // data maps a kept copy (engine/packed_cache.h)
   bool used = false;        // a convolution has run on it
@@ -39,23 +39,31 @@ bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& l
 
 bool packed_in_process(const PackedConvWeight& w) { return w.data.defined() && !w.from_disk; }
 
+namespace {
+using onednn::is_bf16;
+// Elements of a layout (its size over the element's).
+int64_t elements(const memory::desc& d) { return static_cast<int64_t>(d.get_size() / (is_bf16(d) ? 2 : 4)); }
+}  // namespace
+
 bool restore_packed(PackedConvWeight& w, const at::Tensor& data, const std::string& layout) {
   if (w.tried || data.dim() != 1) return false;
   const auto desc = weight_layout_from_bytes(layout);
-  if (!desc || desc->get_size() != size_t(data.numel()) * sizeof(float)) return false;
+  // bf16 layouts hold bf16 data; f32 ones the weight's stored dtype (f32, f16 or bf16).
+  if (!desc || elements(*desc) != data.numel() || (is_bf16(*desc) && data.scalar_type() != at::kBFloat16)) return false;
   w.layout = *desc;
   w.data = data;
   w.tried = w.from_disk = true;
   return true;
 }
 
-std::string packing_signature() {
+std::string packing_signature(const Compute& c) {
   const dnnl_version_t* v = dnnl_version();
   std::ostringstream out;
   out << "oneDNN " << v->major << '.' << v->minor << '.' << v->patch << ' ' << v->hash << " isa "
       << static_cast<int>(dnnl_get_effective_cpu_isa()) << " desc "
       << onednn::to_bytes(memory::desc({1}, memory::data_type::f32, memory::format_tag::a)).size()
-      << " winograd from " << compute_policy().winograd_from_pixels;  // apart: runs with it and without don't repack each other's
+      << " winograd from " << c.policy.winograd_from_pixels  // apart: runs with it and without don't repack each other's
+      << " precision " << precision_name(c.precision);
   return out.str();
 }
 
@@ -81,14 +89,17 @@ struct Plan {
 // with the image: it is handed over per call from our allocator rather than kept by
 // oneDNN (its plan has a scratchpad descriptor of that size). The direct kernels keep
 // their own (small) one: their descriptor is empty.
+// bf16: the input (converted by the to_src reorder) and the weight in bf16, products
+// accumulated and written in f32.
 Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
-               int64_t stride, int64_t padding, dnnl::algorithm algorithm) {
+               int64_t stride, int64_t padding, dnnl::algorithm algorithm, Precision precision) {
   using namespace dnnl;
   const memory::desc src = strided_desc(x), dst = strided_desc(y);
   const memory::dims w_dims = weight.sizes().vec(), s{stride, stride}, p{padding, padding};
-  const memory::desc any_src(x.sizes().vec(), memory::data_type::f32, memory::format_tag::any);
+  const auto operands = precision == Precision::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  const memory::desc any_src(x.sizes().vec(), operands, memory::format_tag::any);
   const memory::desc any_dst(y.sizes().vec(), memory::data_type::f32, memory::format_tag::any);
-  const memory::desc any_w(w_dims, memory::data_type::f32, memory::format_tag::any);
+  const memory::desc any_w(w_dims, operands, memory::format_tag::any);
   const memory::desc bias = has_bias ? memory::desc({weight.size(0)}, memory::data_type::f32, memory::format_tag::x)
                                      : memory::desc();
   primitive_attr attr;
@@ -100,9 +111,9 @@ Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weigh
   return plan;
 }
 
-// Plans by shape, layout and algorithm; nullptr where oneDNN has no kernel for it.
+// Plans by shape, layout, algorithm and precision; nullptr where oneDNN has no kernel for it.
 const Plan* plan_for(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
-                     int64_t stride, int64_t padding, dnnl::algorithm algorithm) {
+                     int64_t stride, int64_t padding, dnnl::algorithm algorithm, Precision precision) {
   cpu_engine();  // made before the plans (which use it), so destroyed after them
   static std::mutex mutex;
   static std::map<std::string, std::optional<Plan>> plans;
@@ -112,13 +123,14 @@ const Plan* plan_for(const at::Tensor& x, const at::Tensor& y, const at::Tensor&
     for (int64_t v : t->strides()) key << v << ',';
     key << '|';
   }
-  key << has_bias << '|' << stride << '|' << padding << '|' << static_cast<int>(algorithm);
+  key << has_bias << '|' << stride << '|' << padding << '|' << static_cast<int>(algorithm) << '|'
+      << precision_name(precision);
   std::lock_guard<std::mutex> lock(mutex);
   auto it = plans.find(key.str());
   if (it == plans.end()) {
     std::optional<Plan> plan;
     try {
-      plan = make_plan(x, y, weight, has_bias, stride, padding, algorithm);
+      plan = make_plan(x, y, weight, has_bias, stride, padding, algorithm, precision);
     } catch (const dnnl::error&) {
       // no kernel for this shape: at::conv2d runs it
     }
@@ -152,24 +164,26 @@ bool is_winograd(const memory::desc& layout) { return onednn::layout_of(layout).
 
 std::atomic<int64_t> g_winograd_convolutions{0};
 
-// The weight in `layout`, in its own dtype: copied into the blocked order where the
-// layout is a plain blocking (3x3 and 1x1 weights here: Ohwi32o), else reordered by
-// oneDNN through f32 (which costs a widening and a narrowing more). Winograd's layout
-// holds the weights transformed (6x6 values from each 3x3), which f16 would round: f32.
+// The weight in `layout`: bf16 layouts in bf16, f32 ones in the weight's own dtype
+// (widened at use). Copied into the blocked order where the layout is a plain blocking
+// (3x3 and 1x1 f32 weights here: Ohwi32o), else reordered by oneDNN from f32 (f32
+// layouts: at the cost of a widening and a narrowing more). Winograd's layout holds the
+// weights transformed (6x6 values from each 3x3), which f16 would round: f32.
 void pack(const at::Tensor& weight, const memory::desc& layout, PackedConvWeight& packed) {
-  const int64_t elements = static_cast<int64_t>(layout.get_size() / sizeof(float));
+  const bool bf16 = is_bf16(layout);
+  const at::ScalarType dtype = bf16 ? at::kBFloat16 : weight.scalar_type();
   std::vector<int64_t> sizes, strides;
   if (blocked_view(layout, sizes, strides)) {
-    packed.data = at::empty({elements}, weight.options().device(at::kCPU));
+    packed.data = at::empty({elements(layout)}, weight.options().dtype(dtype).device(at::kCPU));
     packed.data.as_strided(sizes, strides).copy_(weight.reshape(sizes));
   } else {
     const at::Tensor plain = weight.to(at::kFloat).contiguous();
-    at::Tensor blocked = at::empty({elements});
+    at::Tensor blocked = at::empty({elements(layout)}, at::TensorOptions().dtype(bf16 ? at::kBFloat16 : at::kFloat));
     memory from(strided_desc(plain), cpu_engine(), plain.data_ptr()), to(layout, cpu_engine(), blocked.data_ptr());
     dnnl::stream stream(cpu_engine());
     dnnl::reorder(from, to).execute(stream, from, to);
     stream.wait();
-    packed.data = weight.scalar_type() == at::kFloat || is_winograd(layout) ? blocked : blocked.to(weight.scalar_type());
+    packed.data = blocked.scalar_type() == dtype || is_winograd(layout) ? blocked : blocked.to(dtype);
   }
   packed.layout = layout;
   release_mapped_pages(weight.data_ptr(), weight.nbytes());
@@ -197,9 +211,10 @@ at::Tensor widening_buffer(int64_t numel) {
 // 320-channel ones; its 640- and 1280-channel ones would take 59-236 MB each).
 constexpr int64_t kWinogradMostWeights = 512 * 512 * 9;
 
-bool winograd_suits(const at::Tensor& weight, int64_t stride, const at::Tensor& y) {
-  const int64_t from = compute_policy().winograd_from_pixels;
-  return from > 0 && weight.size(2) == 3 && weight.size(3) == 3 && stride == 1 && weight.size(0) >= 16 &&
+bool winograd_suits(const Compute& c, const at::Tensor& weight, int64_t stride, const at::Tensor& y) {
+  const int64_t from = c.policy.winograd_from_pixels;
+  return from > 0 && c.precision == Precision::fp32 && weight.size(2) == 3 && weight.size(3) == 3 && stride == 1 &&
+         weight.size(0) >= 16 &&
          weight.size(1) >= 16 && weight.numel() <= kWinogradMostWeights && y.size(0) * y.size(2) * y.size(3) >= from;
 }
 
@@ -215,28 +230,29 @@ bool winograd_suits(const at::Tensor& weight, int64_t stride, const at::Tensor& 
 //   now wants another layout: once, never back, so that runs on pictures of other sizes
 //   do not repack the cache in turn.
 // nullptr: no kernel reads the packed layout at this shape (at::conv2d runs it).
-const Plan* choose_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
+const Plan* choose_plan(const Compute& c, const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
                         int64_t stride, int64_t padding, const PackedConvWeight& packed, bool& repack) {
   using dnnl::algorithm;
   repack = false;
-  const bool winograd = winograd_suits(weight, stride, y);
+  const bool winograd = winograd_suits(c, weight, stride, y);
+  auto plan = [&](algorithm a) { return plan_for(x, y, weight, has_bias, stride, padding, a, c.precision); };
   if (!packed.tried) {
-    const Plan* plan = winograd ? plan_for(x, y, weight, has_bias, stride, padding, algorithm::convolution_winograd) : nullptr;
-    return plan ? plan : plan_for(x, y, weight, has_bias, stride, padding, algorithm::convolution_direct);
+    const Plan* p = winograd ? plan(algorithm::convolution_winograd) : nullptr;
+    return p ? p : plan(algorithm::convolution_direct);
   }
   if (!packed.data.defined()) return nullptr;  // packing failed
   if (is_winograd(packed.layout)) {
-    const Plan* own = plan_for(x, y, weight, has_bias, stride, padding, algorithm::convolution_winograd);
+    const Plan* own = plan(algorithm::convolution_winograd);
     return own && own->pd.weights_desc() == packed.layout ? own : nullptr;
   }
   const bool unused_kept_copy = packed.from_disk && !packed.used;
   if (winograd && unused_kept_copy) {
-    if (const Plan* plan = plan_for(x, y, weight, has_bias, stride, padding, algorithm::convolution_winograd)) {
+    if (const Plan* p = plan(algorithm::convolution_winograd)) {
       repack = true;
-      return plan;
+      return p;
     }
   }
-  const Plan* direct = plan_for(x, y, weight, has_bias, stride, padding, algorithm::convolution_direct);
+  const Plan* direct = plan(algorithm::convolution_direct);
   if (!direct || direct->pd.weights_desc() == packed.layout) return direct;
   repack = unused_kept_copy;
   return repack ? direct : nullptr;
@@ -256,12 +272,12 @@ int64_t winograd_convolutions() { return g_winograd_convolutions; }
 bool winograd_available() {
   static const bool available = [] {
     const at::Tensor x = at::zeros({1, 32, 24, 24}), y = at::empty_like(x), w = at::zeros({32, 32, 3, 3});
-    return plan_for(x, y, w, /*has_bias=*/true, 1, 1, dnnl::algorithm::convolution_winograd) != nullptr;
+    return plan_for(x, y, w, /*has_bias=*/true, 1, 1, dnnl::algorithm::convolution_winograd, Precision::fp32) != nullptr;
   }();
   return available;
 }
 
-at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const at::Tensor& bias,
+at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x_in, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
                          at::Tensor* widened, const at::Tensor& out) {
   if (weight.dim() != 4 || x_in.scalar_type() != at::kFloat || (bias.defined() && bias.scalar_type() != at::kFloat))
@@ -278,7 +294,7 @@ at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const
   at::Tensor y = out.defined() ? out : at::empty(y_size, x.options().memory_format(layout));
   if (!packed) packed = new_packed_slot();
   bool repack = false;
-  const Plan* plan = choose_plan(x, y, weight, bias.defined(), stride, padding, *packed, repack);
+  const Plan* plan = choose_plan(c, x, y, weight, bias.defined(), stride, padding, *packed, repack);
   if (!plan) return {};
   if (repack) *packed = PackedConvWeight{};  // and kept anew
   if (!packed->tried) {
@@ -294,7 +310,9 @@ at::Tensor packed_conv2d(const at::Tensor& x_in, const at::Tensor& weight, const
   // Not packed, or this shape's kernel wants another layout.
   if (!packed->data.defined() || packed->layout != plan->pd.weights_desc()) return {};
   packed->used = true;
-  at::Tensor wide = packed->data.scalar_type() == at::kFloat ? packed->data : widened ? *widened : at::Tensor();
+  // f32 and bf16 layouts' own dtypes are used as they are; f16 and bf16 data of f32 layouts widened.
+  const bool as_is = packed->data.scalar_type() == at::kFloat || is_bf16(packed->layout);
+  at::Tensor wide = as_is ? packed->data : widened ? *widened : at::Tensor();
   if (!wide.defined()) {
     OpTimer timer(OpClass::widen, 0);
     if (widened) {

@@ -22,12 +22,15 @@ dnnl::convolution_forward::primitive_desc convolution(const dnnl::engine& engine
                                                       const memory::dims& strides, const memory::dims& padding,
                                                       const dnnl::primitive_attr& attr);
 
+// Whether the descriptor's elements are bf16.
+bool is_bf16(const memory::desc& desc);
+
 // A descriptor's layout as plain numbers, read field by field (never trusting counts:
 // a descriptor read back from disk may hold anything).
 struct Layout {
   enum class Kind { blocked, winograd, other };
   Kind kind = Kind::other;
-  bool f32 = false;
+  bool f32 = false, bf16 = false;  // the element type (weights are packed as one or the other)
   int64_t offset0 = 0;
   bool extra_flags = false;  // oneDNN's compensation and scale flags (none for f32 weights)
   std::vector<int64_t> dims, padded_dims, padded_offsets;

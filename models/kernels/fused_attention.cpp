@@ -1,4 +1,4 @@
-#include "models/fused_attention.h"
+#include "models/kernels/fused_attention.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -47,7 +47,7 @@ namespace avx512 {
 using V = __m512;
 inline V splat(float x) { return _mm512_set1_ps(x); }
 constexpr int kRows = 8, kValueVectors = 3;
-#include "models/fused_attention_kernel.inc"
+#include "models/kernels/fused_attention_kernel.inc"
 // 2^x = 2^n 2^f with n = round(x): AVX-512 rounds and scales in one instruction each.
 inline V exp2_nonpositive(V x) {
   const __mmask16 live = _mm512_cmp_ps_mask(x, splat(-126.0f), _CMP_GE_OQ);
@@ -63,7 +63,7 @@ namespace avx2 {
 using V = __m256;
 inline V splat(float x) { return _mm256_set1_ps(x); }
 constexpr int kRows = 4, kValueVectors = 2;
-#include "models/fused_attention_kernel.inc"
+#include "models/kernels/fused_attention_kernel.inc"
 // 2^x = 2^n 2^f: n = round(x) by adding and taking away 1.5 * 2^23, 2^n put into the
 // exponent bits.
 inline V exp2_nonpositive(V x) {

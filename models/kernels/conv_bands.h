@@ -23,7 +23,7 @@ bool bands_apply(const at::Tensor& x, const ConvInput& in, int64_t kernel, int64
 // as keep a band's input within `band_floats` floats), all of one height; undefined when
 // oneDNN does not run it through the packed weight (nothing done then). `scale` and
 // `shift` are in.norm's per-channel map of x (GroupNorm::affine; undefined without a norm).
-at::Tensor conv_in_bands(const at::Tensor& x, const ConvInput& in, const at::Tensor& scale, const at::Tensor& shift,
+at::Tensor conv_in_bands(const Compute& compute, const at::Tensor& x, const ConvInput& in, const at::Tensor& scale, const at::Tensor& shift,
                          const at::Tensor& weight, const at::Tensor& bias, std::shared_ptr<PackedConvWeight>& packed,
                          int64_t band_floats, int64_t band_rows = 0);
 

@@ -1,8 +1,8 @@
-#include "models/conv_bands.h"
+#include "models/kernels/conv_bands.h"
 
 #include <algorithm>
 
-#include "models/packed_conv.h"
+#include "models/kernels/packed_conv.h"
 
 namespace inpaint {
 namespace {
@@ -38,7 +38,7 @@ bool bands_apply(const at::Tensor& x, const ConvInput& in, int64_t kernel, int64
          stride == 1 && in.pad_end == 0 && 2 * padding == kernel - 1;
 }
 
-at::Tensor conv_in_bands(const at::Tensor& x, const ConvInput& in, const at::Tensor& scale, const at::Tensor& shift,
+at::Tensor conv_in_bands(const Compute& compute, const at::Tensor& x, const ConvInput& in, const at::Tensor& scale, const at::Tensor& shift,
                          const at::Tensor& weight, const at::Tensor& bias, std::shared_ptr<PackedConvWeight>& packed,
                          int64_t band_floats, int64_t band_rows) {
   const int64_t b = x.size(0), c = x.size(1), k = weight.size(2), pad = (k - 1) / 2, up = in.upsample2x ? 2 : 1;
@@ -74,7 +74,7 @@ at::Tensor conv_in_bands(const at::Tensor& x, const ConvInput& in, const at::Ten
     // One image: the band of output rows is dense; oneDNN writes it in place.
     if (b == 1) target = target.as_strided(target.sizes(), {target.numel(), 1, w * target.size(1), target.size(1)},
                                            target.storage_offset());
-    const at::Tensor y = packed_conv2d(band, weight, bias, 1, 0, packed, &widened, b == 1 ? target : at::Tensor());
+    const at::Tensor y = packed_conv2d(compute, band, weight, bias, 1, 0, packed, &widened, b == 1 ? target : at::Tensor());
     if (!y.defined()) return {};  // at the first band: they all have its shape
     if (b != 1) target.copy_(y);
   }

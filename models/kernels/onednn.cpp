@@ -1,4 +1,4 @@
-#include "models/onednn.h"
+#include "models/kernels/onednn.h"
 
 #include <cstring>
 
@@ -30,6 +30,8 @@ dnnl::convolution_forward::primitive_desc convolution(const dnnl::engine& engine
 
 #if DNNL_VERSION_MAJOR >= 3  // descriptors are opaque: read through queries and blobs
 
+bool is_bf16(const memory::desc& desc) { return desc.get_data_type() == memory::data_type::bf16; }
+
 Layout layout_of(const memory::desc& desc) {
   Layout l;
   const int ndims = desc.get_ndims();
@@ -38,6 +40,7 @@ Layout layout_of(const memory::desc& desc) {
   dnnl_memory_desc_query(desc.get(), dnnl_query_data_type, &data_type);
   dnnl_memory_desc_query(desc.get(), dnnl_query_format_kind, &kind);
   l.f32 = data_type == dnnl_f32;
+  l.bf16 = data_type == dnnl_bf16;
   l.offset0 = desc.get_submemory_offset();
   l.kind = kind == dnnl_blocked ? Layout::Kind::blocked : Layout::Kind::other;
   if (ndims < 1 || ndims > kMaxDims) {
@@ -85,10 +88,13 @@ int as_int(const Enum& e) {
 }
 }  // namespace
 
+bool is_bf16(const memory::desc& desc) { return desc.data_type() == memory::data_type::bf16; }
+
 Layout layout_of(const memory::desc& desc) {
   const dnnl_memory_desc_t& d = desc.data;
   Layout l;
   l.f32 = as_int(d.data_type) == dnnl_f32;
+  l.bf16 = as_int(d.data_type) == dnnl_bf16;
   l.offset0 = d.offset0;
   l.extra_flags = d.extra.flags != 0;
   const int kind = as_int(d.format_kind);

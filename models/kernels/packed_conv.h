@@ -12,6 +12,7 @@
 #include <string>
 
 #include "engine/weights.h"
+#include "models/compute.h"
 
 namespace inpaint {
 
@@ -27,7 +28,7 @@ struct PackedConvWeight;
 // `widened`, when given, keeps the widened packed weight between calls on one weight
 // (a tiled convolution's tiles): widened at the first. `out`, when given, is where the
 // result goes (of the result's size and x's layout; it is returned).
-at::Tensor packed_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
                          at::Tensor* widened = nullptr, const at::Tensor& out = {});
 
@@ -40,7 +41,7 @@ void release_widening_buffer();
 std::shared_ptr<PackedConvWeight> new_packed_slot();
 
 // A packed weight as kept on disk: its elements and oneDNN's layout for them (bytes of
-// a memory descriptor, valid for the packing_signature() it was made with). False when
+// a memory descriptor, valid for the packing_signature(c) it was made with). False when
 // not packed.
 bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& layout);
 // Whether the weight was packed in this process (not mapped from a kept file).
@@ -50,7 +51,7 @@ bool packed_in_process(const PackedConvWeight& w);
 bool restore_packed(PackedConvWeight& w, const at::Tensor& data, const std::string& layout);
 // oneDNN's version, the instruction set its kernels use and where the Winograd kernel is
 // used (ComputePolicy::winograd_from_pixels): layouts differ between them.
-std::string packing_signature();
+std::string packing_signature(const Compute& c);
 
 // Whether the weight is packed for oneDNN's Winograd kernel (ComputePolicy::winograd_from_pixels:
 // f32, transformed), and how many convolutions ran through that kernel in this process.
