@@ -44,7 +44,7 @@
     (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 150 120 200 160)
     (gimp-selection-feather img 30)
     (let ((layer (car (plug-in-inpaint RUN-NONINTERACTIVE img (vector drawable) "a red ball" "" model 3 7.5 1.0 42
-                                       "default" -1 "" "full" "" 0 8 8 0 FALSE))))
+                                       "default" -1 "" "full" "" 0 8 8 0 FALSE "auto"))))
       (apply fact "positional-layer" (drawable-box layer))
       (save-merged img (string-append out "/positional-merged.png"))))
   (let* ((img (load-photo photo)) (drawable (active-drawable img)) (before (layer-count img)))
