@@ -31,7 +31,7 @@ struct Argument {
   const char* choices = "";  // a choice's values, space-separated; "": the engine's schedulers
 };
 
-// Scripts rely on this order.
+// Scripts rely on this order: new arguments go at the end.
 constexpr Argument kArguments[] = {
     {ArgType::Text, "prompt", "_Prompt", "What should be in the selection", 0, 0, 0, "", true},
     {ArgType::Text, "negative-prompt", "_Negative prompt", "What should not", 0, 0, 0, "", true},
@@ -61,11 +61,11 @@ constexpr Argument kArguments[] = {
     {ArgType::Int, "feather", "_Feather (px)", "Pixels over which the result fades in, inside the selection", 0, 1000, 8,
      "", false},
     {ArgType::Int, "threads", "_Threads", "CPU threads; 0: all cores", 0, 1024, 0, "", false},
+    {ArgType::Boolean, "sample-merged", "Sample merged", "Repaint from the visible image rather than the layer alone",
+     0, 1, 0, "", false},
     {ArgType::Choice, "precision", "_Precision",
      "auto: bf16 where the processor multiplies bf16 natively (AMX, AVX512-BF16; about 2x faster, less exact), "
      "else fp32; fp32; bf16", 0, 0, 0, "auto", false, "auto fp32 bf16"},
-    {ArgType::Boolean, "sample-merged", "Sample merged", "Repaint from the visible image rather than the layer alone",
-     0, 1, 0, "", false},
 };
 constexpr int kArgumentCount = sizeof(kArguments) / sizeof(kArguments[0]);
 
