@@ -193,7 +193,9 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   PackedSlots unet_packed;
   {
     Stage s("denoise", progress, times, release);
-    const Compute unet_compute = compute_.packing(!o.packed_cache.empty() || timesteps.size() >= kMinEvaluationsToPack);
+    // bf16 runs on packed weights only: always packed then.
+    const Compute unet_compute = compute_.packing(!o.packed_cache.empty() || timesteps.size() >= kMinEvaluationsToPack ||
+                                                  compute_.precision == Precision::bf16);
     const auto unet = load_packed(&load_unet, model_, "unet", o.packed_cache, unet_packed, unet_compute, times);
     const at::Tensor mask_in_batch = cfg ? at::cat({mask, mask}) : mask;
     const at::Tensor masked_in_batch = cfg ? at::cat({masked_latents, masked_latents}) : masked_latents;

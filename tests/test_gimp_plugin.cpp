@@ -97,7 +97,10 @@ GimpRun gimp_session(const std::string& name, const std::string& batch, const st
                      " --batch-interpreter=python-fu-eval -b - --quit <" + batch_file.string()
                : "gimp-console-3.0 -i -n -d -f -g " + (d / "gimprc").string() +
                      " --batch-interpreter=plug-in-script-fu-eval -b '(load \"" + batch_file.string() + "\")' --quit </dev/null";
-  const std::string command = "cd " + d.string() + " && " + before + "INPAINT_MODELS=" + (d / "no-models").string() + " " + env +
+  // A cache of its own: kept packed weights are chosen for the picture sizes that made them,
+  // so a shared one would make a session's numbers depend on what ran before.
+  const std::string command = "cd " + d.string() + " && " + before + "INPAINT_MODELS=" + (d / "no-models").string() +
+                              " INPAINT_CACHE=" + (d / "cache").string() + " " + env +
                               (kGimp3 ? " GIMP3_DIRECTORY=" : " GIMP2_DIRECTORY=") + (d / "profile").string() +
                               " timeout 600 " + run_batch;
   test::run(command, &r.output);
