@@ -7,6 +7,9 @@
 // The ceiling counts multiplications done: the convolutions here use the direct kernel.
 // Where the networks use the Winograd kernel (models/kernels/packed_conv.h), which does 4x fewer,
 // its speed is printed apart, as the direct kernel's FLOPs per second ("effective").
+// Where the processor has native bf16 (models/kernels/cpu.h), the same shapes in bf16 as
+// the networks run them with --precision bf16: linear layers and convolutions on weights
+// packed into bf16 layouts, inputs channels last, f32 outputs (the bf16 ceiling).
 // Not a test.
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include <ATen/ATen.h>
@@ -19,6 +22,7 @@
 
 #include "engine/runtime.h"
 #include "models/layers.h"
+#include "models/kernels/cpu.h"
 #include "models/kernels/packed_conv.h"
 
 namespace {
@@ -47,9 +51,11 @@ int main(int argc, char** argv) {
   const double seconds = argc > 2 ? std::stod(argv[2]) : 2.0;
   inpaint::init_runtime(threads);
   at::NoGradGuard no_grad;
-  double best_gemm = 0, best_conv = 0, best_winograd = 0;
-  inpaint::Compute direct, winograd_where_suited;
+  double best_gemm = 0, best_conv = 0, best_winograd = 0, best_bf16_gemm = 0, best_bf16_conv = 0;
+  inpaint::Compute direct, winograd_where_suited, bf16;
   direct.policy.winograd_from_pixels = 0;
+  bf16.precision = inpaint::Precision::bf16;
+  const bool native_bf16 = !inpaint::cpu_features().native_bf16().empty();
   // Linear layers: tokens x in -> out (attention projections, feed-forward).
   struct Gemm { int64_t m, k, n; };
   for (const Gemm g : std::vector<Gemm>{{8192, 320, 320}, {8192, 320, 2560}, {8192, 1280, 320},
@@ -58,7 +64,15 @@ int main(int argc, char** argv) {
     at::Tensor c = at::empty({g.m, g.n});  // a fresh output each call would time page faults
     const double r = gflops(2.0 * g.m * g.k * g.n, seconds, [&] { return at::mm_out(c, a, b); });
     best_gemm = std::max(best_gemm, r);
-    std::printf("gemm %5lld x %4lld x %4lld: %6.1f GFLOPS\n", (long long)g.m, (long long)g.k, (long long)g.n, r);
+    std::printf("gemm %5lld x %4lld x %4lld: %6.1f GFLOPS", (long long)g.m, (long long)g.k, (long long)g.n, r);
+    if (native_bf16) {
+      inpaint::Linear linear;  // as the networks' linear layers: a packed 1x1 convolution
+      linear.weight = b.t().contiguous();
+      const double r16 = gflops(2.0 * g.m * g.k * g.n, seconds, [&] { return linear(bf16, a); });
+      best_bf16_gemm = std::max(best_bf16_gemm, r16);
+      std::printf(", bf16 %7.1f GFLOPS", r16);
+    }
+    std::printf("\n");
   }
   // 3x3 convolutions of the resnet blocks, batch 2.
   struct Conv { int64_t c, hw; };
@@ -81,9 +95,17 @@ int main(int argc, char** argv) {
       best_winograd = std::max(best_winograd, rw);
       std::printf(", Winograd kernel %6.1f effective", rw);
     }
+    if (native_bf16) {
+      std::shared_ptr<inpaint::PackedConvWeight> packed16;
+      const double r16 = gflops(flops, seconds, [&] { return inpaint::packed_conv2d(bf16, xl, w, b, 1, 1, packed16); });
+      best_bf16_conv = std::max(best_bf16_conv, r16);
+      std::printf(", bf16 %7.1f GFLOPS", r16);
+    }
     std::printf("\n");
   }
   std::printf("{\"threads\": %d, \"blas_kernels\": \"%s\", \"gemm_gflops\": %.1f, \"conv_gflops\": %.1f, "
-              "\"winograd_effective_gflops\": %.1f}\n",
-              at::get_num_threads(), inpaint::blas_kernels(), best_gemm, best_conv, best_winograd);
+              "\"winograd_effective_gflops\": %.1f, \"native_bf16\": \"%s\", \"bf16_gemm_gflops\": %.1f, "
+              "\"bf16_conv_gflops\": %.1f}\n",
+              at::get_num_threads(), inpaint::blas_kernels(), best_gemm, best_conv, best_winograd,
+              inpaint::cpu_features().native_bf16().c_str(), best_bf16_gemm, best_bf16_conv);
 }
