@@ -59,6 +59,12 @@ struct ComputePolicy {
   // (less memory, slower: the pages are faulted in again).
   bool release_between_levels = false;
 };
+// The precision that runs under `policy`: bf16 needs resident packed weights; streamed
+// ones (--max-memory) are widened layer by layer, in f32.
+inline Precision effective_precision(Precision wanted, const ComputePolicy& policy) {
+  return policy.stream_weights ? Precision::fp32 : wanted;
+}
+
 struct Compute {
   ComputePolicy policy;
   // The precision of the products where the FLOPs are (see models/kernels/cpu.h).

@@ -7,6 +7,8 @@
 #include "engine/error.h"
 #include "engine/image.h"
 #include "engine/inpaint.h"
+#include "models/compute.h"
+#include "models/kernels/cpu.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;
@@ -260,4 +262,34 @@ TEST_CASE("inpaint run: LCM with a LoRA, TAESD instead of the VAE, and --profile
   // A missing TAESD says how to get it.
   CHECK(test::run(run_cmd(model.string(), image, mask, d / "x.png", "--vae " + (d / "none").string()), &out) == 1);
   CHECK(out.find("taesd_encoder.safetensors") != std::string::npos);
+}
+
+TEST_CASE("--precision: auto is bf16 where the processor multiplies bf16 natively, else fp32; the report says what ran") {
+  REQUIRE_SHARED(model, "fixtures/A/models/tiny-sd15-inpaint");
+  REQUIRE_SHARED(image, "fixtures/A/tiny-sd15-inpaint/img_64x96.png");
+  REQUIRE_SHARED(mask, "fixtures/A/tiny-sd15-inpaint/img_64x96_mask.png");
+  const fs::path d = test::temp_dir("run-precision");
+  const std::string native = cpu_features().native_bf16();
+  for (const std::string& asked : {"", "auto", "fp32", "bf16"}) {
+    CAPTURE(asked);
+    std::string out;
+    const std::string extra = (asked.empty() ? "" : "--precision " + asked) + " --report " + (d / "r.json").string();
+    const int status = test::run(run_cmd(model.string(), image, mask, d / "o.png", extra), &out);
+    if (asked == "bf16" && native.empty()) {  // refused, naming the option, nothing written
+      CHECK(status != 0);
+      CHECK(out.find("--precision bf16") != std::string::npos);
+      continue;
+    }
+    REQUIRE_MESSAGE(status == 0, out);
+    std::ifstream in(d / "r.json");
+    const auto report = nlohmann::json::parse(in);
+    const std::string expected = asked == "fp32" ? "fp32" : asked == "bf16" || !native.empty() ? "bf16" : "fp32";
+    CHECK(report["settings"]["precision"] == expected);
+    CHECK(report["settings"]["cpu_native_bf16"] == native);
+  }
+  // Streamed weights (--max-memory's lean policies) are widened layer by layer: f32 there.
+  ComputePolicy streamed;
+  streamed.stream_weights = true;
+  CHECK(effective_precision(Precision::bf16, streamed) == Precision::fp32);
+  CHECK(effective_precision(Precision::bf16, ComputePolicy{}) == Precision::bf16);
 }

@@ -256,7 +256,7 @@ void add_run(CLI::App& app) {
       if (a->tile) plan.policy.conv_tile = a->tile;
       if (a->no_winograd) plan.policy.winograd_from_pixels = 0;
       compute.policy = plan.policy;
-      compute.precision = choose_precision(a->precision, "--precision");
+      compute.precision = effective_precision(choose_precision(a->precision, "--precision"), compute.policy);
     }
     const auto io_start = std::chrono::steady_clock::now();
     Image image = load_image(a->image);

@@ -131,8 +131,8 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
     lora_cached = !loras.empty() && use_lora_cache(*model, loras);
     if (s.taesd[0]) gen.taesd = resolve_taesd(s.taesd);
     Compute compute;
-    compute.precision = choose_precision(s.precision, "--precision");
     compute.policy = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, area.width, area.height)).policy;
+    compute.precision = effective_precision(choose_precision(s.precision, "--precision"), compute.policy);
     pipeline.emplace(*model, compute);
   }
 
