@@ -337,7 +337,15 @@ TEST_CASE("GIMP 3 plug-in: called from Python-Fu (a procedure config), the same 
   CHECK(py.facts.at("python-layer") == script_run.facts.at("photo-layer"));
   const Image a = load_image(script_run.out / "photo-merged.png"), b = load_image(py.out / "python-merged.png");
   REQUIRE(b.width == a.width);
-  CHECK(differing(a, b) == 0);
+  // Another process: its buffers lie elsewhere, and oneDNN's kernels may then round a value
+  // to the other side of an 8-bit level (seen once in CI: 1 pixel of 262,144, in bf16).
+  // Any other argument (seed, steps, prompt, model) changes thousands of pixels by far more.
+  int most = 0;
+  for (int y = 0; y < a.height; ++y)
+    for (int x = 0; x < a.width; ++x)
+      for (int k = 0; k < 4; ++k) most = std::max(most, std::abs(rgba(a, x, y)[k] - rgba(b, x, y)[k]));
+  CHECK(most <= 1);
+  CHECK(differing(a, b) <= size_t(a.width) * size_t(a.height) / 10000);
 }
 
 TEST_CASE("GIMP plug-in: its process killed in the middle of a run (what GIMP's cancel button does) leaves the image "

@@ -1,5 +1,6 @@
 // inpaint: the command-line tool. Errors are printed as one message and exit 1.
 #include <ATen/Parallel.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -9,7 +10,6 @@
 #include "engine/error.h"
 #include "engine/runtime.h"
 #include "models/kernels/cpu.h"
-#include <oneapi/dnnl/dnnl.h>
 
 int main(int argc, char** argv) {
   CLI::App app{"inpaint: Stable Diffusion inpainting on the CPU"};
