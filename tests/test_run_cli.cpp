@@ -270,7 +270,7 @@ TEST_CASE("--precision: auto is bf16 where the processor multiplies bf16 nativel
   REQUIRE_SHARED(mask, "fixtures/A/tiny-sd15-inpaint/img_64x96_mask.png");
   const fs::path d = test::temp_dir("run-precision");
   const std::string native = cpu_features().native_bf16();
-  for (const std::string& asked : {"", "auto", "fp32", "bf16"}) {
+  for (const std::string asked : {"", "auto", "fp32", "bf16"}) {
     CAPTURE(asked);
     std::string out;
     const std::string extra = (asked.empty() ? "" : "--precision " + asked) + " --report " + (d / "r.json").string();
