@@ -11,7 +11,6 @@
 #include "engine/json_file.h"
 #include "engine/model_folder.h"
 #include "engine/own_files.h"
-#include "models/layers.h"
 
 namespace fs = std::filesystem;
 

@@ -108,12 +108,13 @@ GimpValueArray* run(GimpProcedure* procedure, GimpRunMode mode, GimpImage* image
                            : "Inpaint: " + std::to_string(count) +
                                  " layers are selected; select only the one to repaint (Inpaint Selection adds one layer "
                                  "above it).");
-  if (mode == GIMP_RUN_INTERACTIVE && !show_dialog(procedure, config)) return fail(procedure, GIMP_PDB_CANCEL, "");
+  if (mode == GIMP_RUN_INTERACTIVE && !show_dialog(procedure, config))
+    return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, nullptr);
   const Outcome result = run_inpaint_selection(gimp_image_get_id(image), gimp_item_get_id(GIMP_ITEM(drawables[0])),
                                                settings_of(config));
   switch (result.status) {
     case Outcome::Done: break;
-    case Outcome::Cancelled: return fail(procedure, GIMP_PDB_CANCEL, "");
+    case Outcome::Cancelled: return gimp_procedure_new_return_values(procedure, GIMP_PDB_CANCEL, nullptr);
     case Outcome::Failed: return fail(procedure, GIMP_PDB_EXECUTION_ERROR, result.message);
   }
   if (mode != GIMP_RUN_NONINTERACTIVE) gimp_displays_flush();
