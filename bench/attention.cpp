@@ -1,7 +1,7 @@
 // bench_attention [THREADS]: seconds and GFLOPS of attention() at SD 1.5's shapes with
 // CFG (batch 2, 8 heads; 4096 tokens of 320 channels, 1024 of 640): the fused kernel,
-// and batched matrix products at several score budgets (ComputePolicy::attention_floats).
-// Not a test.
+// and batched matrix products at several score budgets (ComputePolicy::attention_floats),
+// and, where the processor has AMX, the bf16 kernel (--precision bf16). Not a test.
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include <ATen/ATen.h>
 
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/runtime.h"
+#include "models/kernels/amx_attention.h"
 #include "models/kernels/fused_attention.h"
 #include "models/layers.h"
 
@@ -19,20 +20,24 @@ int main(int argc, char** argv) {
   at::NoGradGuard no_grad;
   for (const auto& [n, c] : {std::pair<int64_t, int64_t>{4096, 320}, {1024, 640}}) {
     const at::Tensor q = at::randn({2, n, c}), k = at::randn({2, n, c}), v = at::randn({2, n, c});
-    // budget -1: the fused kernel's AVX2 copy (on an AVX-512 processor); 0: the best one.
-    const bool avx512 = fused_attention_isa() == "avx512";
-    for (const int64_t budget : {int64_t(-1), int64_t(0), int64_t(1) << 20, int64_t(4) << 20, int64_t(16) << 20}) {
-      if (budget < 0 && !avx512) continue;
-      set_fused_attention_isa(budget < 0 ? "avx2" : "");
+    // budget -2: bf16 on AMX tiles; -1: the fused kernel's AVX2 copy (on an AVX-512
+    // processor); 0: the best fp32 one.
+    const bool avx512 = fused_attention_isa() == "avx512", amx = amx_attention_available(c / 8);
+    for (const int64_t budget :
+         {int64_t(-2), int64_t(-1), int64_t(0), int64_t(1) << 20, int64_t(4) << 20, int64_t(16) << 20}) {
+      if ((budget == -1 && !avx512) || (budget == -2 && !amx)) continue;
+      set_fused_attention_isa(budget == -1 ? "avx2" : "");
       Compute cp;
       cp.policy.fused_attention = budget <= 0;
       if (budget > 0) cp.policy.attention_floats = budget;
+      if (budget == -2) cp.precision = Precision::bf16;
       attention(cp, q, k, v, 8);  // warm-up
       const auto start = std::chrono::steady_clock::now();
       constexpr int kRuns = 3;
       for (int i = 0; i < kRuns; ++i) attention(cp, q, k, v, 8);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / kRuns;
-      const std::string how = budget < 0    ? "fused, AVX2 copy"
+      const std::string how = budget == -2  ? "bf16, AMX tiles"
+                              : budget < 0  ? "fused, AVX2 copy"
                               : budget == 0 ? "fused kernel"
                                             : std::to_string(budget >> 20) + "M-float budget";
       std::printf("%5lld tokens x %4lld channels, %-17s: %.3f s, %.1f GFLOPS\n", (long long)n, (long long)c,

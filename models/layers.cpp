@@ -4,6 +4,7 @@
 
 #include "engine/safetensors.h"
 #include "models/kernels/conv_bands.h"
+#include "models/kernels/amx_attention.h"
 #include "models/kernels/fused_attention.h"
 #include "models/op_profile.h"
 #include "models/kernels/packed_conv.h"
@@ -375,6 +376,9 @@ at::Tensor attention(const Compute& compute, const at::Tensor& q, const at::Tens
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2);
   const int64_t d = c / heads, bh = b * heads;
   OpTimer timer(OpClass::attention, 4.0 * double(bh) * double(nq) * double(nk) * double(d));
+  if (compute.policy.fused_attention && compute.precision == Precision::bf16 && !mask.defined() &&
+      amx_attention_available(d))
+    return amx_attention(q, k, v, heads);
   if (compute.policy.fused_attention && fused_attention_available(d)) return fused_attention(q, k, v, heads, mask);
   auto split = [&](const at::Tensor& t, int64_t n) {
     return t.reshape({b, n, heads, d}).permute({0, 2, 1, 3}).reshape({bh, n, d});

@@ -7,6 +7,8 @@
 #include "engine/model_source.h"
 #include "engine/networks.h"
 #include "engine/runtime.h"
+#include "models/kernels/amx_attention.h"
+#include "models/kernels/cpu.h"
 #include "models/kernels/fused_attention.h"
 #include "models/layers.h"
 #include "tests/parity_support.h"
@@ -139,6 +141,44 @@ TEST_CASE("fused attention equals softmax(q kT / sqrt(d)) v, for SD's and CLIP's
   }
   set_fused_attention_isa("");
   CHECK(fused_attention_isa() == best);
+}
+
+TEST_CASE("bf16 attention on AMX tiles is softmax(q kT / sqrt(d)) v within bf16's rounding, and runs under bf16") {
+  at::manual_seed(7);
+  if (!amx_attention_available(40)) {
+    MESSAGE("no AMX-BF16 on " << cpu_features().name << ": bf16 attention uses the fp32 kernel there");
+    return;
+  }
+  struct Shape { int64_t heads, d, nq, nk; };
+  Compute bf16;
+  bf16.precision = Precision::bf16;
+  // SD's and CLIP's head sizes; keys and queries not multiples of the tiles' 32 (padding),
+  // and more queries than one task's 32; 160 channels: two passes of value tiles.
+  for (const Shape s : {Shape{8, 40, 300, 513}, Shape{8, 40, 300, 77}, Shape{5, 64, 77, 77}, Shape{2, 80, 65, 600},
+                        Shape{1, 160, 33, 31}, Shape{3, 24, 9, 1}, Shape{1, 40, 1024, 1024}}) {
+    CAPTURE(s.heads);
+    CAPTURE(s.d);
+    CAPTURE(s.nq);
+    CAPTURE(s.nk);
+    const at::Tensor q = at::randn({2, s.nq, s.heads * s.d}), k = at::randn({2, s.nk, s.heads * s.d}) * 3,
+                     v = at::randn({2, s.nk, s.heads * s.d});
+    const at::Tensor expected = reference_attention(q, k, v, s.heads, at::Tensor());
+    const at::Tensor got = amx_attention(q, k, v, s.heads);
+    // q, k and v rounded to bf16 (relative error up to 2^-9 each): the scores (std 3 here)
+    // move by ~1e-2, so each probability by ~1%, and the probabilities are rounded too.
+    // Outputs are averages of values, so errors of 1-2e-2 of the largest output can show
+    // where one key dominates; 3e-2 bounds that. An fp32 kernel is within 1e-5 (above),
+    // so the lower bound shows bf16 really ran.
+    const double e = test::max_abs_diff(got, expected) / expected.abs().max().item<double>();
+    MESSAGE("AMX bf16 attention: relative error " << e);
+    CHECK(e < 3e-2);
+    CHECK(e > 1e-5);
+    CHECK(test::max_abs_diff(attention(bf16, q, k, v, s.heads, at::Tensor()), got) == 0.0);
+  }
+  // A mask (CLIP's causal one) goes through the fp32 kernel.
+  const at::Tensor q = at::randn({1, 77, 128}), k = at::randn({1, 77, 128}), v = at::randn({1, 77, 128});
+  const at::Tensor causal = at::full({77, 77}, -INFINITY).triu_(1);
+  CHECK(test::max_abs_diff(attention(bf16, q, k, v, 2, causal), reference_attention(q, k, v, 2, causal)) <= 1e-5);
 }
 
 TEST_CASE("fused attention: a row whose keys are all masked gives zeros, the others are unaffected") {

@@ -1,0 +1,331 @@
+#include "models/kernels/amx_attention.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "models/kernels/cpu.h"
+#include "models/kernels/fused_attention.h"
+
+namespace inpaint {
+namespace {
+
+// An AMX tile holds 16 rows of 64 bytes: 16 f32, or 32 bf16 (16 pairs). Every tile here
+// is used whole, so one configuration serves all.
+constexpr int64_t kTileRows = 16, kRowBf16 = 32;
+constexpr int64_t kTileElements = kTileRows * kRowBf16;  // bf16 in an A or B tile
+constexpr int64_t kQueries = 2 * kTileRows;              // query columns a task takes at once
+constexpr int64_t kValueTiles = 6;                       // accumulator tiles for vᵀ pᵀ (8 - A - B)
+// Keys whose scores (32 KB) and probabilities (16 KB) a task holds at a time: in L1.
+constexpr int64_t kKeyBlock = 256;
+constexpr double kLog2e = 1.4426950408889634;
+
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// LDTILECFG's 64-byte operand (palette 1).
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t bytes_per_row[16] = {};
+  uint8_t rows[16] = {};
+};
+
+TileConfig whole_tiles() {
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.bytes_per_row[t] = 64;
+    config.rows[t] = kTileRows;
+  }
+  return config;
+}
+
+// One task: 32 queries of one head, against all its keys. Everything is computed
+// transposed (keys or channels as rows, the 32 queries as columns): the softmax then
+// runs down columns, 16 queries to a register, with no sums across a register's lanes.
+struct Task {
+  const uint16_t* q;   // the 32 queries as B tiles: [2][dk / 32] tiles of 16 channel pairs x 16 queries x 2
+  const uint16_t* k;   // key j's dk channels at k + j * dk (bf16, zero past the keys and d)
+  const uint16_t* vt;  // channel ch's keys at vt + ch * nkp (bf16, zero past the keys)
+  float* out;          // query r's d channels at out + r * out_stride
+  int64_t out_stride, queries, nk, nkp, d, dk, dv;
+  float scale;  // log2(e) / sqrt(d): the softmax's, in base 2
+};
+
+// The softmax so far of the task's queries (columns), over the keys seen.
+struct Running {
+  float* max;      // [32] largest score
+  float* sum;      // [32] sum of 2^(scale (score - largest))
+  float* rescale;  // [32] this block's 2^(scale (previous largest - largest))
+  float* acc;      // [dv][32] weighted values
+};
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,fma,amx-tile,amx-bf16")
+
+using V = __m512;
+inline V splat(float x) { return _mm512_set1_ps(x); }
+inline V load(const float* p) { return _mm512_loadu_ps(p); }
+inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+#include "models/kernels/exp2_fraction.inc"
+// 2^x for finite x <= 0 (0 far below). Masked forms with every lane live: GCC 12's
+// unmasked ones warn of uninitialised variables.
+inline V exp2_finite(V x) {
+  const __mmask16 all = 0xFFFF;
+  const V n = _mm512_maskz_roundscale_ps(all, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_maskz_scalef_ps(all, exp2_fraction(x - n), n);
+}
+// 2^x for x <= 0, -inf included (0).
+inline V exp2_nonpositive(V x) {
+  const __mmask16 live = _mm512_cmp_ps_mask(x, splat(-126.0f), _CMP_GE_OQ);
+  const V n = _mm512_maskz_roundscale_ps(live, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_maskz_scalef_ps(live, exp2_fraction(x - n), n);
+}
+
+// GCC 12's tile loads and stores do not tell the compiler they touch memory: fence the
+// vector code's stores and loads of the same buffers.
+inline void memory_fence() { asm volatile("" ::: "memory"); }
+
+// st [keys][32] = keys [j0, j0 + keys) times the task's queries.
+// Tiles 0-3: keys j..j+15 / j+16..j+31 against queries 0-15 / 16-31; 4, 5: keys; 6, 7: queries.
+void scores(const Task& t, int64_t j0, int64_t keys, float* st) {
+  const int64_t steps = t.dk / kRowBf16, k_stride = t.dk * 2, st_stride = kQueries * 4;
+  const uint16_t* q_high = t.q + steps * kTileElements;
+  for (int64_t j = 0; j < keys; j += 2 * kTileRows) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    const uint16_t* k0 = t.k + (j0 + j) * t.dk;
+    const uint16_t* k1 = k0 + kTileRows * t.dk;
+    for (int64_t c = 0; c < steps; ++c) {
+      _tile_loadd(4, k0 + c * kRowBf16, k_stride);
+      _tile_loadd(5, k1 + c * kRowBf16, k_stride);
+      _tile_loadd(6, t.q + c * kTileElements, 64);
+      _tile_loadd(7, q_high + c * kTileElements, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+    float* row = st + j * kQueries;
+    _tile_stored(0, row, st_stride);
+    _tile_stored(1, row + kTileRows, st_stride);
+    _tile_stored(2, row + kTileRows * kQueries, st_stride);
+    _tile_stored(3, row + kTileRows * kQueries + kTileRows, st_stride);
+  }
+  memory_fence();
+}
+
+// pt = 2^(scale (st - largest)) in bf16 (0 for keys past the last), as B tiles of vᵀ pᵀ:
+// [2 query halves][keys / 32] tiles of 16 key pairs x 16 queries x 2. The running largest
+// scores and sums updated.
+void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uint16_t* pt, const Running& run) {
+  const int64_t live = std::min(keys, t.nk - j0);  // >= 1: blocks start before the last key
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                              21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const V scale = splat(t.scale);
+  for (int64_t half = 0; half < 2; ++half) {
+    const float* column = st + half * kTileRows;
+    // Four chains of maxima: one would wait on each comparison.
+    const V previous = load(run.max + half * kTileRows);
+    V m[4] = {previous, previous, previous, previous};
+    int64_t j = 0;
+    for (; j + 4 <= live; j += 4)
+      for (int i = 0; i < 4; ++i) {
+        const V x = load(column + (j + i) * kQueries);
+        m[i] = x > m[i] ? x : m[i];
+      }
+    for (; j < live; ++j) {
+      const V x = load(column + j * kQueries);
+      m[0] = x > m[0] ? x : m[0];
+    }
+    m[0] = m[0] > m[1] ? m[0] : m[1];
+    m[2] = m[2] > m[3] ? m[2] : m[3];
+    const V largest = m[0] > m[2] ? m[0] : m[2];
+    const V shift = largest * scale;
+    V sum = splat(0.0f);
+    uint16_t* to = pt + half * keys / kRowBf16 * kTileElements;
+    // Keys j and j + 1 interleaved query by query: one row of a B tile (the tiles of
+    // successive keys follow each other: 16 rows of 32).
+    for (int64_t j = 0; j < keys; j += 2, to += kRowBf16) {
+      const V e0 = j < live ? exp2_finite(load(column + j * kQueries) * scale - shift) : splat(0.0f);
+      const V e1 = j + 1 < live ? exp2_finite(load(column + (j + 1) * kQueries) * scale - shift) : splat(0.0f);
+      sum += e0 + e1;
+      _mm512_storeu_si512(to, _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(e1, e0)));
+    }
+    // 0 for the first block (previous largest -inf; acc and sum are 0 then).
+    const V rescale = exp2_nonpositive((previous - largest) * scale);
+    store(run.rescale + half * kTileRows, rescale);
+    store(run.max + half * kTileRows, largest);
+    store(run.sum + half * kTileRows, load(run.sum + half * kTileRows) * rescale + sum);
+  }
+  memory_fence();
+}
+
+// Accumulator tiles 0..n-1 (n <= 6, literal tile numbers as the instructions need).
+#define FOR_VALUE_TILES(n, STEP) STEP(0, n) STEP(1, n) STEP(2, n) STEP(3, n) STEP(4, n) STEP(5, n)
+#define ZERO_TILE(i, n) \
+  if (i < n) _tile_zero(i);
+#define ADD_VALUES(i, n)                                        \
+  if (i < n) {                                                  \
+    _tile_loadd(6, vt + (g0 + i) * kTileRows * t.nkp, vt_stride); \
+    _tile_dpbf16ps(i, 6, 7);                                    \
+  }
+#define STORE_TILE(i, n) \
+  if (i < n) _tile_stored(i, ot + (g0 + i) * kTileRows * kQueries + half * kTileRows, ot_stride);
+
+// acc = acc * rescale + vᵀ pᵀ over keys [j0, j0 + keys), through ot [dv][32].
+// Tiles 0-5: products (16 channels x 16 queries each), 6: values of 16 channels, 7: probabilities.
+void add_weighted_values(const Task& t, int64_t j0, int64_t keys, const uint16_t* pt, float* ot, const Running& run) {
+  const int64_t groups = t.dv / kTileRows, vt_stride = t.nkp * 2, ot_stride = kQueries * 4;
+  for (int64_t half = 0; half < 2; ++half) {
+    const uint16_t* p = pt + half * keys / kRowBf16 * kTileElements;
+    for (int64_t g0 = 0; g0 < groups; g0 += kValueTiles) {
+      const int64_t n = std::min(kValueTiles, groups - g0);
+      FOR_VALUE_TILES(n, ZERO_TILE)
+      for (int64_t j = 0; j < keys; j += kRowBf16) {
+        _tile_loadd(7, p + j / kRowBf16 * kTileElements, 64);
+        const uint16_t* vt = t.vt + j0 + j;
+        FOR_VALUE_TILES(n, ADD_VALUES)
+      }
+      FOR_VALUE_TILES(n, STORE_TILE)
+    }
+  }
+  memory_fence();
+  const V rescale0 = load(run.rescale), rescale1 = load(run.rescale + kTileRows);
+  for (int64_t ch = 0; ch < t.dv; ++ch) {
+    float* acc = run.acc + ch * kQueries;
+    const float* o = ot + ch * kQueries;
+    store(acc, load(acc) * rescale0 + load(o));
+    store(acc + kTileRows, load(acc + kTileRows) * rescale1 + load(o + kTileRows));
+  }
+}
+
+#undef FOR_VALUE_TILES
+#undef ZERO_TILE
+#undef ADD_VALUES
+#undef STORE_TILE
+
+// The task's output: its keys block by block, then acc / sum, transposed back.
+void attend(const Task& t, float* work) {
+  float* st = work;
+  uint16_t* pt = reinterpret_cast<uint16_t*>(st + kKeyBlock * kQueries);
+  float* ot = st + kKeyBlock * kQueries * 3 / 2;
+  const Running run{ot + t.dv * kQueries, ot + t.dv * kQueries + kQueries, ot + t.dv * kQueries + 2 * kQueries,
+                    ot + t.dv * kQueries + 3 * kQueries};
+  std::fill(run.max, run.max + kQueries, -INFINITY);
+  std::fill(run.sum, run.sum + kQueries, 0.0f);
+  std::fill(run.acc, run.acc + t.dv * kQueries, 0.0f);
+  for (int64_t j0 = 0; j0 < t.nkp; j0 += kKeyBlock) {
+    const int64_t keys = std::min(kKeyBlock, t.nkp - j0);
+    scores(t, j0, keys, st);
+    probabilities(t, j0, keys, st, pt, run);
+    add_weighted_values(t, j0, keys, pt, ot, run);
+  }
+  for (int64_t r = 0; r < t.queries; ++r) {
+    const float inv = 1.0f / run.sum[r];
+    for (int64_t ch = 0; ch < t.d; ++ch) t.out[r * t.out_stride + ch] = run.acc[ch * kQueries + r] * inv;
+  }
+}
+
+// A thread configures its tiles before using them, and releases them after (so that
+// the kernel need not save them when it switches threads).
+void configure_tiles() {
+  static const TileConfig config = whole_tiles();
+  _tile_loadconfig(&config);
+}
+void release_tiles() { _tile_release(); }
+
+#pragma GCC pop_options
+
+uint16_t* bits(const at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); }
+
+// A tensor's elements as bf16, contiguous.
+at::Tensor bf16_rows(const at::Tensor& x) { return at::empty(x.sizes(), at::kBFloat16).copy_(x); }
+
+// One head's rows (n of them, `stride` apart, d channels) as B tiles: [n / 16][dk / 32]
+// tiles of 16 channel pairs x 16 rows x 2, zero past the rows and channels.
+void pack_b_tiles(const uint16_t* x, int64_t n, int64_t stride, int64_t d, int64_t rows, int64_t dk, uint16_t* tiles) {
+  const int64_t steps = dk / kRowBf16;
+  for (int64_t i = 0; i < rows; ++i) {
+    const uint16_t* row = i < n ? x + i * stride : nullptr;
+    for (int64_t ch = 0; ch < dk; ch += 2) {
+      uint16_t* to = tiles + ((i / kTileRows * steps + ch / kRowBf16) * kTileRows + ch % kRowBf16 / 2) * kRowBf16 +
+                     i % kTileRows * 2;
+      to[0] = row && ch < d ? row[ch] : 0;
+      to[1] = row && ch + 1 < d ? row[ch + 1] : 0;
+    }
+  }
+}
+
+// One head's keys: [nkp][dk], zero past the keys and channels.
+void pack_keys(const uint16_t* k, int64_t nk, int64_t stride, int64_t d, int64_t dk, int64_t nkp, uint16_t* kp) {
+  for (int64_t j = 0; j < nkp; ++j)
+    for (int64_t ch = 0; ch < dk; ++ch) kp[j * dk + ch] = j < nk && ch < d ? k[j * stride + ch] : 0;
+}
+
+// One head's values transposed: [dv][nkp], zero past the keys and channels.
+void transpose_values(const uint16_t* v, int64_t nk, int64_t stride, int64_t d, int64_t dv, int64_t nkp, uint16_t* vt) {
+  for (int64_t ch = 0; ch < dv; ++ch)
+    for (int64_t j = 0; j < nkp; ++j) vt[ch * nkp + j] = j < nk && ch < d ? v[j * stride + ch] : 0;
+}
+
+}  // namespace
+
+bool amx_attention_available(int64_t head_dim) {
+  const CpuFeatures& cpu = cpu_features();
+  return cpu.amx_bf16 && cpu.amx_permitted && cpu.avx512_bf16 && cpu.avx512 &&
+         head_dim <= kFusedAttentionMaxHeadDim;
+}
+
+at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads) {
+  const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2), d = c / heads;
+  TORCH_CHECK(amx_attention_available(d), "amx_attention: no AMX, or head size ", d);
+  // Padded sizes: channels to whole tile rows (q kᵀ) and tiles (vᵀ pᵀ); keys to whole
+  // tile rows (scores past the last key are left out, values there are zero); queries
+  // to whole tasks.
+  const int64_t dk = round_up(d, kRowBf16), dv = round_up(d, kTileRows), nkp = round_up(nk, kRowBf16);
+  const int64_t tasks_per_head = (nq + kQueries - 1) / kQueries, nqp = tasks_per_head * kQueries;
+  // bf16 copies (libtorch's vectorised rounding, to nearest even), then each head's
+  // operands together (a head's keys and values stay in L2 while its tasks read them).
+  const at::Tensor q16 = bf16_rows(q), k16 = bf16_rows(k), v16 = bf16_rows(v);
+  at::Tensor qt = at::empty({b * heads * nqp * dk}, at::kBFloat16), kp = at::empty({b * heads * nkp * dk}, at::kBFloat16),
+             vt = at::empty({b * heads * dv * nkp}, at::kBFloat16);
+  at::parallel_for(0, b * heads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t batch = bh / heads, head = bh % heads;
+      pack_b_tiles(bits(q16) + batch * nq * c + head * d, nq, c, d, nqp, dk, bits(qt) + bh * nqp * dk);
+      pack_keys(bits(k16) + batch * nk * c + head * d, nk, c, d, dk, nkp, bits(kp) + bh * nkp * dk);
+      transpose_values(bits(v16) + batch * nk * c + head * d, nk, c, d, dv, nkp, bits(vt) + bh * dv * nkp);
+    }
+  });
+  at::Tensor out = at::empty({b, nq, c});
+  // Work buffers made here, one per thread (see fused_attention.cpp): scores,
+  // probabilities, products, the running softmax.
+  const size_t floats = size_t(kKeyBlock * kQueries * 3 / 2 + 2 * dv * kQueries + 3 * kQueries);
+  std::vector<float> work(floats * size_t(at::get_num_threads()));
+  const float scale = float(kLog2e / std::sqrt(double(d)));
+  at::parallel_for(0, b * heads * tasks_per_head, 1, [&](int64_t begin, int64_t end) {
+    float* own = work.data() + floats * size_t(at::get_thread_num());
+    configure_tiles();
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t bh = i / tasks_per_head, batch = bh / heads, head = bh % heads;
+      const int64_t query0 = i % tasks_per_head * kQueries;
+      const Task t{bits(qt) + (bh * nqp + query0) * dk,
+                   bits(kp) + bh * nkp * dk,
+                   bits(vt) + bh * dv * nkp,
+                   out.data_ptr<float>() + (batch * nq + query0) * c + head * d,
+                   c, std::min(kQueries, nq - query0), nk, nkp, d, dk, dv, scale};
+      attend(t, own);
+    }
+    release_tiles();
+  });
+  return out;
+}
+
+}  // namespace inpaint

@@ -1,0 +1,20 @@
+// Scaled dot-product attention in bf16 on AMX tiles (Xeon from Sapphire Rapids): the
+// products q kᵀ and p v take bf16 inputs and accumulate in f32 in the tiles; the softmax
+// is f32 (AVX-512). A thread takes 32 query rows of a head, computes their scores against
+// every key (32 x keys floats, in its cache), their softmax, rounded to bf16, and the
+// weighted values, kept in tiles across all keys. The score matrix is never written out.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+namespace inpaint {
+
+// Whether this processor runs it (AMX-BF16 permitted, AVX512-BF16) for heads of
+// `head_dim` channels (up to 160, as fused_attention).
+bool amx_attention_available(int64_t head_dim);
+
+// q [B, nq, heads * d], k and v [B, nk, heads * d] (f32). Returns softmax(q kᵀ / sqrt(d)) v
+// per head, [B, nq, heads * d], f32: q, k (times the scale) and v rounded to bf16, the
+// probabilities too, sums and accumulation in f32.
+at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads);
+
+}  // namespace inpaint
