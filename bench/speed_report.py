@@ -1,7 +1,10 @@
-"""Markdown report of bench/speed.sh's runs: speed_report.py WORK_DIR PEAK_GFLOPS THREADS STEPS
-(WORK_DIR holds their reports: first, dpm, cold, cold-taesd, lcm[-taesd][-fly], lcm-first, lcm-second, lcm-unkept, direct-first, dpm-direct .json, and peak.txt)."""
-import json, sys, datetime
-work, peak, threads, steps = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+"""Markdown report of bench/speed.sh's runs: speed_report.py WORK_DIR PEAK_JSON THREADS STEPS
+(WORK_DIR holds their reports: first, dpm, cold, cold-taesd, lcm[-taesd][-fly], lcm-first, lcm-second, lcm-unkept,
+direct-first, dpm-direct .json, and peak.txt; PEAK_JSON is bench_peak's last line. Where the processor has native
+bf16, dpm-bf16, cold-taesd-bf16 and lcm-taesd-bf16 .json too)."""
+import json, os, sys, datetime
+work, peak_json, threads, steps = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+peak = max(peak_json["gemm_gflops"], peak_json["conv_gflops"])
 r = {n: json.load(open(f"{work}/{n}.json"))
      for n in ("first", "dpm", "cold", "cold-taesd", "lcm", "lcm-taesd", "lcm-fly", "lcm-taesd-fly", "lcm-first",
                "lcm-second", "lcm-unkept", "dpm-direct")}
@@ -70,3 +73,34 @@ print(f"The first run with the model (1 step): {f['seconds_total']:.1f} s, of wh
       f"{r['lcm-second']['stages'].get('keep packed weights', 0):.1f} s ({r['lcm-second'].get('packed_cache', {})}), "
       f"later ones found them: {r['lcm'].get('packed_cache', {})}. LCM from the LoRA cache packing in memory: {r['lcm-unkept']['seconds_total']:.1f} s "
       f"vs {r['lcm']['seconds_total']:.1f} s with the kept ones.")
+
+if os.path.exists(f"{work}/dpm-bf16.json"):
+    b = {n: json.load(open(f"{work}/{n}-bf16.json")) for n in ("dpm", "cold-taesd", "lcm-taesd")}
+    bf16_peak = max(peak_json["bf16_gemm_gflops"], peak_json["bf16_conv_gflops"])
+    print()
+    print(f"### fp32 and bf16 side by side ({peak_json['native_bf16']}; each bf16 run right after its fp32 twin)")
+    print()
+    print("| run | fp32 s/step | bf16 s/step | speed-up per step | fp32 total s | bf16 total s | fp32 peak RSS GB | bf16 peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, label in (("dpm", f"DPM++ 2M, {steps} steps, CFG 7.5"),
+                     ("lcm-taesd", "LCM + LoRA from the cache, 4 steps, guidance 1, TAESD"),
+                     ("cold-taesd", "cold start, 1 LCM step, TAESD")):
+        f, h = r[n], b[n]
+        print(f"| {label} | {f['seconds_per_step']:.2f} | {h['seconds_per_step']:.2f} | "
+              f"{f['seconds_per_step']/h['seconds_per_step']:.2f}x | {f['seconds_total']:.1f} | {h['seconds_total']:.1f} | "
+              f"{f['peak_rss_bytes']/1e9:.2f} | {h['peak_rss_bytes']/1e9:.2f} |")
+    print()
+    for n, label in (("lcm-taesd", "LCM + TAESD"), ("cold-taesd", "cold start with TAESD")):
+        print(f"{label} in bf16: first denoising step at {b[n]['seconds_to_first_step']:.2f} s after process start.  ")
+    bp = b["dpm"]["profile"]
+    g = bp["gflop_per_step"] / b["dpm"]["seconds_per_step"]
+    print(f"UNet in bf16: {g:.0f} GFLOPS = {100 * g / bf16_peak:.0f} % of the measured bf16 ceiling {bf16_peak:.0f} GFLOPS "
+          f"(fp32: {100 * eff:.0f} % of {peak:.0f}).")
+    print()
+    print("| operation (bf16) | s | % of the loop | GFLOPS |")
+    print("|---|---|---|---|")
+    for k, v in bp.items():
+        if isinstance(v, dict) and "seconds" in v:
+            gf = v.get("gflop", 0)
+            print(f"| {k} | {v['seconds']:.1f} | {100*v['seconds']/bp['denoise_seconds']:.1f} | "
+                  f"{gf/v['seconds'] if gf and v['seconds'] else 0:.1f} |")

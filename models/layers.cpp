@@ -144,7 +144,7 @@ at::Tensor Linear::packed_product(const Compute& c, const at::Tensor& x) const {
   const at::Tensor y = rows_through_1x1(x, [&](const at::Tensor& image) {
     return packed_conv2d(c, image, weight.view({weight.size(0), weight.size(1), 1, 1}), wide_bias, 1, 0, packed);
   });
-  return y.defined() ? y : project(x, widen(c, weight), wide_bias);
+  return y.defined() ? y : project(x.to(at::kFloat), widen(c, weight), wide_bias);
 }
 
 at::Tensor Linear::operator()(const Compute& c, const at::Tensor& x) const {

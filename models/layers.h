@@ -48,7 +48,8 @@ struct Linear {
   // Whether products go through the packed weight (resident, not int8, a LoRA applied
   // on the input rather than merged).
   bool packable(const Compute& c, bool lora_on_input) const;
-  // x·Wᵀ + b from the packed weight (no LoRA: see add_lora).
+  // x·Wᵀ + b from the packed weight (no LoRA: see add_lora); x f32, or bf16 under bf16
+  // products. The result is f32.
   at::Tensor packed_product(const Compute& c, const at::Tensor& x) const;
 };
 

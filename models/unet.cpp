@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "models/config.h"
+#include "models/kernels/geglu.h"
 #include "models/op_profile.h"
 
 namespace inpaint {
@@ -104,7 +105,9 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
             h1 = packed1 ? ff_proj.packed_product(cp, n3) : project(n3, w1, b1);
           }
           if (lora1) ff_proj.add_lora(n3, h1);
-          const at::Tensor g = geglu(h1);
+          // bf16 products: the product rounded to bf16 at once (a LoRA on the input takes f32).
+          const bool bf16_product = cp.precision == Precision::bf16 && packed2 && !lora2 && geglu_bf16_available();
+          const at::Tensor g = bf16_product ? geglu_bf16(h1) : geglu(h1);
           at::Tensor out;
           {
             OpTimer timer(OpClass::linear, 2.0 * double(g.numel()) * double(ff_out.weight.size(0)));

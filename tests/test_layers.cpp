@@ -9,6 +9,7 @@
 #include "models/layers.h"
 #include "models/kernels/conv_bands.h"
 #include "models/kernels/cpu.h"
+#include "models/kernels/geglu.h"
 #include "engine/error.h"
 #include "models/kernels/packed_conv.h"
 #include "tests/parity_support.h"
@@ -262,5 +263,19 @@ TEST_CASE("bf16 products where the processor has native bf16: convolutions and l
     MESSAGE("bf16 linear: relative error " << e);
     CHECK(e < 1e-2);
     CHECK(e > 1e-5);
+    // A bf16 input (GEGLU's product) is taken as it is: the same products as from f32.
+    CHECK(test::max_abs_diff(linear(bf16, x.to(at::kBFloat16)), linear(bf16, x)) == 0.0);
   }
+  // GEGLU's product in bf16: each element rounded once (relative error <= 2^-8) from
+  // value * gelu(gate) with erf within 1.5e-7 (so at most 1e-6 of |value| more, where
+  // gelu is near 0). 72 channels: a masked tail of 8.
+  REQUIRE(geglu_bf16_available());  // every processor with native bf16 has AVX-512
+  const at::Tensor h = at::randn({2, 300, 2 * 72}) * 3;
+  const auto parts = h.chunk(2, -1);
+  const at::Tensor expected = parts[0] * at::gelu(parts[1]);
+  const at::Tensor got = geglu_bf16(h);
+  REQUIRE((got.scalar_type() == at::kBFloat16));
+  const at::Tensor excess = (got.to(at::kFloat) - expected).abs() - expected.abs() / 256 - parts[0].abs() * 1e-6;
+  CHECK(excess.max().item<double>() <= 0.0);
+  CHECK(test::max_abs_diff(got.to(at::kFloat), expected) > 1e-5);  // rounded to bf16 indeed
 }

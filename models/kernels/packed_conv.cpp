@@ -75,7 +75,8 @@ dnnl::engine& cpu_engine() {
 }
 
 memory::desc strided_desc(const at::Tensor& t) {
-  return memory::desc(t.sizes().vec(), memory::data_type::f32, t.strides().vec());
+  const auto type = t.scalar_type() == at::kBFloat16 ? memory::data_type::bf16 : memory::data_type::f32;
+  return memory::desc(t.sizes().vec(), type, t.strides().vec());
 }
 
 // One convolution shape: oneDNN's choice of kernel and layouts for it, made once.
@@ -121,7 +122,7 @@ const Plan* plan_for(const at::Tensor& x, const at::Tensor& y, const at::Tensor&
   for (const at::Tensor* t : {&x, &y, &weight}) {
     for (int64_t v : t->sizes()) key << v << ',';
     for (int64_t v : t->strides()) key << v << ',';
-    key << '|';
+    key << t->scalar_type() << '|';
   }
   key << has_bias << '|' << stride << '|' << padding << '|' << static_cast<int>(algorithm) << '|'
       << precision_name(precision);
@@ -280,8 +281,10 @@ bool winograd_available() {
 at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x_in, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
                          at::Tensor* widened, const at::Tensor& out) {
-  if (weight.dim() != 4 || x_in.scalar_type() != at::kFloat || (bias.defined() && bias.scalar_type() != at::kFloat))
-    return {};
+  // bf16 inputs (already rounded, as bf16 products would) only where products are bf16.
+  const bool input_ok = x_in.scalar_type() == at::kFloat ||
+                        (x_in.scalar_type() == at::kBFloat16 && c.precision == Precision::bf16);
+  if (weight.dim() != 4 || !input_ok || (bias.defined() && bias.scalar_type() != at::kFloat)) return {};
   const auto layout = x_in.suggest_memory_format();
   // A 1x1 convolution of a contiguous (NCHW) input is a matrix product at::conv2d runs
   // in place; oneDNN's kernel would reorder input and output (up to 1.7x slower here).
@@ -291,7 +294,7 @@ at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x_in, const at::Ten
   const int64_t ho = (x.size(2) + 2 * padding - k) / stride + 1, wo = (x.size(3) + 2 * padding - k) / stride + 1;
   const std::vector<int64_t> y_size{x.size(0), weight.size(0), ho, wo};
   TORCH_CHECK(!out.defined() || (out.sizes() == y_size && out.scalar_type() == at::kFloat), "packed_conv2d: output of another size");
-  at::Tensor y = out.defined() ? out : at::empty(y_size, x.options().memory_format(layout));
+  at::Tensor y = out.defined() ? out : at::empty(y_size, x.options().dtype(at::kFloat).memory_format(layout));
   if (!packed) packed = new_packed_slot();
   bool repack = false;
   const Plan* plan = choose_plan(c, x, y, weight, bias.defined(), stride, padding, *packed, repack);
