@@ -41,17 +41,22 @@ int main(int argc, char** argv) {
     const auto model = inpaint::ModelSource::open(argv[1]);
     inpaint::PackedSlots slots;
     auto unet = inpaint::load_unet(model, conv == "kept" ? &slots : nullptr);
-    const auto kept = conv == "kept" ? inpaint::packed_cache_file(inpaint::cache_root() / "packed", model.component("unet"), {})
-                                     : std::filesystem::path();
-    if (conv == "kept" && inpaint::use_packed_cache(kept, slots, {}) == 0) {
+    // Kept weights are packed for one precision (the cache's file names say which).
+    if (conv == "kept" && precision == "both") throw inpaint::Error("kept: one precision, fp32 or bf16");
+    inpaint::Compute keeping;
+    keeping.precision = precision == "bf16" ? inpaint::Precision::bf16 : inpaint::Precision::fp32;
+    const auto kept = conv == "kept"
+                          ? inpaint::packed_cache_file(inpaint::cache_root() / "packed", model.component("unet"), keeping)
+                          : std::filesystem::path();
+    if (conv == "kept" && inpaint::use_packed_cache(kept, slots, keeping) == 0) {
       std::printf("packing into %s first\n", kept.c_str());
       at::NoGradGuard no_grad;
       const auto& c = unet->config();
-      unet->forward({}, at::randn({batch, c.in_channels, 64, 64}), 500, at::randn({batch, 77, c.cross_attention_dim}));
-      inpaint::write_packed_cache(kept, slots, {});
+      unet->forward(keeping, at::randn({batch, c.in_channels, 64, 64}), 500, at::randn({batch, 77, c.cross_attention_dim}));
+      inpaint::write_packed_cache(kept, slots, keeping);
       slots.clear();
       unet = inpaint::load_unet(model, &slots);
-      std::printf("mapped %zu packed weights\n", inpaint::use_packed_cache(kept, slots, {}));
+      std::printf("mapped %zu packed weights\n", inpaint::use_packed_cache(kept, slots, keeping));
     }
     const double load_s = std::chrono::duration<double>(clock::now() - t0).count();
     std::printf("open + UNet ready: %.3f s, RSS +%.1f MB\n", load_s, (static_cast<long>(inpaint::current_rss_bytes() / 1024) - rss_before) / 1024.0);
