@@ -6,6 +6,7 @@
 #include "models/kernels/conv_bands.h"
 #include "models/kernels/amx_attention.h"
 #include "models/kernels/fused_attention.h"
+#include "models/kernels/norm_bf16.h"
 #include "models/op_profile.h"
 #include "models/kernels/packed_conv.h"
 
@@ -150,11 +151,14 @@ at::Tensor Linear::packed_product(const Compute& c, const at::Tensor& x) const {
 at::Tensor Linear::operator()(const Compute& c, const at::Tensor& x) const {
   const bool on_input = lora_on_input(c, lora, weight, x.numel() / x.size(-1));
   OpTimer timer(OpClass::linear, 2.0 * double(x.numel()) * double(weight.size(0)));
-  at::Tensor y = packable(c, on_input)
+  const bool packed_path = packable(c, on_input);
+  // A bf16 input (LayerNorm::for_products) goes to the packed product as it is; f32 elsewhere.
+  const at::Tensor wide = (!packed_path || on_input) ? x.to(at::kFloat) : x;
+  at::Tensor y = packed_path
                      ? packed_product(c, x)
                      : by_output_chunks(c, weight, weight_scale, on_input ? LoraFactors{} : lora, bias, -1,
-                                        [&](const at::Tensor& w, const at::Tensor& b) { return project(x, w, b); });
-  if (on_input) add_lora(x, y);
+                                        [&](const at::Tensor& w, const at::Tensor& b) { return project(wide, w, b); });
+  if (on_input) add_lora(wide, y);
   return y;
 }
 
@@ -194,6 +198,17 @@ at::Tensor prepare_whole(const Compute& c, const at::Tensor& stored, const ConvI
   return t;
 }
 
+// The input steps written as bf16 for bf16 products where one kernel does them all
+// (GroupNorm and SiLU, models/kernels/norm_bf16.h); undefined elsewhere.
+at::Tensor prepare_bf16(const Compute& c, const at::Tensor& x, const ConvInput& in) {
+  if (c.precision != Precision::bf16 || !in.norm || in.upsample2x || in.pad_end ||
+      (in.activation != ConvInput::kSilu && in.activation != ConvInput::kNone))
+    return {};
+  OpTimer timer(OpClass::norm, 0);
+  return group_norm_bf16(x, in.norm->groups, widen(c, in.norm->weight), widen(c, in.norm->bias), in.norm->eps,
+                         in.activation == ConvInput::kSilu);
+}
+
 // Input floats per band of a banded convolution (see conv_bands.h): 32 MB. The Winograd
 // kernel wants tall bands: a 512x512 VAE decode took 9.0-9.4 s in bands of 2M floats,
 // 5.5 s of 8M, 5.2 s of 32M (more memory: the kernel's working memory grows with the
@@ -226,14 +241,18 @@ at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvI
   OpTimer timer(OpClass::conv, 2.0 * double(out_numel) * double(unfolded) +
                                    (on_input ? lora_input_flops(lora, weight, pixels) : 0.0));
   if (whole) {
-    const at::Tensor t = prepare_whole(c, x, in);
+    const bool packed_path = use_packed(c, weight_scale, lora, on_input);
+    at::Tensor t = packed_path && !on_input ? prepare_bf16(c, x, in) : at::Tensor();
+    if (!t.defined()) t = prepare_whole(c, x, in);
     at::Tensor y;
-    if (use_packed(c, weight_scale, lora, on_input)) y = packed_conv2d(c, t, weight, widen(c, bias), stride, padding, packed);
-    if (!y.defined())
+    if (packed_path) y = packed_conv2d(c, t, weight, widen(c, bias), stride, padding, packed);
+    if (!y.defined()) {
+      t = t.to(at::kFloat);
       y = by_output_chunks(c, weight, weight_scale, on_input ? LoraFactors{} : lora, bias, 1,
                            [&](const at::Tensor& w, const at::Tensor& b) {
                              return at::conv2d(t, w, b, {stride, stride}, {padding, padding});
                            });
+    }
     if (on_input) {
       const int64_t rank = lora.up.size(1);
       const at::Tensor reduced = at::conv2d(t, lora.down.view({rank, weight.size(1), k, k}), {}, {stride, stride}, {padding, padding});
@@ -341,6 +360,15 @@ LayerNorm::LayerNorm(ParamLoader& p, const std::string& name, int64_t dim_, doub
 at::Tensor LayerNorm::operator()(const Compute& c, const at::Tensor& x) const {
   OpTimer timer(OpClass::norm, 0);
   return at::layer_norm(x, {dim}, widen(c, weight), widen(c, bias), eps);
+}
+
+at::Tensor LayerNorm::for_products(const Compute& c, const at::Tensor& x) const {
+  if (c.precision == Precision::bf16) {
+    OpTimer timer(OpClass::norm, 0);
+    const at::Tensor y = layer_norm_bf16(x, widen(c, weight), widen(c, bias), eps);
+    if (y.defined()) return y;
+  }
+  return (*this)(c, x);
 }
 
 namespace {

@@ -99,6 +99,9 @@ struct LayerNorm {
   LayerNorm() = default;
   LayerNorm(ParamLoader& p, const std::string& name, int64_t dim, double eps);
   at::Tensor operator()(const Compute& c, const at::Tensor& x) const;
+  // The same as the products after it take it: bf16 under bf16 products (one pass:
+  // models/kernels/norm_bf16.h), else f32. For Linear layers' inputs only.
+  at::Tensor for_products(const Compute& c, const at::Tensor& x) const;
 };
 
 // Multi-head scaled dot-product attention on [B, N, heads*D] tensors.

@@ -10,6 +10,7 @@
 #include "models/kernels/conv_bands.h"
 #include "models/kernels/cpu.h"
 #include "models/kernels/geglu.h"
+#include "models/kernels/norm_bf16.h"
 #include "engine/error.h"
 #include "models/kernels/packed_conv.h"
 #include "tests/parity_support.h"
@@ -278,4 +279,27 @@ TEST_CASE("bf16 products where the processor has native bf16: convolutions and l
   const at::Tensor excess = (got.to(at::kFloat) - expected).abs() - expected.abs() / 256 - parts[0].abs() * 1e-6;
   CHECK(excess.max().item<double>() <= 0.0);
   CHECK(test::max_abs_diff(got.to(at::kFloat), expected) > 1e-5);  // rounded to bf16 indeed
+
+  // Normalisations written as bf16: each element rounded once (relative error <= 2^-8)
+  // from libtorch's f32 result; their statistics in f32 and double agree with libtorch's
+  // to ~1e-6, hence the small absolute term. Inputs off zero, as activations are.
+  REQUIRE(norm_bf16_available());
+  auto within_rounding = [](const at::Tensor& got, const at::Tensor& expected) {
+    REQUIRE((got.scalar_type() == at::kBFloat16));
+    const at::Tensor excess = (got.to(at::kFloat) - expected).abs() - expected.abs() / 256 - 1e-5;
+    return excess.max().item<double>() <= 0.0;
+  };
+  const at::Tensor image = (at::randn({2, 64, 9, 7}) * 2 + 0.5).contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor gw = at::randn({64}), gb = at::randn({64});
+  for (const bool silu : {true, false}) {
+    CAPTURE(silu);
+    const at::Tensor expected = at::group_norm(image, 8, gw, gb, 1e-6);
+    const at::Tensor got = group_norm_bf16(image, 8, gw, gb, 1e-6, silu);
+    CHECK(got.is_contiguous(at::MemoryFormat::ChannelsLast));
+    CHECK(within_rounding(got, silu ? at::silu(expected) : expected));
+  }
+  CHECK(!group_norm_bf16(image.contiguous(), 8, gw, gb, 1e-6, true).defined());  // NCHW: not for it
+  const at::Tensor tokens = at::randn({2, 37, 80}) * 3 + 1, lw = at::randn({80}), lb = at::randn({80});
+  CHECK(within_rounding(layer_norm_bf16(tokens, lw, lb, 1e-5), at::layer_norm(tokens, {80}, lw, lb, 1e-5)));
+  CHECK(!layer_norm_bf16(at::randn({3, 20}), at::randn({20}), at::randn({20}), 1e-5).defined());  // 20: not a multiple of 16
 }

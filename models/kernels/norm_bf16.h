@@ -1,0 +1,24 @@
+// Normalisations whose output feeds bf16 products, written as bf16 in one pass: the
+// f32 output, the activation after it and oneDNN's rounding of the convolution's or
+// projection's input were three more passes over the activations. Statistics in f32 and
+// double; only the output is rounded (as the products would round it).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+namespace inpaint {
+
+// Whether this processor runs them (AVX-512 with AVX512-BF16: every processor that runs bf16).
+bool norm_bf16_available();
+
+// silu(group_norm(x)) (or group_norm(x) without `silu`) of x [B, C, H, W] f32 channels
+// last, as bf16 channels last. weight and bias [C] f32. Undefined where it does not
+// apply (another layout or dtype, C not a multiple of 16 or of groups): the caller
+// then normalises in f32.
+at::Tensor group_norm_bf16(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
+                           double eps, bool silu);
+
+// layer_norm(x) over the last dimension of x [..., C] f32, as bf16. Undefined where it
+// does not apply (C not a multiple of 16).
+at::Tensor layer_norm_bf16(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
+
+}  // namespace inpaint
