@@ -140,22 +140,27 @@ bool use_packed(const Compute& c, const at::Tensor& weight_scale, const LoraFact
 
 bool Linear::packable(const Compute& c, bool lora_on_input) const { return use_packed(c, weight_scale, lora, lora_on_input); }
 
-at::Tensor Linear::packed_product(const Compute& c, const at::Tensor& x) const {
+at::Tensor Linear::packed_product(const Compute& c, const at::Tensor& x, at::ScalarType out_type) const {
   const at::Tensor wide_bias = widen(c, bias);
+  const bool bf16_out = out_type == at::kBFloat16 && c.precision == Precision::bf16;
   const at::Tensor y = rows_through_1x1(x, [&](const at::Tensor& image) {
-    return packed_conv2d(c, image, weight.view({weight.size(0), weight.size(1), 1, 1}), wide_bias, 1, 0, packed);
+    // The output image's channels last, as rows_through_1x1 reads it.
+    const at::Tensor out = bf16_out ? at::empty({1, image.size(2), 1, weight.size(0)}, at::kBFloat16).permute({0, 3, 1, 2})
+                                    : at::Tensor();
+    return packed_conv2d(c, image, weight.view({weight.size(0), weight.size(1), 1, 1}), wide_bias, 1, 0, packed,
+                         nullptr, out);
   });
   return y.defined() ? y : project(x.to(at::kFloat), widen(c, weight), wide_bias);
 }
 
-at::Tensor Linear::operator()(const Compute& c, const at::Tensor& x) const {
+at::Tensor Linear::operator()(const Compute& c, const at::Tensor& x, at::ScalarType out_type) const {
   const bool on_input = lora_on_input(c, lora, weight, x.numel() / x.size(-1));
   OpTimer timer(OpClass::linear, 2.0 * double(x.numel()) * double(weight.size(0)));
   const bool packed_path = packable(c, on_input);
   // A bf16 input (LayerNorm::for_products) goes to the packed product as it is; f32 elsewhere.
   const at::Tensor wide = (!packed_path || on_input) ? x.to(at::kFloat) : x;
   at::Tensor y = packed_path
-                     ? packed_product(c, x)
+                     ? packed_product(c, x, on_input ? at::kFloat : out_type)
                      : by_output_chunks(c, weight, weight_scale, on_input ? LoraFactors{} : lora, bias, -1,
                                         [&](const at::Tensor& w, const at::Tensor& b) { return project(wide, w, b); });
   if (on_input) add_lora(wide, y);
@@ -399,14 +404,20 @@ at::Tensor attention_key_chunked(const at::Tensor& q, const at::Tensor& kt, cons
 
 }  // namespace
 
+at::ScalarType attention_input_type(const Compute& c, int64_t head_dim) {
+  return c.policy.fused_attention && c.precision == Precision::bf16 && amx_attention_available(head_dim)
+             ? at::kBFloat16
+             : at::kFloat;
+}
+
 at::Tensor attention(const Compute& compute, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                      const at::Tensor& mask) {
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2);
   const int64_t d = c / heads, bh = b * heads;
   OpTimer timer(OpClass::attention, 4.0 * double(bh) * double(nq) * double(nk) * double(d));
-  if (compute.policy.fused_attention && compute.precision == Precision::bf16 && !mask.defined() &&
-      amx_attention_available(d))
-    return amx_attention(q, k, v, heads);
+  if (!mask.defined() && attention_input_type(compute, d) == at::kBFloat16) return amx_attention(q, k, v, heads);
+  if (q.scalar_type() != at::kFloat || k.scalar_type() != at::kFloat || v.scalar_type() != at::kFloat)
+    return attention(compute, q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), heads, mask);
   if (compute.policy.fused_attention && fused_attention_available(d)) return fused_attention(q, k, v, heads, mask);
   auto split = [&](const at::Tensor& t, int64_t n) {
     return t.reshape({b, n, heads, d}).permute({0, 2, 1, 3}).reshape({bh, n, d});

@@ -38,7 +38,10 @@ struct Linear {
   mutable std::shared_ptr<PackedConvWeight> packed;
   Linear() = default;
   Linear(ParamLoader& p, const std::string& name, int64_t in, int64_t out, bool has_bias = true);
-  at::Tensor operator()(const Compute& c, const at::Tensor& x) const;
+  // x f32, or bf16 (LayerNorm::for_products). `out_type` bf16: the result in bf16 where
+  // the packed product makes it under bf16 products (for consumers that round it to
+  // bf16 anyway), else f32 all the same.
+  at::Tensor operator()(const Compute& c, const at::Tensor& x, at::ScalarType out_type = at::kFloat) const;
   // For callers that widen once and apply the weight to several token chunks:
   // the LoRA merged in when with_lora, else added by add_lora() to each chunk's output.
   at::Tensor wide_weight(const Compute& c, bool with_lora = true) const {
@@ -48,9 +51,9 @@ struct Linear {
   // Whether products go through the packed weight (resident, not int8, a LoRA applied
   // on the input rather than merged).
   bool packable(const Compute& c, bool lora_on_input) const;
-  // x·Wᵀ + b from the packed weight (no LoRA: see add_lora); x f32, or bf16 under bf16
-  // products. The result is f32.
-  at::Tensor packed_product(const Compute& c, const at::Tensor& x) const;
+  // x·Wᵀ + b from the packed weight (no LoRA: see add_lora); x and the result as
+  // operator() takes and makes them.
+  at::Tensor packed_product(const Compute& c, const at::Tensor& x, at::ScalarType out_type = at::kFloat) const;
 };
 
 // A token-wise function over [B, N, C] run on chunks of tokens so that its widest
@@ -104,9 +107,13 @@ struct LayerNorm {
   at::Tensor for_products(const Compute& c, const at::Tensor& x) const;
 };
 
-// Multi-head scaled dot-product attention on [B, N, heads*D] tensors.
+// Multi-head scaled dot-product attention on [B, N, heads*D] tensors (f32, or bf16 as
+// attention_input_type says; the result is f32).
 // `mask` (optional) is added to the scores, e.g. a causal mask of -inf.
 at::Tensor attention(const Compute& c, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                      const at::Tensor& mask = {});
+// bf16 where unmasked attention over heads of `head_dim` channels rounds its inputs to
+// bf16 (AMX tiles): projections may make them so. Else f32.
+at::ScalarType attention_input_type(const Compute& c, int64_t head_dim);
 
 }  // namespace inpaint

@@ -81,10 +81,12 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
   t = t.permute({0, 2, 3, 1}).reshape({b, h * w, c});
   if (linear) t = proj_in_linear(cp, t);
 
+  // Queries, keys and values in the type attention rounds them to (bf16 on AMX tiles).
+  const at::ScalarType qkv = attention_input_type(cp, c / heads);
   at::Tensor n = norm1.for_products(cp, t);
-  t = t + to_out1(cp, attention(cp, to_q1(cp, n), to_k1(cp, n), to_v1(cp, n), heads));
+  t = t + to_out1(cp, attention(cp, to_q1(cp, n, qkv), to_k1(cp, n, qkv), to_v1(cp, n, qkv), heads));
   n = norm2.for_products(cp, t);
-  t = t + to_out2(cp, attention(cp, to_q2(cp, n), to_k2(cp, context), to_v2(cp, context), heads));
+  t = t + to_out2(cp, attention(cp, to_q2(cp, n, qkv), to_k2(cp, context, qkv), to_v2(cp, context, qkv), heads));
   // GEGLU, token-wise: chunked, its hidden layer is 2 x 4096 x 10240 floats at 512^2.
   const int64_t hidden = ff_proj.weight.size(0);
   if (cp.policy.ff_widen_per_chunk) {  // leanest: weights re-read for every chunk
@@ -98,15 +100,17 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
     const bool packed1 = ff_proj.packable(cp, lora1), packed2 = ff_out.packable(cp, lora2);
     const at::Tensor w1 = packed1 ? at::Tensor() : ff_proj.wide_weight(cp, !lora1), b1 = widen(cp, ff_proj.bias);
     const at::Tensor w2 = packed2 ? at::Tensor() : ff_out.wide_weight(cp, !lora2), b2 = widen(cp, ff_out.bias);
+    // bf16 products: GEGLU's product rounded to bf16 at once (a LoRA on the input takes
+    // f32), from the projection in bf16 where it too goes without a LoRA on its input.
+    const bool bf16_product = cp.precision == Precision::bf16 && packed2 && !lora2 && geglu_bf16_available();
+    const at::ScalarType h1_type = bf16_product && packed1 && !lora1 ? at::kBFloat16 : at::kFloat;
     t = t + over_token_chunks(cp, norm3.for_products(cp, t), hidden, [&](const at::Tensor& n3) {
           at::Tensor h1;
           {
             OpTimer timer(OpClass::linear, 2.0 * double(n3.numel()) * double(ff_proj.weight.size(0)));
-            h1 = packed1 ? ff_proj.packed_product(cp, n3) : project(n3.to(at::kFloat), w1, b1);
+            h1 = packed1 ? ff_proj.packed_product(cp, n3, h1_type) : project(n3.to(at::kFloat), w1, b1);
           }
           if (lora1) ff_proj.add_lora(n3.to(at::kFloat), h1);
-          // bf16 products: the product rounded to bf16 at once (a LoRA on the input takes f32).
-          const bool bf16_product = cp.precision == Precision::bf16 && packed2 && !lora2 && geglu_bf16_available();
           const at::Tensor g = bf16_product ? geglu_bf16(h1) : geglu(h1);
           at::Tensor out;
           {

@@ -266,6 +266,13 @@ TEST_CASE("bf16 products where the processor has native bf16: convolutions and l
     CHECK(e > 1e-5);
     // A bf16 input (GEGLU's product) is taken as it is: the same products as from f32.
     CHECK(test::max_abs_diff(linear(bf16, x.to(at::kBFloat16)), linear(bf16, x)) == 0.0);
+    // Asked for, a bf16 output: the f32 one rounded (within one bf16 unit: the kernel
+    // writing bf16 may sum in another order).
+    const at::Tensor rounded = linear(bf16, x, at::kBFloat16);
+    REQUIRE((rounded.scalar_type() == at::kBFloat16));
+    const at::Tensor full = linear(bf16, x);
+    CHECK(((rounded.to(at::kFloat) - full).abs() - full.abs() / 128 - 1e-6).max().item<double>() <= 0.0);
+    CHECK((linear(Compute{}, x, at::kBFloat16).scalar_type() == at::kFloat));  // fp32 products: f32 all the same
   }
   // GEGLU's product in bf16: each element rounded once (relative error <= 2^-8) from
   // value * gelu(gate) with erf within 1.5e-7 (so at most 1e-6 of |value| more, where
@@ -279,6 +286,9 @@ TEST_CASE("bf16 products where the processor has native bf16: convolutions and l
   const at::Tensor excess = (got.to(at::kFloat) - expected).abs() - expected.abs() / 256 - parts[0].abs() * 1e-6;
   CHECK(excess.max().item<double>() <= 0.0);
   CHECK(test::max_abs_diff(got.to(at::kFloat), expected) > 1e-5);  // rounded to bf16 indeed
+  // A bf16 projection (the packed product's bf16 output) is read as its f32 values.
+  const at::Tensor h16 = h.to(at::kBFloat16);
+  CHECK(test::max_abs_diff(geglu_bf16(h16).to(at::kFloat), geglu_bf16(h16.to(at::kFloat)).to(at::kFloat)) == 0.0);
 
   // Normalisations written as bf16: each element rounded once (relative error <= 2^-8)
   // from libtorch's f32 result; their statistics in f32 and double agree with libtorch's

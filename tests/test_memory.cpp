@@ -174,7 +174,13 @@ TEST_CASE("bf16 attention on AMX tiles is softmax(q kT / sqrt(d)) v within bf16'
     CHECK(e < 3e-2);
     CHECK(e > 1e-5);
     CHECK(test::max_abs_diff(attention(bf16, q, k, v, s.heads, at::Tensor()), got) == 0.0);
+    // bf16 inputs (projections' outputs) are those it rounds to.
+    CHECK((attention_input_type(bf16, s.d) == at::kBFloat16));
+    const at::Tensor q16 = q.to(at::kBFloat16), k16 = k.to(at::kBFloat16), v16 = v.to(at::kBFloat16);
+    CHECK(test::max_abs_diff(attention(bf16, q16, k16, v16, s.heads, at::Tensor()), got) == 0.0);
   }
+  // fp32 products: f32 inputs; bf16 ones given all the same are widened.
+  CHECK((attention_input_type(Compute{}, 40) == at::kFloat));
   // A mask (CLIP's causal one) goes through the fp32 kernel.
   const at::Tensor q = at::randn({1, 77, 128}), k = at::randn({1, 77, 128}), v = at::randn({1, 77, 128});
   const at::Tensor causal = at::full({77, 77}, -INFINITY).triu_(1);

@@ -252,8 +252,11 @@ void release_tiles() { _tile_release(); }
 
 uint16_t* bits(const at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); }
 
-// A tensor's elements as bf16, contiguous.
-at::Tensor bf16_rows(const at::Tensor& x) { return at::empty(x.sizes(), at::kBFloat16).copy_(x); }
+// A tensor's elements as bf16, contiguous (as it is when it is so already).
+at::Tensor bf16_rows(const at::Tensor& x) {
+  if (x.scalar_type() == at::kBFloat16 && x.is_contiguous()) return x;
+  return at::empty(x.sizes(), at::kBFloat16).copy_(x);
+}
 
 // One head's rows (n of them, `stride` apart, d channels) as B tiles: [n / 16][dk / 32]
 // tiles of 16 channel pairs x 16 rows x 2, zero past the rows and channels. A row's

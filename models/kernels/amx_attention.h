@@ -12,7 +12,7 @@ namespace inpaint {
 // `head_dim` channels (up to 160, as fused_attention).
 bool amx_attention_available(int64_t head_dim);
 
-// q [B, nq, heads * d], k and v [B, nk, heads * d] (f32). Returns softmax(q kᵀ / sqrt(d)) v
+// q [B, nq, heads * d], k and v [B, nk, heads * d] (f32 or bf16). Returns softmax(q kᵀ / sqrt(d)) v
 // per head, [B, nq, heads * d], f32: q, k (times the scale) and v rounded to bf16, the
 // probabilities too, sums and accumulation in f32.
 at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads);

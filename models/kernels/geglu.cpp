@@ -41,11 +41,19 @@ inline V one_plus_erf(V z) {
   return _mm512_mask_blend_ps(negative, splat(2.0f) - erfc, erfc);
 }
 
+// 16 values (fewer where `live` says) from f32 or bf16 (widened: bf16 is f32's upper half).
+inline V load(const float* p, __mmask16 live) { return _mm512_maskz_loadu_ps(live, p); }
+inline V load(const uint16_t* p, __mmask16 live) {
+  const __mmask16 all = 0xFFFF;  // masked forms: GCC 12's unmasked ones warn of uninitialised variables
+  return (V)_mm512_maskz_slli_epi32(all, _mm512_maskz_cvtepu16_epi32(all, _mm256_maskz_loadu_epi16(live, p)), 16);
+}
+
 // out[i] = value[i] * gelu(gate[i]) for i < n, rounded to bf16.
-void geglu_row(const float* value, const float* gate, int64_t n, uint16_t* out) {
+template <class T>
+void geglu_row(const T* value, const T* gate, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 live = i + 16 <= n ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
-    const V v = _mm512_maskz_loadu_ps(live, value + i), g = _mm512_maskz_loadu_ps(live, gate + i);
+    const V v = load(value + i, live), g = load(gate + i, live);
     const V gelu = splat(0.5f) * g * one_plus_erf(g * splat(0.7071067811865476f));
     const __m256bh rounded = _mm512_cvtneps_pbh(v * gelu);
     _mm256_mask_storeu_epi16(out + i, live, (__m256i)rounded);
@@ -68,11 +76,16 @@ at::Tensor geglu_bf16(const at::Tensor& projected) {
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = h;
   at::Tensor out = at::empty(shape, at::kBFloat16);
-  const float* in = x.data_ptr<float>();
   uint16_t* to = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
-  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) geglu_row(in + r * width, in + r * width + h, h, to + r * h);
-  });
+  auto rows_of = [&](auto* in) {
+    at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) geglu_row(in + r * width, in + r * width + h, h, to + r * h);
+    });
+  };
+  if (x.scalar_type() == at::kBFloat16)
+    rows_of(reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>()));
+  else
+    rows_of(x.data_ptr<float>());
   return out;
 }
 

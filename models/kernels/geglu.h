@@ -10,7 +10,7 @@ namespace inpaint {
 // Whether this processor runs it (AVX-512 with AVX512-BF16: every processor that runs bf16).
 bool geglu_bf16_available();
 
-// projected [..., 2h] f32: value = its first h channels, gate = the last h. Returns
+// projected [..., 2h] f32 or bf16: value = its first h channels, gate = the last h. Returns
 // value * gelu(gate) [..., h] in bf16 (gelu with erf as libtorch's; erf within 1.5e-7).
 at::Tensor geglu_bf16(const at::Tensor& projected);
 

@@ -74,10 +74,11 @@ dnnl::engine& cpu_engine() {
   return engine;
 }
 
-memory::desc strided_desc(const at::Tensor& t) {
-  const auto type = t.scalar_type() == at::kBFloat16 ? memory::data_type::bf16 : memory::data_type::f32;
-  return memory::desc(t.sizes().vec(), type, t.strides().vec());
+memory::data_type data_type_of(const at::Tensor& t) {
+  return t.scalar_type() == at::kBFloat16 ? memory::data_type::bf16 : memory::data_type::f32;
 }
+
+memory::desc strided_desc(const at::Tensor& t) { return memory::desc(t.sizes().vec(), data_type_of(t), t.strides().vec()); }
 
 // One convolution shape: oneDNN's choice of kernel and layouts for it, made once.
 struct Plan {
@@ -99,7 +100,7 @@ Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weigh
   const memory::dims w_dims = weight.sizes().vec(), s{stride, stride}, p{padding, padding};
   const auto operands = precision == Precision::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
   const memory::desc any_src(x.sizes().vec(), operands, memory::format_tag::any);
-  const memory::desc any_dst(y.sizes().vec(), memory::data_type::f32, memory::format_tag::any);
+  const memory::desc any_dst(y.sizes().vec(), data_type_of(y), memory::format_tag::any);
   const memory::desc any_w(w_dims, operands, memory::format_tag::any);
   const memory::desc bias = has_bias ? memory::desc({weight.size(0)}, memory::data_type::f32, memory::format_tag::x)
                                      : memory::desc();
@@ -293,7 +294,8 @@ at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x_in, const at::Ten
   const int64_t k = weight.size(2);
   const int64_t ho = (x.size(2) + 2 * padding - k) / stride + 1, wo = (x.size(3) + 2 * padding - k) / stride + 1;
   const std::vector<int64_t> y_size{x.size(0), weight.size(0), ho, wo};
-  TORCH_CHECK(!out.defined() || (out.sizes() == y_size && out.scalar_type() == at::kFloat), "packed_conv2d: output of another size");
+  const bool out_ok = out.scalar_type() == at::kFloat || (out.scalar_type() == at::kBFloat16 && c.precision == Precision::bf16);
+  TORCH_CHECK(!out.defined() || (out.sizes() == y_size && out_ok), "packed_conv2d: output of another size or type");
   at::Tensor y = out.defined() ? out : at::empty(y_size, x.options().dtype(at::kFloat).memory_format(layout));
   if (!packed) packed = new_packed_slot();
   bool repack = false;

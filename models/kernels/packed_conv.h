@@ -23,7 +23,8 @@ struct PackedConvWeight;
 // at the first call (the weight's pages in its mapped file are released then: the packed
 // copy replaces them). x may be contiguous or channels last (1x1 kernels: channels last
 // only, as linear layers use them); the result has x's layout.
-// x is f32, or bf16 under bf16 products (no rounding then); the result is f32.
+// x is f32, or bf16 under bf16 products (no rounding then); the result is f32, or bf16
+// under bf16 products when `out` is (the products are rounded once, from f32 sums).
 // Returns an undefined tensor where oneDNN does not run it this way (the caller then
 // uses at::conv2d).
 // `widened`, when given, keeps the widened packed weight between calls on one weight
