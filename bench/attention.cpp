@@ -18,8 +18,11 @@ int main(int argc, char** argv) {
   using namespace inpaint;
   init_runtime(argc > 1 ? std::stoi(argv[1]) : 2);
   at::NoGradGuard no_grad;
-  for (const auto& [n, c] : {std::pair<int64_t, int64_t>{4096, 320}, {1024, 640}}) {
-    const at::Tensor q = at::randn({2, n, c}), k = at::randn({2, n, c}), v = at::randn({2, n, c});
+  // Self-attention at 64x64 and 32x32 latents; cross-attention (77 text tokens) at 64x64.
+  struct Shape { int64_t n, nk, c; };
+  for (const Shape& shape : {Shape{4096, 4096, 320}, Shape{1024, 1024, 640}, Shape{4096, 77, 320}}) {
+    const int64_t n = shape.n, nk = shape.nk, c = shape.c;
+    const at::Tensor q = at::randn({2, n, c}), k = at::randn({2, nk, c}), v = at::randn({2, nk, c});
     // budget -2: bf16 on AMX tiles; -1: the fused kernel's AVX2 copy (on an AVX-512
     // processor); 0: the best fp32 one.
     const bool avx512 = fused_attention_isa() == "avx512", amx = amx_attention_available(c / 8);
@@ -40,8 +43,8 @@ int main(int argc, char** argv) {
                               : budget < 0  ? "fused, AVX2 copy"
                               : budget == 0 ? "fused kernel"
                                             : std::to_string(budget >> 20) + "M-float budget";
-      std::printf("%5lld tokens x %4lld channels, %-17s: %.3f s, %.1f GFLOPS\n", (long long)n, (long long)c,
-                  how.c_str(), s, 4.0 * 16 * double(n) * double(n) * double(c / 8) / s / 1e9);
+      std::printf("%5lld x %4lld tokens x %4lld channels, %-17s: %.4f s, %.1f GFLOPS\n", (long long)n, (long long)nk,
+                  (long long)c, how.c_str(), s, 4.0 * 16 * double(n) * double(nk) * double(c / 8) / s / 1e9);
     }
   }
 }

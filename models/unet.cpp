@@ -104,7 +104,12 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
     // f32), from the projection in bf16 where it too goes without a LoRA on its input.
     const bool bf16_product = cp.precision == Precision::bf16 && packed2 && !lora2 && geglu_bf16_available();
     const at::ScalarType h1_type = bf16_product && packed1 && !lora1 ? at::kBFloat16 : at::kFloat;
-    t = t + over_token_chunks(cp, norm3.for_products(cp, t), hidden, [&](const at::Tensor& n3) {
+    // In bf16, 512 tokens at a time: the projection's output (2.6 MB at 64x64), GEGLU's and
+    // the second projection's reads of it stay in the cache (linear layers 0.35 -> 0.32 s
+    // per step here); f32 chunks only to bound memory.
+    constexpr int64_t kCachedTokens = 512;
+    const int64_t width = bf16_product ? std::max<int64_t>(hidden, cp.policy.work_floats / kCachedTokens) : hidden;
+    t = t + over_token_chunks(cp, norm3.for_products(cp, t), width, [&](const at::Tensor& n3) {
           at::Tensor h1;
           {
             OpTimer timer(OpClass::linear, 2.0 * double(n3.numel()) * double(ff_proj.weight.size(0)));
