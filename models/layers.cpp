@@ -179,6 +179,26 @@ at::Tensor over_token_chunks(const Compute& c, const at::Tensor& x, int64_t widt
   return at::cat(parts, 1).reshape({b, n, -1});
 }
 
+void add_over_token_chunks(const Compute& c, const at::Tensor& x, int64_t width,
+                           const std::function<at::Tensor(const at::Tensor&)>& f, at::Tensor& residual) {
+  const int64_t b = x.size(0), n = x.size(1);
+  if (!residual.is_contiguous()) {  // a sum of permuted (NCHW) activations: added as a whole
+    residual = residual + over_token_chunks(c, x, width, f);
+    return;
+  }
+  const int64_t chunk = std::max<int64_t>(1, c.policy.work_floats / std::max<int64_t>(1, width));
+  if (b * n <= chunk) {
+    residual.add_(f(x));
+    return;
+  }
+  const at::Tensor flat = x.reshape({1, b * n, x.size(2)});
+  const at::Tensor sums = residual.view({1, b * n, residual.size(2)});
+  for (int64_t start = 0; start < b * n; start += chunk) {
+    const int64_t len = std::min(chunk, b * n - start);
+    sums.narrow(1, start, len).add_(f(flat.narrow(1, start, len)));
+  }
+}
+
 Conv2d::Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,
                int64_t stride_, int64_t padding_, bool has_bias)
     : stride(stride_), padding(padding_), packed(packed_slot(p, join(name, "weight"))) {

@@ -60,6 +60,11 @@ struct Linear {
 // intermediate (`width` floats per token) stays within the policy's work_floats.
 at::Tensor over_token_chunks(const Compute& c, const at::Tensor& x, int64_t width,
                              const std::function<at::Tensor(const at::Tensor&)>& f);
+// The same added to `residual` ([B, N, C'], of f's output size) chunk by chunk, in place
+// (no concatenation, and each chunk's sum while it is in the cache); a non-contiguous
+// residual is replaced by the sum.
+void add_over_token_chunks(const Compute& c, const at::Tensor& x, int64_t width,
+                           const std::function<at::Tensor(const at::Tensor&)>& f, at::Tensor& residual);
 
 struct GroupNorm {
   at::Tensor weight, bias;

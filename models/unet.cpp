@@ -109,7 +109,7 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
     // per step here); f32 chunks only to bound memory.
     constexpr int64_t kCachedTokens = 512;
     const int64_t width = bf16_product ? std::max<int64_t>(hidden, cp.policy.work_floats / kCachedTokens) : hidden;
-    t = t + over_token_chunks(cp, norm3.for_products(cp, t), width, [&](const at::Tensor& n3) {
+    add_over_token_chunks(cp, norm3.for_products(cp, t), width, [&](const at::Tensor& n3) {
           at::Tensor h1;
           {
             OpTimer timer(OpClass::linear, 2.0 * double(n3.numel()) * double(ff_proj.weight.size(0)));
@@ -124,7 +124,7 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
           }
           if (lora2) ff_out.add_lora(g, out);
           return out;
-        });
+        }, t);  // t: a sum made above, of this block's own
   }
 
   if (linear) t = proj_out_linear(cp, t);
