@@ -167,6 +167,22 @@ at::Tensor Linear::operator()(const Compute& c, const at::Tensor& x, at::ScalarT
   return y;
 }
 
+void Linear::add_to(const Compute& c, const at::Tensor& x, at::Tensor& residual) const {
+  const int64_t rows = x.numel() / x.size(-1), out = weight.size(0);
+  const bool on_input = lora_on_input(c, lora, weight, rows);
+  if (c.precision == Precision::bf16 && packable(c, on_input) && !on_input && residual.is_contiguous() &&
+      residual.scalar_type() == at::kFloat && residual.numel() == rows * out) {
+    OpTimer timer(OpClass::linear, 2.0 * double(x.numel()) * double(out));
+    const at::Tensor sums = residual.view({1, rows, 1, out}).permute({0, 3, 1, 2});  // channels last, as rows_through_1x1
+    const at::Tensor y = rows_through_1x1(x, [&](const at::Tensor& image) {
+      return packed_conv2d(c, image, weight.view({out, weight.size(1), 1, 1}), widen(c, bias), 1, 0, packed, nullptr,
+                           sums, /*accumulate=*/true);
+    });
+    if (y.defined()) return;
+  }
+  residual.add_((*this)(c, x));
+}
+
 at::Tensor over_token_chunks(const Compute& c, const at::Tensor& x, int64_t width,
                              const std::function<at::Tensor(const at::Tensor&)>& f) {
   const int64_t b = x.size(0), n = x.size(1);

@@ -48,6 +48,9 @@ struct Linear {
     return widen(c, weight, weight_scale, with_lora ? lora : LoraFactors{});
   }
   void add_lora(const at::Tensor& x, at::Tensor& y) const;
+  // residual += (*this)(c, x), in place (residual f32 [..., out]). With bf16 products
+  // the packed product adds itself (no f32 output written and read again).
+  void add_to(const Compute& c, const at::Tensor& x, at::Tensor& residual) const;
   // Whether products go through the packed weight (resident, not int8, a LoRA applied
   // on the input rather than merged).
   bool packable(const Compute& c, bool lora_on_input) const;

@@ -83,10 +83,11 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
 
   // Queries, keys and values in the type attention rounds them to (bf16 on AMX tiles).
   const at::ScalarType qkv = attention_input_type(cp, c / heads);
+  // The residual stream t is this block's own (proj_in's output): sums go into it in place.
   at::Tensor n = norm1.for_products(cp, t);
-  t = t + to_out1(cp, attention(cp, to_q1(cp, n, qkv), to_k1(cp, n, qkv), to_v1(cp, n, qkv), heads));
+  to_out1.add_to(cp, attention(cp, to_q1(cp, n, qkv), to_k1(cp, n, qkv), to_v1(cp, n, qkv), heads), t);
   n = norm2.for_products(cp, t);
-  t = t + to_out2(cp, attention(cp, to_q2(cp, n, qkv), to_k2(cp, context, qkv), to_v2(cp, context, qkv), heads));
+  to_out2.add_to(cp, attention(cp, to_q2(cp, n, qkv), to_k2(cp, context, qkv), to_v2(cp, context, qkv), heads), t);
   // GEGLU, token-wise: chunked, its hidden layer is 2 x 4096 x 10240 floats at 512^2.
   const int64_t hidden = ff_proj.weight.size(0);
   if (cp.policy.ff_widen_per_chunk) {  // leanest: weights re-read for every chunk
@@ -124,7 +125,7 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
           }
           if (lora2) ff_out.add_lora(g, out);
           return out;
-        }, t);  // t: a sum made above, of this block's own
+        }, t);
   }
 
   if (linear) t = proj_out_linear(cp, t);

@@ -273,6 +273,12 @@ TEST_CASE("bf16 products where the processor has native bf16: convolutions and l
     const at::Tensor full = linear(bf16, x);
     CHECK(((rounded.to(at::kFloat) - full).abs() - full.abs() / 128 - 1e-6).max().item<double>() <= 0.0);
     CHECK((linear(Compute{}, x, at::kBFloat16).scalar_type() == at::kFloat));  // fp32 products: f32 all the same
+    // Added to a residual in place by the packed product itself: the same sums.
+    const at::Tensor base = at::randn({2, 300, 80});
+    at::Tensor residual = base.clone();
+    linear.add_to(bf16, x, residual);
+    CHECK(test::max_abs_diff(residual, base + full) <= 1e-5 * (base + full).abs().max().item<double>());
+    CHECK(test::max_abs_diff(residual, base) > 1e-3);
   }
   // GEGLU's product in bf16: each element rounded once (relative error <= 2^-8) from
   // value * gelu(gate) with erf within 1.5e-7 (so at most 1e-6 of |value| more, where

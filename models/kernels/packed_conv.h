@@ -30,9 +30,11 @@ struct PackedConvWeight;
 // `widened`, when given, keeps the widened packed weight between calls on one weight
 // (a tiled convolution's tiles): widened at the first. `out`, when given, is where the
 // result goes (of the result's size and x's layout; it is returned).
+// `accumulate`: the result is added to what `out` (f32) holds; undefined (out untouched)
+// where the kernel cannot do that itself.
 at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
-                         at::Tensor* widened = nullptr, const at::Tensor& out = {});
+                         at::Tensor* widened = nullptr, const at::Tensor& out = {}, bool accumulate = false);
 
 // Frees this thread's buffer for widened packed weights (up to 118 MB for the UNet's
 // largest), kept between calls. Left in place, it sits between the free memory the next
