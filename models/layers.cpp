@@ -451,7 +451,8 @@ at::Tensor attention(const Compute& compute, const at::Tensor& q, const at::Tens
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2);
   const int64_t d = c / heads, bh = b * heads;
   OpTimer timer(OpClass::attention, 4.0 * double(bh) * double(nq) * double(nk) * double(d));
-  if (!mask.defined() && attention_input_type(compute, d) == at::kBFloat16) return amx_attention(q, k, v, heads);
+  if (!mask.defined() && attention_input_type(compute, d) == at::kBFloat16)
+    return amx_attention(q, k, v, heads, /*bf16_out=*/true);
   if (q.scalar_type() != at::kFloat || k.scalar_type() != at::kFloat || v.scalar_type() != at::kFloat)
     return attention(compute, q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), heads, mask);
   if (compute.policy.fused_attention && fused_attention_available(d)) return fused_attention(q, k, v, heads, mask);

@@ -116,7 +116,8 @@ struct LayerNorm {
 };
 
 // Multi-head scaled dot-product attention on [B, N, heads*D] tensors (f32, or bf16 as
-// attention_input_type says; the result is f32).
+// attention_input_type says). The result is f32, or bf16 where attention_input_type is
+// (for the projection after it, which rounds its input to bf16 anyway).
 // `mask` (optional) is added to the scores, e.g. a causal mask of -inf.
 at::Tensor attention(const Compute& c, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                      const at::Tensor& mask = {});

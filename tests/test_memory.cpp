@@ -173,11 +173,15 @@ TEST_CASE("bf16 attention on AMX tiles is softmax(q kT / sqrt(d)) v within bf16'
     MESSAGE("AMX bf16 attention: relative error " << e);
     CHECK(e < 3e-2);
     CHECK(e > 1e-5);
-    CHECK(test::max_abs_diff(attention(bf16, q, k, v, s.heads, at::Tensor()), got) == 0.0);
-    // bf16 inputs (projections' outputs) are those it rounds to.
+    // attention() under bf16 products runs it, its output rounded to bf16 for the
+    // projection after it; bf16 inputs (projections' outputs) are those it rounds to.
     CHECK((attention_input_type(bf16, s.d) == at::kBFloat16));
+    const at::Tensor rounded = got.to(at::kBFloat16).to(at::kFloat);
+    const at::Tensor through = attention(bf16, q, k, v, s.heads, at::Tensor());
+    REQUIRE((through.scalar_type() == at::kBFloat16));
+    CHECK(test::max_abs_diff(through.to(at::kFloat), rounded) == 0.0);
     const at::Tensor q16 = q.to(at::kBFloat16), k16 = k.to(at::kBFloat16), v16 = v.to(at::kBFloat16);
-    CHECK(test::max_abs_diff(attention(bf16, q16, k16, v16, s.heads, at::Tensor()), got) == 0.0);
+    CHECK(test::max_abs_diff(attention(bf16, q16, k16, v16, s.heads, at::Tensor()).to(at::kFloat), rounded) == 0.0);
   }
   // fp32 products: f32 inputs; bf16 ones given all the same are widened.
   CHECK((attention_input_type(Compute{}, 40) == at::kFloat));

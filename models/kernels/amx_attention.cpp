@@ -51,7 +51,8 @@ struct Task {
   const uint16_t* q;   // the 32 queries as B tiles: [2][dk / 32] tiles of 16 channel pairs x 16 queries x 2
   const uint16_t* k;   // key j's dk channels at k + j * dk (bf16, zero past the keys and d)
   const uint16_t* vt;  // channel ch's keys at vt + ch * vt_stride (bf16, zero past the keys)
-  float* out;          // query r's d channels at out + r * out_stride
+  float* out;          // query r's d channels at out + r * out_stride (f32), or
+  uint16_t* out16;     // at out16 + r * out_stride (bf16)
   int64_t out_stride, queries, nk, nkp, vt_stride, d, dk, dv;
   float scale;  // log2(e) / sqrt(d): the softmax's, in base 2
 };
@@ -236,7 +237,13 @@ void attend(const Task& t, float* work) {
   }
   for (int64_t r = 0; r < t.queries; ++r) {
     const float inv = 1.0f / run.sum[r];
-    for (int64_t ch = 0; ch < t.d; ++ch) t.out[r * t.out_stride + ch] = run.acc[ch * kQueries + r] * inv;
+    for (int64_t ch = 0; ch < t.d; ++ch) {
+      const float value = run.acc[ch * kQueries + r] * inv;
+      if (t.out16)
+        t.out16[r * t.out_stride + ch] = c10::BFloat16(value).x;  // rounded to nearest even
+      else
+        t.out[r * t.out_stride + ch] = value;
+    }
   }
 }
 
@@ -299,7 +306,7 @@ bool amx_attention_available(int64_t head_dim) {
          head_dim <= kFusedAttentionMaxHeadDim;
 }
 
-at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads) {
+at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads, bool bf16_out) {
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2), d = c / heads;
   TORCH_CHECK(amx_attention_available(d), "amx_attention: no AMX, or head size ", d);
   // Padded sizes: channels to whole tile rows (q kᵀ) and tiles (vᵀ pᵀ); keys to whole
@@ -323,7 +330,7 @@ at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
       transpose_values(bits(v16) + batch * nk * c + head * d, nk, c, d, dv, vt_stride, bits(vt) + bh * dv * vt_stride);
     }
   });
-  at::Tensor out = at::empty({b, nq, c});
+  at::Tensor out = at::empty({b, nq, c}, bf16_out ? at::kBFloat16 : at::kFloat);
   // Work buffers made here, one per thread (see fused_attention.cpp): scores,
   // probabilities, products, the running softmax.
   const size_t floats = size_t(kKeyBlock * kQueries * 3 / 2 + 2 * dv * kQueries + 3 * kQueries);
@@ -338,7 +345,8 @@ at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
       const Task t{bits(qt) + (bh * nqp + query0) * dk,
                    bits(kp) + bh * nkp * dk,
                    bits(vt) + bh * dv * vt_stride,
-                   out.data_ptr<float>() + (batch * nq + query0) * c + head * d,
+                   bf16_out ? nullptr : out.data_ptr<float>() + (batch * nq + query0) * c + head * d,
+                   bf16_out ? bits(out) + (batch * nq + query0) * c + head * d : nullptr,
                    c, std::min(kQueries, nq - query0), nk, nkp, vt_stride, d, dk, dv, scale};
       attend(t, own);
     }

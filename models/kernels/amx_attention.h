@@ -13,8 +13,10 @@ namespace inpaint {
 bool amx_attention_available(int64_t head_dim);
 
 // q [B, nq, heads * d], k and v [B, nk, heads * d] (f32 or bf16). Returns softmax(q kᵀ / sqrt(d)) v
-// per head, [B, nq, heads * d], f32: q, k (times the scale) and v rounded to bf16, the
-// probabilities too, sums and accumulation in f32.
-at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads);
+// per head, [B, nq, heads * d], f32 (or bf16 with bf16_out, for a bf16 product after
+// it): q, k (times the scale) and v rounded to bf16, the probabilities too, sums and
+// accumulation in f32.
+at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
+                         bool bf16_out = false);
 
 }  // namespace inpaint
