@@ -146,7 +146,7 @@ void add_run(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--precision", a->precision,
                   "auto: bf16 where the processor multiplies bf16 natively (AMX, AVX512-BF16: convolutions and "
-                  "linear layers in bf16, about 2x faster per step, less exact), else fp32; fp32 (the reference's "
+                  "linear layers, attention in bf16: up to 4x faster per step, less exact), else fp32; fp32 (the reference's "
                   "numbers); bf16")
       ->capture_default_str();
   cmd->add_option("--method", a->method, "diffusion, classic (patch-based, no model), auto: diffusion when a model is installed")

@@ -160,7 +160,7 @@ bool show_dialog(Settings& s) {
   row(adv, 7, "_Feather (px):", feather);
   GtkWidget* precision = combo_with({"auto", "fp32", "bf16"}, s.precision, false);
   gtk_widget_set_tooltip_text(precision, "auto: bf16 where the processor multiplies bf16 natively (AMX, AVX512-BF16; "
-                                         "about 2x faster, less exact), else fp32");
+                                         "up to 4x faster, less exact), else fp32");
   row(adv, 8, "_Precision:", precision);
 
   gtk_widget_show_all(dialog);
