@@ -5,6 +5,19 @@ bf16, dpm-bf16, cold-taesd-bf16 and lcm-taesd-bf16 .json too)."""
 import json, os, sys, datetime
 work, peak_json, threads, steps = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
 peak = max(peak_json["gemm_gflops"], peak_json["conv_gflops"])
+
+
+def operations_table(profile, heading):
+    """A --profile's seconds per operation kind, share of the denoising loop and GFLOPS."""
+    print(f"| {heading} | s | % of the loop | GFLOPS |")
+    print("|---|---|---|---|")
+    for k, v in profile.items():
+        if isinstance(v, dict) and "seconds" in v:
+            g = v.get("gflop", 0)
+            print(f"| {k} | {v['seconds']:.1f} | {100*v['seconds']/profile['denoise_seconds']:.1f} | "
+                  f"{g/v['seconds'] if g and v['seconds'] else 0:.1f} |")
+
+
 r = {n: json.load(open(f"{work}/{n}.json"))
      for n in ("first", "dpm", "cold", "cold-taesd", "lcm", "lcm-taesd", "lcm-fly", "lcm-taesd-fly", "lcm-first",
                "lcm-second", "lcm-unkept", "dpm-direct")}
@@ -41,12 +54,7 @@ print(f"Direct convolution kernel only (`--no-winograd`), {steps} steps: {d['sec
       f"with the Winograd kernel {d['seconds_per_step']/r['dpm']['seconds_per_step']:.2f}x per step, "
       f"{d['seconds_total']/r['dpm']['seconds_total']:.2f}x per picture.")
 print()
-print("| operation | s | % of the loop | GFLOPS |")
-print("|---|---|---|---|")
-for k, v in p.items():
-    if isinstance(v, dict) and "seconds" in v:
-        g = v.get("gflop", 0)
-        print(f"| {k} | {v['seconds']:.1f} | {100*v['seconds']/p['denoise_seconds']:.1f} | {g/v['seconds'] if g and v['seconds'] else 0:.1f} |")
+operations_table(p, "operation")
 print()
 o = p.get("outside_denoising", {})
 print("Other stages of the 20-step run (text encoder, VAE), by kind: " + ", ".join(
@@ -97,10 +105,4 @@ if os.path.exists(f"{work}/dpm-bf16.json"):
     print(f"UNet in bf16: {g:.0f} GFLOPS = {100 * g / bf16_peak:.0f} % of the measured bf16 ceiling {bf16_peak:.0f} GFLOPS "
           f"(fp32: {100 * eff:.0f} % of {peak:.0f}).")
     print()
-    print("| operation (bf16) | s | % of the loop | GFLOPS |")
-    print("|---|---|---|---|")
-    for k, v in bp.items():
-        if isinstance(v, dict) and "seconds" in v:
-            gf = v.get("gflop", 0)
-            print(f"| {k} | {v['seconds']:.1f} | {100*v['seconds']/bp['denoise_seconds']:.1f} | "
-                  f"{gf/v['seconds'] if gf and v['seconds'] else 0:.1f} |")
+    operations_table(bp, "operation (bf16)")

@@ -68,11 +68,7 @@ struct Running {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,fma,amx-tile,amx-bf16")
 
-using V = __m512;
-inline V splat(float x) { return _mm512_set1_ps(x); }
-inline V load(const float* p) { return _mm512_loadu_ps(p); }
-inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-#include "models/kernels/exp2_fraction.inc"
+#include "models/kernels/avx512_vector.inc"
 // 2^x for finite x <= 0 (0 far below), for probabilities to be rounded to bf16 (relative
 // error 2^-9): 2^f for |f| <= 1/2 by a cubic fitted to it, within 7.5e-5 relative,
 // three multiply-adds fewer than exp2_fraction's. Masked forms with every lane live:
@@ -142,14 +138,14 @@ void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uin
     // Four chains of maxima: one would wait on each comparison.
     const V previous = load(run.max + half * kTileRows);
     V m[4] = {previous, previous, previous, previous};
-    int64_t j = 0;
-    for (; j + 4 <= live; j += 4)
+    int64_t key = 0;
+    for (; key + 4 <= live; key += 4)
       for (int i = 0; i < 4; ++i) {
-        const V x = load(column + (j + i) * kQueries);
+        const V x = load(column + (key + i) * kQueries);
         m[i] = x > m[i] ? x : m[i];
       }
-    for (; j < live; ++j) {
-      const V x = load(column + j * kQueries);
+    for (; key < live; ++key) {
+      const V x = load(column + key * kQueries);
       m[0] = x > m[0] ? x : m[0];
     }
     m[0] = m[0] > m[1] ? m[0] : m[1];

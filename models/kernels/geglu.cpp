@@ -15,15 +15,7 @@ namespace {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,fma")
 
-using V = __m512;
-inline V splat(float x) { return _mm512_set1_ps(x); }
-#include "models/kernels/exp2_fraction.inc"
-// 1 / d for d >= 1: a 14-bit estimate and one Newton step (~28 bits: f32's 24 and more),
-// where a division takes several times as long.
-inline V reciprocal(V d) {
-  const V r = _mm512_maskz_rcp14_ps(0xFFFF, d);
-  return r * (splat(2.0f) - d * r);
-}
+#include "models/kernels/avx512_vector.inc"
 
 // 1 + erf(z). With a = |z|, t = 1 / (1 + p a): erfc(a) = t (a1 + t (a2 + ... + t a5)) e^(-a^2)
 // (Abramowitz and Stegun 7.1.26: within 1.5e-7); 1 + erf(z) is erfc(a) for z < 0 (taken

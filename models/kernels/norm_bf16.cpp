@@ -18,20 +18,10 @@ constexpr int64_t kPixelChunk = 256;  // pixels summed in f32 before their sums 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,fma")
 
-using V = __m512;
-inline V splat(float x) { return _mm512_set1_ps(x); }
-inline V load(const float* p) { return _mm512_loadu_ps(p); }
-inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+#include "models/kernels/avx512_vector.inc"
 inline void store_bf16(uint16_t* p, V v) {
   const __m256bh rounded = _mm512_cvtneps_pbh(v);
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), (__m256i)rounded);
-}
-#include "models/kernels/exp2_fraction.inc"
-// 1 / d for d >= 1: a 14-bit estimate and one Newton step (~28 bits: f32's 24 and more),
-// where a division takes several times as long.
-inline V reciprocal(V d) {
-  const V r = _mm512_maskz_rcp14_ps(0xFFFF, d);
-  return r * (splat(2.0f) - d * r);
 }
 
 // silu(y) = y sigmoid(y), with s = e^-|y| <= 1: sigmoid is 1 / (1 + s) for y >= 0 and
