@@ -58,7 +58,7 @@ fs::path lora_cache_entry(const ModelSource& model, const std::vector<LoraSpec>&
   return cache_root() / "lora-merged" / stable_name(description(model, loras));
 }
 
-bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras, bool release_pages) {
+bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras) {
   const fs::path entry = lora_cache_entry(model, loras);
   remove_stale_partials(entry.parent_path());
   if (adapted(model).empty() || !fs::exists(entry / kComplete)) return false;
@@ -72,7 +72,7 @@ bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras, bool
     for (auto& [key, c] : model.components) {
       if (c.loras.empty()) continue;
       const auto file = SafetensorsFile::open(entry / (c.name + ".safetensors"));
-      if (file->verify_checksum(release_pages) != SafetensorsFile::Checksum::ok)
+      if (file->verify_checksum(/*release_pages=*/true) != SafetensorsFile::Checksum::ok)
         throw Error(file->label() + ": checksum missing or wrong");
       for (const auto& [name, factors] : c.loras) {
         const TensorInfo* info = file->find(name);

@@ -140,17 +140,21 @@ bool use_packed(const Compute& c, const at::Tensor& weight_scale, const LoraFact
 
 bool Linear::packable(const Compute& c, bool lora_on_input) const { return use_packed(c, weight_scale, lora, lora_on_input); }
 
-at::Tensor Linear::packed_product(const Compute& c, const at::Tensor& x, at::ScalarType out_type) const {
-  const at::Tensor wide_bias = widen(c, bias);
-  const bool bf16_out = out_type == at::kBFloat16 && c.precision == Precision::bf16;
-  const at::Tensor y = rows_through_1x1(x, [&](const at::Tensor& image) {
-    // The output image's channels last, as rows_through_1x1 reads it.
-    const at::Tensor out = bf16_out ? at::empty({1, image.size(2), 1, weight.size(0)}, at::kBFloat16).permute({0, 3, 1, 2})
-                                    : at::Tensor();
-    return packed_conv2d(c, image, weight.view({weight.size(0), weight.size(1), 1, 1}), wide_bias, 1, 0, packed,
-                         nullptr, out);
+at::Tensor Linear::packed_rows(const Compute& c, const at::Tensor& x, const at::Tensor& out, bool accumulate) const {
+  const int64_t out_channels = weight.size(0);
+  // `out` [rows, out_channels] as the output image rows_through_1x1 reads: channels last.
+  const at::Tensor image_out = out.defined() ? out.view({1, -1, 1, out_channels}).permute({0, 3, 1, 2}) : out;
+  return rows_through_1x1(x, [&](const at::Tensor& image) {
+    return packed_conv2d(c, image, weight.view({out_channels, weight.size(1), 1, 1}), widen(c, bias), 1, 0, packed,
+                         nullptr, image_out, accumulate);
   });
-  return y.defined() ? y : project(x.to(at::kFloat), widen(c, weight), wide_bias);
+}
+
+at::Tensor Linear::packed_product(const Compute& c, const at::Tensor& x, at::ScalarType out_type) const {
+  const bool bf16_out = out_type == at::kBFloat16 && c.precision == Precision::bf16;
+  const at::Tensor out = bf16_out ? at::empty({x.numel() / x.size(-1), weight.size(0)}, at::kBFloat16) : at::Tensor();
+  const at::Tensor y = packed_rows(c, x, out, /*accumulate=*/false);
+  return y.defined() ? y : project(x.to(at::kFloat), widen(c, weight), widen(c, bias));
 }
 
 at::Tensor Linear::operator()(const Compute& c, const at::Tensor& x, at::ScalarType out_type) const {
@@ -173,12 +177,7 @@ void Linear::add_to(const Compute& c, const at::Tensor& x, at::Tensor& residual)
   if (c.precision == Precision::bf16 && packable(c, on_input) && !on_input && residual.is_contiguous() &&
       residual.scalar_type() == at::kFloat && residual.numel() == rows * out) {
     OpTimer timer(OpClass::linear, 2.0 * double(x.numel()) * double(out));
-    const at::Tensor sums = residual.view({1, rows, 1, out}).permute({0, 3, 1, 2});  // channels last, as rows_through_1x1
-    const at::Tensor y = rows_through_1x1(x, [&](const at::Tensor& image) {
-      return packed_conv2d(c, image, weight.view({out, weight.size(1), 1, 1}), widen(c, bias), 1, 0, packed, nullptr,
-                           sums, /*accumulate=*/true);
-    });
-    if (y.defined()) return;
+    if (packed_rows(c, x, residual, /*accumulate=*/true).defined()) return;
   }
   residual.add_((*this)(c, x));
 }

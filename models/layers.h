@@ -57,6 +57,12 @@ struct Linear {
   // x·Wᵀ + b from the packed weight (no LoRA: see add_lora); x and the result as
   // operator() takes and makes them.
   at::Tensor packed_product(const Compute& c, const at::Tensor& x, at::ScalarType out_type = at::kFloat) const;
+
+ private:
+  // The packed 1x1 convolution over x's rows, into `out` (contiguous [..., out], of
+  // rows x out elements; undefined: a new f32 one), added to what it holds when
+  // `accumulate`. Undefined where oneDNN does not run it so.
+  at::Tensor packed_rows(const Compute& c, const at::Tensor& x, const at::Tensor& out, bool accumulate) const;
 };
 
 // A token-wise function over [B, N, C] run on chunks of tokens so that its widest

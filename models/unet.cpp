@@ -111,12 +111,14 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
     constexpr int64_t kCachedTokens = 512;
     const int64_t width = bf16_product ? std::max<int64_t>(hidden, cp.policy.work_floats / kCachedTokens) : hidden;
     add_over_token_chunks(cp, norm3.for_products(cp, t), width, [&](const at::Tensor& n3) {
+          // n3 in f32 where a product takes no bf16 (as Linear::operator()).
+          const at::Tensor wide = !packed1 || lora1 ? n3.to(at::kFloat) : n3;
           at::Tensor h1;
           {
             OpTimer timer(OpClass::linear, 2.0 * double(n3.numel()) * double(ff_proj.weight.size(0)));
-            h1 = packed1 ? ff_proj.packed_product(cp, n3, h1_type) : project(n3.to(at::kFloat), w1, b1);
+            h1 = packed1 ? ff_proj.packed_product(cp, n3, h1_type) : project(wide, w1, b1);
           }
-          if (lora1) ff_proj.add_lora(n3.to(at::kFloat), h1);
+          if (lora1) ff_proj.add_lora(wide, h1);
           const at::Tensor g = bf16_product ? geglu_bf16(h1) : geglu(h1);
           at::Tensor out;
           {

@@ -249,11 +249,7 @@ void add_run(CLI::App& app) {
           std::fprintf(stderr, "LoRA %s (x%g): %d layers merged%s\n", lora.file.c_str(), lora.scale, r.layers,
                        r.ignored.empty() ? "" : (", " + std::to_string(r.ignored.size()) + " entries match nothing here").c_str());
       }
-      // The merged weights' pages are dropped once checked: packed weights (kept, or packed
-      // from them, reading the pages again) replace them. Held after the check, they added
-      // their 1.7 GB to an LCM picture's peak (4.2 GB against 2.5 GB).
-      if (!loras.empty())
-        lora_cache = a->no_lora_cache ? "off" : use_lora_cache(*model, loras, /*release_pages=*/true) ? "used" : "missing";
+      if (!loras.empty()) lora_cache = a->no_lora_cache ? "off" : use_lora_cache(*model, loras) ? "used" : "missing";
       if (lora_cache == "used" && !a->quiet) std::fprintf(stderr, "LoRA weights merged already (cache)\n");
       // The memory plan before any pixel or weight is loaded: too little fails here.
       plan = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, iw, ih), picture);

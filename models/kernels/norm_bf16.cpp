@@ -66,17 +66,13 @@ void scale_rows(const float* x, int64_t rows, int64_t c, const float* scale, con
 void layer_norm_row(const float* x, int64_t c, const float* weight, const float* bias, float eps, uint16_t* out) {
   V s = splat(0.0f);
   for (int64_t j = 0; j < c; j += 16) s += load(x + j);
-  float total = 0;
-  for (int i = 0; i < 16; ++i) total += s[i];
-  const float mean = total / float(c);
+  const float mean = lanes_sum(s) / float(c);
   V q = splat(0.0f);
   for (int64_t j = 0; j < c; j += 16) {
     const V d = load(x + j) - splat(mean);
     q += d * d;
   }
-  float squares = 0;
-  for (int i = 0; i < 16; ++i) squares += q[i];
-  const V rstd = splat(1.0f / std::sqrt(squares / float(c) + eps));
+  const V rstd = splat(1.0f / std::sqrt(lanes_sum(q) / float(c) + eps));
   for (int64_t j = 0; j < c; j += 16)
     store_bf16(out + j, (load(x + j) - splat(mean)) * rstd * load(weight + j) + load(bias + j));
 }
