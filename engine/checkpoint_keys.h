@@ -7,7 +7,8 @@
 
 namespace inpaint {
 
-enum class Family { SD1, SD2 };  // SD2 = OpenCLIP text encoder
+// SD2: OpenCLIP text encoder. SDXL: two text encoders, a UNet with added conditions.
+enum class Family { SD1, SD2, SDXL };
 
 struct CheckpointLayout {
   Family family = Family::SD1;

@@ -32,8 +32,10 @@ std::string underscored(std::string s) {
 // files use for its module: "unet.down_blocks.0...to_q" and "lora_unet_down_blocks_0_..._to_q".
 std::map<std::string, Target> lora_targets(const ModelSource& m) {
   std::map<std::string, Target> t;
-  for (const auto& [component, kohya] : {std::pair<std::string, std::string>{"unet", "lora_unet_"},
-                                         {"text_encoder", "lora_te_"}}) {
+  // SDXL's kohya files number the text encoders (lora_te1_, lora_te2_).
+  std::vector<std::pair<std::string, std::string>> components = {{"unet", "lora_unet_"}, {"text_encoder", "lora_te_"}};
+  if (m.has("text_encoder_2")) components = {{"unet", "lora_unet_"}, {"text_encoder", "lora_te1_"}, {"text_encoder_2", "lora_te2_"}};
+  for (const auto& [component, kohya] : components) {
     for (const ParamSpec& s : declared_params(component, m.component(component).config)) {
       if (!s.matrix) continue;
       const std::string module = s.name.substr(0, s.name.size() - std::string(".weight").size());

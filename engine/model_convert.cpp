@@ -26,10 +26,11 @@ void write_folder(const ModelSource& model, const ConvertOptions& o, const fs::p
 void convert_model(const ModelSource& model, const ConvertOptions& o,
                    const std::function<void(const std::string&)>& progress) {
   for (const std::string& c : o.int8)
-    if (c != "unet" && c != "vae" && c != "text_encoder") throw Error("convert: no component named '" + c + "'");
+    if (!model.has(c)) throw Error("convert: no component named '" + c + "'");
   // Never into (or over) what is being read: the model, its tokenizer, its LoRAs.
   std::vector<fs::path> inputs = o.inputs;
   inputs.insert(inputs.end(), {model.path, model.tokenizer_dir});
+  if (!model.tokenizer_2_dir.empty()) inputs.push_back(model.tokenizer_2_dir);
   for (const auto& [name, c] : model.components) inputs.insert(inputs.end(), c.files.begin(), c.files.end());
   check_model_output(o.out, o.force, inputs);
   const fs::path tmp = fresh_partial(o.out);
@@ -46,7 +47,7 @@ void convert_model(const ModelSource& model, const ConvertOptions& o,
 namespace {
 void write_folder(const ModelSource& model, const ConvertOptions& o, const fs::path& tmp,
                   const std::function<void(const std::string&)>& progress) {
-  for (const char* name : {"unet", "vae", "text_encoder"}) {
+  for (const std::string& name : component_names(model.family)) {
     const Component& c = model.component(name);
     fs::create_directories(tmp / name);
     write_json(tmp / name / "config.json", c.config);
@@ -54,7 +55,7 @@ void write_folder(const ModelSource& model, const ConvertOptions& o, const fs::p
     std::vector<Pending> tensors;
     for (const ParamSpec& s : declared_params(name, c.config)) {
       const auto it = c.tensors.find(s.name);
-      if (it == c.tensors.end()) throw Error(std::string(name) + ": " + s.name + " is missing (see inpaint info)");
+      if (it == c.tensors.end()) throw Error(name + ": " + s.name + " is missing (see inpaint info)");
       const TensorRef& ref = it->second;
       const DType stored = ref.info->dtype;
       // The weight as it will be used: with LoRAs merged in for good.
@@ -62,7 +63,7 @@ void write_folder(const ModelSource& model, const ConvertOptions& o, const fs::p
       const std::function<at::Tensor()> value =
           l == c.loras.end() ? std::function<at::Tensor()>([ref] { return view_of(ref); })
                              : [ref, f = l->second] { return merged_weight(ref, f); };
-      if (stored == DType::I8) throw Error(std::string(name) + " is int8 already: convert from the f16/f32 model");
+      if (stored == DType::I8) throw Error(name + " is int8 already: convert from the f16/f32 model");
       if (quantize && s.matrix) {
         // Quantised once: the values' entry (written first, names are sorted) keeps the
         // scales it computed for the scales' entry.
@@ -88,14 +89,19 @@ void write_folder(const ModelSource& model, const ConvertOptions& o, const fs::p
   }
   fs::create_directories(tmp / "scheduler");
   write_json(tmp / "scheduler" / "scheduler_config.json", model.scheduler_config);
-  if (fs::exists(model.tokenizer_dir / "special_tokens_map.json")) {
-    fs::create_directories(tmp / "tokenizer");
-    for (const auto& e : fs::directory_iterator(model.tokenizer_dir))
-      if (e.is_regular_file()) fs::copy_file(e.path(), tmp / "tokenizer" / e.path().filename());
-  } else {
-    write_tokenizer(tmp / "tokenizer", model.tokenizer_dir, model.family);
+  for (const bool second : {false, true}) {
+    const fs::path& from = second ? model.tokenizer_2_dir : model.tokenizer_dir;
+    if (from.empty()) continue;
+    const fs::path to = tmp / (second ? "tokenizer_2" : "tokenizer");
+    if (fs::exists(from / "special_tokens_map.json")) {
+      fs::create_directories(to);
+      for (const auto& e : fs::directory_iterator(from))
+        if (e.is_regular_file()) fs::copy_file(e.path(), to / e.path().filename());
+    } else {
+      write_tokenizer(to, from, tokenizer_pad(model.family, second));
+    }
   }
-  write_json(tmp / "model_index.json", model_index_json(model.inpainting()));
+  write_json(tmp / "model_index.json", model_index_json(model.inpainting(), model.family));
 }
 }  // namespace
 

@@ -35,11 +35,19 @@ void write_json(const fs::path& path, const nlohmann::json& j) {
   if (!out) throw Error(path.string() + ": cannot write");
 }
 
-void write_tokenizer(const fs::path& dir, const fs::path& source, Family family) {
+std::string tokenizer_pad(Family family, bool second) {
+  return family == Family::SD2 || second ? "!" : "<|endoftext|>";
+}
+
+std::vector<std::string> component_names(Family family) {
+  if (family == Family::SDXL) return {"unet", "vae", "text_encoder", "text_encoder_2"};
+  return {"unet", "vae", "text_encoder"};
+}
+
+void write_tokenizer(const fs::path& dir, const fs::path& source, const std::string& pad) {
   fs::create_directories(dir);
   for (const char* f : {"vocab.json", "merges.txt"})
     fs::copy_file(source / f, dir / f, fs::copy_options::overwrite_existing);
-  const std::string pad = family == Family::SD2 ? "!" : "<|endoftext|>";
   write_json(dir / "special_tokens_map.json",
              {{"bos_token", "<|startoftext|>"}, {"eos_token", "<|endoftext|>"},
               {"pad_token", pad}, {"unk_token", "<|endoftext|>"}});
@@ -49,15 +57,24 @@ void write_tokenizer(const fs::path& dir, const fs::path& source, Family family)
               {"eos_token", "<|endoftext|>"}, {"pad_token", pad}, {"unk_token", "<|endoftext|>"}});
 }
 
-nlohmann::json model_index_json(bool inpainting) {
-  return {{"_class_name", inpainting ? "StableDiffusionInpaintPipeline" : "StableDiffusionPipeline"},
-          {"_diffusers_version", "0.25.1"},
-          {"scheduler", {"diffusers", "PNDMScheduler"}},
-          {"text_encoder", {"transformers", "CLIPTextModel"}},
-          {"tokenizer", {"transformers", "CLIPTokenizer"}},
-          {"unet", {"diffusers", "UNet2DConditionModel"}},
-          {"vae", {"diffusers", "AutoencoderKL"}},
-          {"requires_safety_checker", false}, {"_written_by", kWrittenBy}};
+nlohmann::json model_index_json(bool inpainting, Family family) {
+  nlohmann::json j = {{"_class_name", inpainting ? "StableDiffusionInpaintPipeline" : "StableDiffusionPipeline"},
+                      {"_diffusers_version", "0.25.1"},
+                      {"scheduler", {"diffusers", "PNDMScheduler"}},
+                      {"text_encoder", {"transformers", "CLIPTextModel"}},
+                      {"tokenizer", {"transformers", "CLIPTokenizer"}},
+                      {"unet", {"diffusers", "UNet2DConditionModel"}},
+                      {"vae", {"diffusers", "AutoencoderKL"}},
+                      {"requires_safety_checker", false}, {"_written_by", kWrittenBy}};
+  if (family == Family::SDXL) {
+    j.erase("requires_safety_checker");
+    j.update({{"_class_name", inpainting ? "StableDiffusionXLInpaintPipeline" : "StableDiffusionXLPipeline"},
+              {"scheduler", {"diffusers", "EulerDiscreteScheduler"}},
+              {"text_encoder_2", {"transformers", "CLIPTextModelWithProjection"}},
+              {"tokenizer_2", {"transformers", "CLIPTokenizer"}},
+              {"force_zeros_for_empty_prompt", true}, {"requires_aesthetics_score", false}});
+  }
+  return j;
 }
 
 namespace {
@@ -108,7 +125,7 @@ void put_in_place(const fs::path& partial, const fs::path& out) {
 }
 
 std::string weights_file_name(const std::string& component) {
-  return component == "text_encoder" ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
+  return component.rfind("text_encoder", 0) == 0 ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
 }
 
 }  // namespace inpaint

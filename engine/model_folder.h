@@ -25,9 +25,13 @@ void write_tensors(const std::filesystem::path& path, const std::vector<Pending>
                    const std::map<std::string, std::string>& metadata,
                    const std::function<void(const std::string&)>& progress, bool checksum = false);
 void write_json(const std::filesystem::path& path, const nlohmann::json& j);
-// vocab.json and merges.txt from `source`, the other two files for the family.
-void write_tokenizer(const std::filesystem::path& dir, const std::filesystem::path& source, Family family);
-nlohmann::json model_index_json(bool inpainting);
+// The padding token of a family's tokenizer (SDXL's second: as SD 2's, "!").
+std::string tokenizer_pad(Family family, bool second = false);
+// vocab.json and merges.txt from `source`, the other two files for padding with `pad`.
+void write_tokenizer(const std::filesystem::path& dir, const std::filesystem::path& source, const std::string& pad);
+nlohmann::json model_index_json(bool inpainting, Family family);
+// The networks of a family's model folder: unet, vae, text_encoder (SDXL: text_encoder_2).
+std::vector<std::string> component_names(Family family);
 // gen-model's and convert's output. An existing one is refused unless `force`, and even
 // then unless inpaint wrote it (model_index.json's "_written_by", or a .safetensors file
 // whose metadata names an inpaint writer); an output that overlaps one of `inputs` (the
@@ -42,7 +46,7 @@ void put_in_place(const std::filesystem::path& partial, const std::filesystem::p
 // single files) in what inpaint writes.
 constexpr const char* kWrittenBy = "inpaint";
 
-// "diffusion_pytorch_model.safetensors", or "model.safetensors" for the text encoder.
+// "diffusion_pytorch_model.safetensors", or "model.safetensors" for the text encoders.
 std::string weights_file_name(const std::string& component);
 
 }  // namespace inpaint

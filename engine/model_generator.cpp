@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 namespace inpaint {
 namespace {
 
-const char* const kComponents[] = {"unet", "vae", "text_encoder"};
+const char* const kComponents[] = {"unet", "vae", "text_encoder"};  // of single files (SD 1.x, 2.x)
 
 uint64_t fnv1a(const std::string& s, uint64_t seed) {
   uint64_t h = 1469598103934665603ull ^ seed;
@@ -33,10 +33,8 @@ void generate_folder(const ModelPreset& preset, const GenerateOptions& o,
                      const fs::path& tokenizer,
                      const std::function<void(const std::string&)>& progress) {
   const fs::path tmp = fresh_partial(o.out);
-  for (const char* name : kComponents) {
-    const nlohmann::json& config = name == std::string("unet") ? preset.unet
-                                   : name == std::string("vae") ? preset.vae
-                                                                : preset.text_encoder;
+  for (const std::string& name : component_names(preset.family)) {
+    const nlohmann::json& config = preset.config(name);
     fs::create_directories(tmp / name);
     write_json(tmp / name / "config.json", config);
     std::vector<Pending> tensors;
@@ -48,8 +46,9 @@ void generate_folder(const ModelPreset& preset, const GenerateOptions& o,
   }
   fs::create_directories(tmp / "scheduler");
   write_json(tmp / "scheduler" / "scheduler_config.json", preset.scheduler);
-  write_tokenizer(tmp / "tokenizer", tokenizer, preset.family);
-  write_json(tmp / "model_index.json", model_index_json(preset.unet["in_channels"] == 9));
+  write_tokenizer(tmp / "tokenizer", tokenizer, tokenizer_pad(preset.family));
+  if (preset.family == Family::SDXL) write_tokenizer(tmp / "tokenizer_2", tokenizer, tokenizer_pad(preset.family, true));
+  write_json(tmp / "model_index.json", model_index_json(preset.unet["in_channels"] == 9, preset.family));
   put_in_place(tmp, o.out);
 }
 
@@ -58,10 +57,9 @@ std::vector<Pending> single_file_tensors(const ModelPreset& preset, const Genera
   const CheckpointLayout layout = checkpoint_layout(preset.family, preset.unet, preset.vae);
   // Original key -> the parameters it is made of, in part order.
   std::map<std::string, std::vector<std::pair<OriginalKey, ParamSpec>>> groups;
+  if (preset.family == Family::SDXL) throw Error("gen-model: single-file SDXL checkpoints are not written yet (write a folder)");
   for (const char* name : kComponents) {
-    const nlohmann::json& config = name == std::string("unet") ? preset.unet
-                                   : name == std::string("vae") ? preset.vae
-                                                                : preset.text_encoder;
+    const nlohmann::json& config = preset.config(name);
     for (const ParamSpec& s : declared_params(name, config)) {
       const OriginalKey key = original_key(name, s.name, layout);
       groups[key.name].push_back({key, s});
@@ -126,7 +124,7 @@ void generate_single_file(const ModelPreset& preset, const GenerateOptions& o,
   // user's, or an earlier run's) is left as it is.
   const fs::path tok = o.out.parent_path() / "tokenizer";
   std::error_code ec;
-  if (!fs::exists(fs::symlink_status(tok, ec))) write_tokenizer(tok, tokenizer, preset.family);
+  if (!fs::exists(fs::symlink_status(tok, ec))) write_tokenizer(tok, tokenizer, tokenizer_pad(preset.family));
 }
 
 }  // namespace

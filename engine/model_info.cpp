@@ -34,14 +34,17 @@ ModelReport inspect_model(const ModelSource& m, bool check_values) {
   r.format = m.single_file ? "single-file checkpoint" : "diffusers folder";
   r.architecture = m.architecture();
   r.tokenizer = m.tokenizer_dir.string();
+  if (!m.tokenizer_2_dir.empty()) r.tokenizer += ", " + m.tokenizer_2_dir.string();
   r.scheduler = m.scheduler_config.value("_class_name", "?");
   r.ignored = static_cast<int64_t>(m.ignored.size());
   try {
     load_tokenizer(m);
+    if (m.has("text_encoder_2")) load_tokenizer(m, true);
   } catch (const Error& e) {
     r.tokenizer_error = e.what();
   }
-  for (const char* name : {"text_encoder", "unet", "vae"}) {
+  for (const char* name : {"text_encoder", "text_encoder_2", "unet", "vae"}) {
+    if (!m.has(name)) continue;
     const Component& c = m.component(name);
     ComponentReport cr;
     cr.name = name;

@@ -41,6 +41,33 @@ json text_config(int64_t hidden, int64_t layers, int64_t heads, int64_t inter, c
           {"pad_token_id", 1}, {"projection_dim", hidden}, {"torch_dtype", "float32"}};
 }
 
+// SDXL: a DownBlock2D first, transformers of several blocks per level, the size and
+// pooled-text conditions (addition_embed_type text_time), two text encoders side by side.
+json sdxl_unet_config(std::vector<int64_t> channels, int64_t groups, json heads, json depths, int64_t context,
+                      int64_t time_dim, int64_t pooled, int64_t sample) {
+  json u = unet_config(9, channels, groups, heads, context, true, sample);
+  u["down_block_types"] = {"DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"};
+  u["up_block_types"] = {"CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"};
+  u.update({{"transformer_layers_per_block", depths}, {"addition_embed_type", "text_time"},
+            {"addition_time_embed_dim", time_dim}, {"projection_class_embeddings_input_dim", 6 * time_dim + pooled}});
+  return u;
+}
+
+json with_projection(json text, int64_t projection) {
+  text["architectures"] = {"CLIPTextModelWithProjection"};
+  text["projection_dim"] = projection;
+  return text;
+}
+
+// SDXL base 1.0's scheduler (and the inpainting model's).
+json euler_config() {
+  return {{"_class_name", "EulerDiscreteScheduler"}, {"_diffusers_version", "0.25.1"},
+          {"beta_end", 0.012}, {"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085},
+          {"interpolation_type", "linear"}, {"num_train_timesteps", 1000},
+          {"prediction_type", "epsilon"}, {"steps_offset", 1}, {"timestep_spacing", "leading"},
+          {"trained_betas", nullptr}, {"use_karras_sigmas", false}};
+}
+
 json scheduler_config() {
   return {{"_class_name", "PNDMScheduler"}, {"_diffusers_version", "0.25.1"},
           {"beta_end", 0.012}, {"beta_schedule", "scaled_linear"}, {"beta_start", 0.00085},
@@ -72,6 +99,18 @@ std::vector<ModelPreset> make_presets() {
                    vae_config({128, 256, 512, 512}, 32, 512),
                    text_config(1024, 23, 16, 4096, "gelu"), scheduler_config()});
   }
+  // The fixtures' tiny SDXL model (../shared/fixtures/SDXL.md) and the real inpainting one
+  // (diffusers/stable-diffusion-xl-1.0-inpainting-0.1).
+  json tiny_vae = vae_config({32, 32, 64, 64}, 8, 64), vae = vae_config({128, 256, 512, 512}, 32, 1024);
+  tiny_vae["scaling_factor"] = vae["scaling_factor"] = 0.13025;
+  all.push_back({"tiny-sdxl-inpaint", Family::SDXL,
+                 sdxl_unet_config({32, 48, 64}, 8, {2, 3, 4}, {1, 2, 3}, 80, 16, 48, 8), tiny_vae,
+                 text_config(32, 3, 4, 128, "quick_gelu"), euler_config(),
+                 with_projection(text_config(48, 4, 3, 192, "gelu"), 48)});
+  all.push_back({"sdxl-inpaint", Family::SDXL,
+                 sdxl_unet_config({320, 640, 1280}, 32, {5, 10, 20}, {1, 2, 10}, 2048, 256, 1280, 128), vae,
+                 text_config(768, 12, 12, 3072, "quick_gelu"), euler_config(),
+                 with_projection(text_config(1280, 32, 20, 5120, "gelu"), 1280)});
   return all;
 }
 
@@ -81,6 +120,14 @@ const std::vector<ModelPreset>& presets() {
 }
 
 }  // namespace
+
+const json& ModelPreset::config(const std::string& component) const {
+  if (component == "unet") return unet;
+  if (component == "vae") return vae;
+  if (component == "text_encoder") return text_encoder;
+  if (component == "text_encoder_2" && !text_encoder_2.is_null()) return text_encoder_2;
+  throw Error("preset " + name + " has no " + component);
+}
 
 std::vector<std::string> model_preset_names() {
   std::vector<std::string> names;

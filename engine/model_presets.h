@@ -13,6 +13,8 @@ struct ModelPreset {
   std::string name;
   Family family;
   nlohmann::json unet, vae, text_encoder, scheduler;
+  nlohmann::json text_encoder_2;  // SDXL's (CLIPTextModelWithProjection); null otherwise
+  const nlohmann::json& config(const std::string& component) const;
 };
 
 const ModelPreset& model_preset(const std::string& name);  // throws, listing the names

@@ -20,6 +20,10 @@ namespace {
 
 const char* const kComponents[] = {"unet", "vae", "text_encoder"};
 
+bool is_text_encoder(const std::string& component) {
+  return component == "text_encoder" || component == "text_encoder_2";
+}
+
 
 // Picks the weights file of a component folder: "<stem>.safetensors" or its fp16 variant.
 fs::path pick_weights(const fs::path& dir, const std::string& stem, bool prefer_fp16) {
@@ -42,7 +46,7 @@ Component folder_component(const fs::path& root, const std::string& name, bool p
   if (!fs::exists(dir / "config.json")) throw Error(c.config_label + ": missing");
   c.config = read_json_file(dir / "config.json");
   const fs::path weights =
-      pick_weights(dir, name == "text_encoder" ? "model" : "diffusion_pytorch_model", prefer_fp16);
+      pick_weights(dir, is_text_encoder(name) ? "model" : "diffusion_pytorch_model", prefer_fp16);
   c.files.push_back(weights.string());
   c.tensors = tensors_of(SafetensorsFile::open(weights));
   // transformers 4.30 saves the position_ids buffer with the text encoder: not a weight.
@@ -57,7 +61,7 @@ void validate_configs(const ModelSource& m, const std::string& scheduler_label) 
     if (!c.config.is_object()) throw Error(c.config_label + ": not a JSON object");
     if (name == "unet") UNetConfig::from_json(c.config, c.config_label);
     else if (name == "vae") VaeConfig::from_json(c.config, c.config_label);
-    else if (name == "text_encoder") ClipTextConfig::from_json(c.config, c.config_label);
+    else if (is_text_encoder(name)) ClipTextConfig::from_json(c.config, c.config_label);
   }
   if (!m.scheduler_config.is_object()) throw Error(scheduler_label + ": not a JSON object");
   try {
@@ -289,21 +293,35 @@ ModelSource open_folder(const fs::path& path, const OpenOptions& options) {
   }
   const nlohmann::json index = read_json_file(path / "model_index.json");
   if (!index.is_object()) throw Error((path / "model_index.json").string() + ": not an object");
+  const ConfigReader pipeline{index, (path / "model_index.json").string()};
   ModelSource m;
   m.path = path;
   for (const char* name : kComponents)
     m.components[name] = folder_component(path, name, options.prefer_fp16);
+  // SDXL: a second text encoder and tokenizer, listed in model_index.json.
+  const bool two_encoders = pipeline.has("text_encoder_2");
+  if (two_encoders) m.components["text_encoder_2"] = folder_component(path, "text_encoder_2", options.prefer_fp16);
   const fs::path sched = path / "scheduler" / "scheduler_config.json";
   if (!fs::exists(sched)) throw Error(sched.string() + ": missing");
   m.scheduler_config = read_json_file(sched);
   validate_configs(m, sched.string());
-  m.tokenizer_dir = path / "tokenizer";
-  if (!fs::is_directory(m.tokenizer_dir))
-    throw Error(path.string() + ": missing tokenizer (no 'tokenizer' folder)");
-  check_tokenizer_dir(m.tokenizer_dir, path.string());
+  std::vector<std::pair<fs::path*, std::string>> tokenizers = {{&m.tokenizer_dir, "tokenizer"}};
+  if (two_encoders) tokenizers.emplace_back(&m.tokenizer_2_dir, "tokenizer_2");
+  for (const auto& [dir, name] : tokenizers) {
+    *dir = path / name;
+    if (!fs::is_directory(*dir)) throw Error(path.string() + ": missing tokenizer (no '" + name + "' folder)");
+    check_tokenizer_dir(*dir, path.string());
+  }
+  const bool text_time = m.components["unet"].config.value("addition_embed_type", nlohmann::json()) == "text_time";
+  if (two_encoders != text_time)
+    throw Error(path.string() + ": " + (text_time ? "the UNet takes SDXL's added conditions but there is no text_encoder_2"
+                                                  : "a text_encoder_2 but the UNet takes no SDXL conditions (addition_embed_type)"));
+  if (pipeline.boolean("requires_aesthetics_score", false))
+    pipeline.bad("requires_aesthetics_score", "true (SDXL refiner models) is not supported");
+  m.force_zeros_for_empty_prompt = pipeline.boolean("force_zeros_for_empty_prompt", two_encoders);
   // OpenCLIP (SD 2.x) text encoders use gelu; OpenAI CLIP (SD 1.x) quick_gelu.
   const auto& te = m.components["text_encoder"].config;
-  m.family = te.value("hidden_act", "quick_gelu") == "gelu" ? Family::SD2 : Family::SD1;
+  m.family = two_encoders ? Family::SDXL : te.value("hidden_act", "quick_gelu") == "gelu" ? Family::SD2 : Family::SD1;
   return m;
 }
 
@@ -379,7 +397,7 @@ int64_t ModelSource::unet_in_channels() const {
 }
 
 std::string ModelSource::architecture() const {
-  std::string s = family == Family::SD2 ? "SD 2.x" : "SD 1.x";
+  std::string s = family == Family::SDXL ? "SDXL" : family == Family::SD2 ? "SD 2.x" : "SD 1.x";
   const int64_t in = unet_in_channels();
   s += in == 9 ? " inpainting (9-channel UNet)"
                : " text-to-image (" + std::to_string(in) + "-channel UNet, masked-latent blending)";
@@ -392,7 +410,7 @@ void declare_network(const std::string& component, const nlohmann::json& config,
     UNet(UNetConfig::from_json(config, label), p);
   else if (component == "vae")
     AutoencoderKL(VaeConfig::from_json(config, label), p);
-  else if (component == "text_encoder")
+  else if (is_text_encoder(component))
     ClipTextModel(ClipTextConfig::from_json(config, label), p);
   else
     throw Error("unknown component '" + component + "'");

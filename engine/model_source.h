@@ -32,16 +32,21 @@ struct ModelSource {
   std::filesystem::path path;
   bool single_file = false;
   Family family = Family::SD1;
-  std::map<std::string, Component> components;  // "unet", "vae", "text_encoder"
+  std::map<std::string, Component> components;  // "unet", "vae", "text_encoder" (SDXL: "text_encoder_2")
   nlohmann::json scheduler_config;
-  std::filesystem::path tokenizer_dir;
+  std::filesystem::path tokenizer_dir, tokenizer_2_dir;  // the second: SDXL's
   std::string tokenizer_pad;      // set for single files (no tokenizer_config.json)
+  std::string tokenizer_2_pad;
+  // SDXL (model_index.json): no negative prompt gives zeros, not the empty prompt's
+  // encoding, for the unconditional inputs.
+  bool force_zeros_for_empty_prompt = false;
   std::vector<std::string> ignored;  // single file: tensors outside the networks (EMA, buffers)
 
   static ModelSource open(const std::filesystem::path& path, const OpenOptions& options = {});
   const Component& component(const std::string& name) const;
   int64_t unet_in_channels() const;
   bool inpainting() const { return unet_in_channels() == 9; }
+  bool has(const std::string& component) const { return components.count(component) > 0; }
   std::string architecture() const;  // e.g. "SD 1.x inpainting (9-channel UNet)"
 };
 

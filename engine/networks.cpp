@@ -17,8 +17,8 @@ std::unique_ptr<Net> load(const ModelSource& model, const std::string& name, Pac
 
 }  // namespace
 
-std::unique_ptr<ClipTextModel> load_text_encoder(const ModelSource& m) {
-  return load<ClipTextModel, ClipTextConfig>(m, "text_encoder");
+std::unique_ptr<ClipTextModel> load_text_encoder(const ModelSource& m, const std::string& component) {
+  return load<ClipTextModel, ClipTextConfig>(m, component);
 }
 std::unique_ptr<UNet> load_unet(const ModelSource& m, PackedSlots* packed) {
   return load<UNet, UNetConfig>(m, "unet", packed);
@@ -26,8 +26,9 @@ std::unique_ptr<UNet> load_unet(const ModelSource& m, PackedSlots* packed) {
 std::unique_ptr<AutoencoderKL> load_vae(const ModelSource& m, PackedSlots* packed) {
   return load<AutoencoderKL, VaeConfig>(m, "vae", packed);
 }
-ClipTokenizer load_tokenizer(const ModelSource& m) {
-  return ClipTokenizer::load(m.tokenizer_dir, m.tokenizer_pad);
+ClipTokenizer load_tokenizer(const ModelSource& m, bool second) {
+  if (second && m.tokenizer_2_dir.empty()) throw Error(m.path.string() + ": no second tokenizer (not an SDXL model)");
+  return second ? ClipTokenizer::load(m.tokenizer_2_dir, m.tokenizer_2_pad) : ClipTokenizer::load(m.tokenizer_dir, m.tokenizer_pad);
 }
 
 std::unique_ptr<Taesd> load_taesd(const std::filesystem::path& encoder_file,

@@ -12,11 +12,13 @@
 
 namespace inpaint {
 
-std::unique_ptr<ClipTextModel> load_text_encoder(const ModelSource& model);
+// component: text_encoder, or SDXL's text_encoder_2.
+std::unique_ptr<ClipTextModel> load_text_encoder(const ModelSource& model, const std::string& component = "text_encoder");
 // `packed`, when given, receives the layers' packed-weight slots (engine/packed_cache.h).
 std::unique_ptr<UNet> load_unet(const ModelSource& model, PackedSlots* packed = nullptr);
 std::unique_ptr<AutoencoderKL> load_vae(const ModelSource& model, PackedSlots* packed = nullptr);
-ClipTokenizer load_tokenizer(const ModelSource& model);
+// The first tokenizer, or SDXL's second (text_encoder_2's).
+ClipTokenizer load_tokenizer(const ModelSource& model, bool second = false);
 
 // TAESD from an encoder and a decoder .safetensors file.
 struct Taesd {

@@ -72,13 +72,12 @@ void keep_packed(const ModelSource& model, const std::string& component, const s
   }
 }
 
-at::Tensor encode_text(const Compute& compute, const ClipTokenizer& tok, const ClipTextModel& encoder,
-                       const std::string& text) {
+at::Tensor token_ids(const ClipTokenizer& tok, const std::string& text) {
   const auto padded = tok.encode_padded(text);
   if (padded.truncated())
     std::fprintf(stderr, "inpaint: warning: the prompt has %zu tokens; only the first %lld are used\n",
                  padded.untruncated_length, static_cast<long long>(tok.max_length()));
-  return encoder.forward(compute, at::tensor(padded.ids).unsqueeze(0));
+  return at::tensor(padded.ids).unsqueeze(0);
 }
 
 // latent_dist.sample(generator) * scaling_factor, as diffusers' _encode_vae_image.
@@ -128,17 +127,45 @@ int64_t Pipeline::native_resolution() const {
   return model_.component("unet").config.value("sample_size", 64) * 8;
 }
 
-at::Tensor Pipeline::prompt_embeddings(const GenerationOptions& o, bool cfg) const {
-  const std::string key = o.prompt + '\0' + o.negative_prompt + '\0' + (cfg ? "cfg" : "");
+PromptEmbeddings Pipeline::prompt_embeddings(const GenerationOptions& o, bool cfg) const {
+  const bool zeros = model_.force_zeros_for_empty_prompt && o.negative_prompt.empty() && !o.negative_prompt_given;
+  const std::string key = o.prompt + '\0' + o.negative_prompt + '\0' + (cfg ? "cfg" : "") + (zeros ? "zeros" : "");
   auto it = prompt_cache_.find(key);
   if (it != prompt_cache_.end()) return it->second;
-  const ClipTokenizer tok = load_tokenizer(model_);
-  const auto encoder = load_text_encoder(model_);
   // The text encoder runs once or twice per prompt: never packed.
   const Compute never_packed = compute_.packing(false);
-  at::Tensor context = encode_text(never_packed, tok, *encoder, o.prompt);
-  if (cfg) context = at::cat({encode_text(never_packed, tok, *encoder, o.negative_prompt), context});
-  return prompt_cache_[key] = context;
+  std::vector<std::string> texts = {o.prompt};
+  if (cfg && !zeros) texts.insert(texts.begin(), o.negative_prompt);
+  PromptEmbeddings e;
+  if (model_.family != Family::SDXL) {
+    const ClipTokenizer tok = load_tokenizer(model_);
+    const auto encoder = load_text_encoder(model_);
+    std::vector<at::Tensor> contexts;
+    for (const std::string& text : texts) contexts.push_back(encoder->forward(never_packed, token_ids(tok, text)));
+    e.context = at::cat(contexts);
+  } else {
+    // SDXL: both encoders' penultimate states side by side; the pooled embedding is the
+    // second's. One encoder at a time in memory (bigG alone is 1.4 GB in fp16).
+    std::vector<at::Tensor> parts;
+    for (const bool second : {false, true}) {
+      const ClipTokenizer tok = load_tokenizer(model_, second);
+      const auto encoder = load_text_encoder(model_, second ? "text_encoder_2" : "text_encoder");
+      std::vector<at::Tensor> states, pooled;
+      for (const std::string& text : texts) {
+        const ClipTextOutput out = encoder->encode(never_packed, token_ids(tok, text));
+        states.push_back(out.penultimate_hidden_state);
+        pooled.push_back(out.pooled);
+      }
+      parts.push_back(at::cat(states));
+      if (second) e.pooled = at::cat(pooled);
+    }
+    e.context = at::cat(parts, -1);
+    if (cfg && zeros) {
+      e.context = at::cat({at::zeros_like(e.context), e.context});
+      e.pooled = at::cat({at::zeros_like(e.pooled), e.pooled});
+    }
+  }
+  return prompt_cache_[key] = e;
 }
 
 at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in, const GenerationOptions& o,
@@ -151,11 +178,20 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
   const bool release = compute_.policy.release_between_levels;
 
-  at::Tensor context;
+  PromptEmbeddings prompt;
   {
     Stage s("encode prompt", progress, times, release);
-    context = prompt_embeddings(o, cfg);
-    require_finite(context, "the text encoder", kWeightsCause);
+    prompt = prompt_embeddings(o, cfg);
+    require_finite(prompt.context, "the text encoder", kWeightsCause);
+    if (prompt.pooled.defined()) require_finite(prompt.pooled, "the text encoder", kWeightsCause);
+  }
+  // SDXL's size conditions: original size, crop's top-left, target size, as diffusers
+  // passes them by default (the image's size, no crop), the same for both halves.
+  AddedConditions added;
+  if (prompt.pooled.defined()) {
+    added.text_embeds = prompt.pooled;
+    const float hf = static_cast<float>(h), wf = static_cast<float>(w);
+    added.time_ids = at::tensor(std::vector<float>{hf, wf, 0, 0, hf, wf}).unsqueeze(0).expand({prompt.pooled.size(0), 6});
   }
 
   auto scheduler = make_scheduler(o.scheduler, model_.scheduler_config);
@@ -206,7 +242,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
       const double t = timesteps[i];
       at::Tensor input = scheduler->scale_model_input(cfg ? at::cat({latents, latents}) : latents, t);
       if (in_channels == 9) input = at::cat({input, mask_in_batch, masked_in_batch}, 1);
-      at::Tensor eps = unet->forward(unet_compute, input, t, context);
+      at::Tensor eps = unet->forward(unet_compute, input, t, prompt.context, added);
       if (cfg) {
         const auto parts = eps.chunk(2);
         eps = parts[0] + (parts[1] - parts[0]) * static_cast<float>(o.guidance);

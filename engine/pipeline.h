@@ -1,5 +1,6 @@
-// The inpainting pipeline: diffusers' StableDiffusionInpaintPipeline, step for step and
-// draw for draw, so that one seed gives the same image in both. Networks are loaded in
+// The inpainting pipeline: diffusers' StableDiffusionInpaintPipeline (SDXL:
+// StableDiffusionXLInpaintPipeline), step for step and draw for draw, so that one seed
+// gives the same image in both. Networks are loaded in
 // turn (text encoder, VAE, UNet, VAE) from the memory-mapped model.
 #pragma once
 #include <ATen/ATen.h>
@@ -18,6 +19,9 @@ namespace inpaint {
 
 struct GenerationOptions {
   std::string prompt, negative_prompt;
+  // Whether an empty negative_prompt was given as "" rather than left out. SDXL encodes
+  // "" like any prompt but gives zeros where there is none (force_zeros_for_empty_prompt).
+  bool negative_prompt_given = false;
   int steps = 20;
   double guidance = 7.5;
   double strength = 1.0;
@@ -65,6 +69,12 @@ struct StageTimes {
 // guidance >= 0); throws Error naming the bad value.
 void validate(const GenerationOptions& options);
 
+// What the text encoders give the UNet: context [B, 77, dim] and, for SDXL, the pooled
+// embedding [B, dim'] (added condition text_embeds). With guidance: [unconditional, prompt].
+struct PromptEmbeddings {
+  at::Tensor context, pooled;
+};
+
 class Pipeline {
  public:
   // `compute`: how its networks compute (engine/memory_plan.h gives the policy).
@@ -76,13 +86,13 @@ class Pipeline {
   int64_t native_resolution() const;  // the UNet's sample_size x 8
 
  private:
-  at::Tensor prompt_embeddings(const GenerationOptions& options, bool cfg) const;
+  PromptEmbeddings prompt_embeddings(const GenerationOptions& options, bool cfg) const;
 
   const ModelSource& model_;
   Compute compute_;
   // Prompt embeddings by (prompt, negative prompt, guidance on): regions and repeated
   // runs in one process skip the text encoder.
-  mutable std::map<std::string, at::Tensor> prompt_cache_;
+  mutable std::map<std::string, PromptEmbeddings> prompt_cache_;
 };
 
 }  // namespace inpaint

@@ -23,9 +23,14 @@ ClipTextModel::ClipTextModel(const ClipTextConfig& c, ParamLoader& p) : config_(
                             Linear(p, n + ".mlp.fc2", c.intermediate_size, d)});
   }
   final_layer_norm_ = LayerNorm(p, "text_model.final_layer_norm", d, c.layer_norm_eps);
+  if (c.with_projection) text_projection_ = Linear(p, "text_projection", d, c.projection_dim, false);
 }
 
 at::Tensor ClipTextModel::forward(const Compute& cp, const at::Tensor& input_ids) const {
+  return encode(cp, input_ids).last_hidden_state;
+}
+
+ClipTextOutput ClipTextModel::encode(const Compute& cp, const at::Tensor& input_ids) const {
   const int64_t len = input_ids.size(1);
   if (len > config_.max_positions)
     throw Error("text encoder: " + std::to_string(len) + " tokens, at most " +
@@ -35,7 +40,9 @@ at::Tensor ClipTextModel::forward(const Compute& cp, const at::Tensor& input_ids
                  widen(cp, position_embedding).narrow(0, 0, len);
   // Causal mask: a token sees itself and those before it.
   at::Tensor mask = at::full({len, len}, -std::numeric_limits<float>::infinity()).triu_(1);
+  ClipTextOutput out;
   for (const Layer& l : layers_) {
+    if (&l == &layers_.back()) out.penultimate_hidden_state = x;
     at::Tensor h = l.layer_norm1(cp, x);
     h = attention(cp, l.q_proj(cp, h), l.k_proj(cp, h), l.v_proj(cp, h), config_.num_heads, mask);
     x = x + l.out_proj(cp, h);
@@ -43,7 +50,12 @@ at::Tensor ClipTextModel::forward(const Compute& cp, const at::Tensor& input_ids
     h = config_.hidden_act == "gelu" ? at::gelu(h) : h * at::sigmoid(h * 1.702);
     x = x + l.fc2(cp, h);
   }
-  return final_layer_norm_(cp, x);
+  out.last_hidden_state = final_layer_norm_(cp, x);
+  // The end token has the highest id in CLIP's vocabulary (transformers' argmax).
+  const at::Tensor end = input_ids.argmax(-1);
+  out.pooled = out.last_hidden_state.index({at::arange(input_ids.size(0)), end});
+  if (config_.with_projection) out.pooled = text_projection_(cp, out.pooled);
+  return out;
 }
 
 }  // namespace inpaint

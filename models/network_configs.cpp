@@ -47,14 +47,27 @@ UNetConfig UNetConfig::from_json(const nlohmann::json& j, const std::string& lab
   if (r.string("mid_block_type", "UNetMidBlock2DCrossAttn") != "UNetMidBlock2DCrossAttn")
     r.bad("mid_block_type", "is not supported");
   // Features of other model families that this UNet does not implement.
-  for (const char* k : {"class_embed_type", "addition_embed_type", "time_cond_proj_dim",
-                        "encoder_hid_dim", "time_embedding_dim"})
+  for (const char* k : {"class_embed_type", "time_cond_proj_dim", "encoder_hid_dim", "time_embedding_dim",
+                        "reverse_transformer_layers_per_block", "time_embedding_act_fn", "timestep_post_act"})
     if (r.has(k)) r.bad(k, "is not supported");
+  if (r.has("addition_embed_type")) {
+    if (r.string("addition_embed_type", "") != "text_time")
+      r.bad("addition_embed_type", "is '" + r.string("addition_embed_type", "") + "'; supported: text_time (SDXL)");
+    c.text_time = true;
+    c.addition_time_embed_dim = r.integer("addition_time_embed_dim", 2, kMaxChannels);
+    c.projection_class_embeddings_input_dim = r.integer("projection_class_embeddings_input_dim", 1, 16 * kMaxChannels);
+    if (c.addition_time_embed_dim % 2 != 0) r.bad("addition_time_embed_dim", "must be even");
+    if (c.projection_class_embeddings_input_dim <= 6 * c.addition_time_embed_dim)
+      r.bad("projection_class_embeddings_input_dim", "leaves no room for the pooled text embedding "
+            "(6 x addition_time_embed_dim are the size conditions)");
+  }
   if (r.string("resnet_time_scale_shift", "default") != "default")
     r.bad("resnet_time_scale_shift", "is not supported");
-  if (r.has("transformer_layers_per_block") && !(j["transformer_layers_per_block"].is_number() &&
-                                                  j["transformer_layers_per_block"] == 1))
-    r.bad("transformer_layers_per_block", "other than 1 is not supported");
+  if (r.has("transformer_layers_per_block") && j["transformer_layers_per_block"].is_array())
+    c.transformer_layers = r.integers("transformer_layers_per_block", 1, kMaxLayers, kMaxLevels);
+  else
+    c.transformer_layers.assign(levels, r.integer("transformer_layers_per_block", 1, 1, kMaxLayers));
+  if (c.transformer_layers.size() != levels) r.bad("transformer_layers_per_block", "must have one entry per block");
   if (r.boolean("only_cross_attention", false) || r.boolean("dual_cross_attention", false))
     r.bad("only_cross_attention", "and dual_cross_attention are not supported");
   if (r.integer("conv_in_kernel", 3, 1, 7) != 3 || r.integer("conv_out_kernel", 3, 1, 7) != 3)
@@ -103,6 +116,13 @@ ClipTextConfig ClipTextConfig::from_json(const nlohmann::json& j, const std::str
     r.bad("num_attention_heads", "does not divide hidden_size");
   if (c.hidden_act != "quick_gelu" && c.hidden_act != "gelu")
     r.bad("hidden_act", "is '" + c.hidden_act + "'; supported: quick_gelu, gelu");
+  if (r.has("architectures")) {
+    const auto kinds = r.strings("architectures");
+    c.with_projection = kinds.size() == 1 && kinds[0] == "CLIPTextModelWithProjection";
+    if (kinds.size() != 1 || (kinds[0] != "CLIPTextModel" && !c.with_projection))
+      r.bad("architectures", "must be [\"CLIPTextModel\"] or [\"CLIPTextModelWithProjection\"]");
+  }
+  if (c.with_projection) c.projection_dim = r.integer("projection_dim", 1, kMaxChannels);
   return c;
 }
 

@@ -17,8 +17,16 @@ struct UNetConfig {
   std::vector<int64_t> block_out_channels;
   std::vector<std::string> down_block_types, up_block_types;
   std::vector<int64_t> heads;  // per down block (diffusers' attention_head_dim)
+  // Transformer blocks per attention of each down block (SDXL: 1, 2, 10); the up blocks
+  // take them reversed, the mid block the deepest level's.
+  std::vector<int64_t> transformer_layers;
   bool use_linear_projection, upcast_attention, flip_sin_to_cos;
   double freq_shift;
+  // SDXL's added conditions (addition_embed_type "text_time"): the pooled text embedding
+  // and six size conditions, each of the six embedded sinusoidally in
+  // addition_time_embed_dim channels, through add_embedding into the time embedding.
+  bool text_time = false;
+  int64_t addition_time_embed_dim = 0, projection_class_embeddings_input_dim = 0;
   static UNetConfig from_json(const nlohmann::json& j, const std::string& label);
 };
 
@@ -35,6 +43,10 @@ struct ClipTextConfig {
   int64_t vocab_size, hidden_size, intermediate_size, num_heads, num_layers, max_positions;
   std::string hidden_act;  // quick_gelu (SD 1.x) or gelu (SD 2.x)
   double layer_norm_eps;
+  // CLIPTextModelWithProjection (SDXL's second encoder): text_projection of the pooled
+  // output, projection_dim wide.
+  bool with_projection = false;
+  int64_t projection_dim = 0;
   static ClipTextConfig from_json(const nlohmann::json& j, const std::string& label);
 };
 

@@ -32,32 +32,34 @@ at::Tensor ResnetBlock::operator()(const Compute& compute, const at::Tensor& x, 
   return h.add_(has_shortcut ? conv_shortcut(compute, x) : x);
 }
 
-SpatialTransformer::SpatialTransformer(ParamLoader& p, const std::string& n, int64_t c,
-                                       int64_t heads_, int64_t ctx, int64_t groups, bool lin)
+SpatialTransformer::SpatialTransformer(ParamLoader& p, const std::string& n, int64_t c, int64_t heads_,
+                                       int64_t ctx, int64_t groups, bool lin, int64_t depth)
     : norm(p, n + ".norm", groups, c, 1e-6), heads(heads_), linear(lin) {
   if (linear)
     proj_in_linear = Linear(p, n + ".proj_in", c, c);
   else
     proj_in_conv = Conv2d(p, n + ".proj_in", c, c, 1);
-  const std::string b = n + ".transformer_blocks.0";
-  norm1 = LayerNorm(p, b + ".norm1", c, 1e-5);
-  to_q1 = Linear(p, b + ".attn1.to_q", c, c, false);
-  to_k1 = Linear(p, b + ".attn1.to_k", c, c, false);
-  to_v1 = Linear(p, b + ".attn1.to_v", c, c, false);
-  to_out1 = Linear(p, b + ".attn1.to_out.0", c, c);
-  norm2 = LayerNorm(p, b + ".norm2", c, 1e-5);
-  to_q2 = Linear(p, b + ".attn2.to_q", c, c, false);
-  to_k2 = Linear(p, b + ".attn2.to_k", ctx, c, false);
-  to_v2 = Linear(p, b + ".attn2.to_v", ctx, c, false);
-  to_out2 = Linear(p, b + ".attn2.to_out.0", c, c);
-  norm3 = LayerNorm(p, b + ".norm3", c, 1e-5);
-  ff_proj = Linear(p, b + ".ff.net.0.proj", c, c * 8);  // GEGLU: value and gate
-  ff_out = Linear(p, b + ".ff.net.2", c * 4, c);
+  for (int64_t i = 0; i < depth; ++i) blocks.emplace_back(p, n + ".transformer_blocks." + std::to_string(i), c, ctx);
   if (linear)
     proj_out_linear = Linear(p, n + ".proj_out", c, c);
   else
     proj_out_conv = Conv2d(p, n + ".proj_out", c, c, 1);
 }
+
+TransformerBlock::TransformerBlock(ParamLoader& p, const std::string& b, int64_t c, int64_t ctx)
+    : norm1(p, b + ".norm1", c, 1e-5),
+      norm2(p, b + ".norm2", c, 1e-5),
+      norm3(p, b + ".norm3", c, 1e-5),
+      to_q1(p, b + ".attn1.to_q", c, c, false),
+      to_k1(p, b + ".attn1.to_k", c, c, false),
+      to_v1(p, b + ".attn1.to_v", c, c, false),
+      to_out1(p, b + ".attn1.to_out.0", c, c),
+      to_q2(p, b + ".attn2.to_q", c, c, false),
+      to_k2(p, b + ".attn2.to_k", ctx, c, false),
+      to_v2(p, b + ".attn2.to_v", ctx, c, false),
+      to_out2(p, b + ".attn2.to_out.0", c, c),
+      ff_proj(p, b + ".ff.net.0.proj", c, c * 8),  // GEGLU: value and gate
+      ff_out(p, b + ".ff.net.2", c * 4, c) {}
 
 namespace {
 
@@ -73,21 +75,18 @@ at::Tensor geglu(const at::Tensor& projected) {
 
 }  // namespace
 
-at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tensor& x, const at::Tensor& context) const {
-  const Compute& cp = compute;
-  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  // The convolution normalises its input itself (in one pass with bf16 products).
-  at::Tensor t = linear ? norm(cp, x) : proj_in_conv(cp, x, {&norm});
-  t = t.permute({0, 2, 3, 1}).reshape({b, h * w, c});
-  if (linear) t = proj_in_linear(cp, t);
-
+void TransformerBlock::operator()(const Compute& cp, at::Tensor& t, const at::Tensor& context, int64_t heads) const {
   // Queries, keys and values in the type attention rounds them to (bf16 on AMX tiles).
-  const at::ScalarType qkv = attention_input_type(cp, c / heads);
-  // The residual stream t is this block's own (proj_in's output): sums go into it in place.
+  const at::ScalarType qkv = attention_input_type(cp, t.size(2) / heads);
   at::Tensor n = norm1.for_products(cp, t);
   to_out1.add_to(cp, attention(cp, to_q1(cp, n, qkv), to_k1(cp, n, qkv), to_v1(cp, n, qkv), heads), t);
   n = norm2.for_products(cp, t);
   to_out2.add_to(cp, attention(cp, to_q2(cp, n, qkv), to_k2(cp, context, qkv), to_v2(cp, context, qkv), heads), t);
+  feed_forward(cp, t);
+}
+
+void TransformerBlock::feed_forward(const Compute& cp, at::Tensor& t) const {
+  const int64_t rows = t.size(0) * t.size(1);
   // GEGLU, token-wise: chunked, its hidden layer is 2 x 4096 x 10240 floats at 512^2.
   const int64_t hidden = ff_proj.weight.size(0);
   if (cp.policy.ff_widen_per_chunk) {  // leanest: weights re-read for every chunk
@@ -95,7 +94,6 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
           return ff_out(cp, geglu(ff_proj(cp, n3)));
         });
   } else {  // packed, or widened once for all chunks (78 MB at the widest level)
-    const int64_t rows = b * h * w;
     const bool lora1 = lora_on_input(cp, ff_proj.lora, ff_proj.weight, rows);
     const bool lora2 = lora_on_input(cp, ff_out.lora, ff_out.weight, rows);
     const bool packed1 = ff_proj.packable(cp, lora1), packed2 = ff_out.packable(cp, lora2);
@@ -129,6 +127,17 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
           return out;
         }, t);
   }
+}
+
+at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tensor& x, const at::Tensor& context) const {
+  const Compute& cp = compute;
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  // The convolution normalises its input itself (in one pass with bf16 products).
+  at::Tensor t = linear ? norm(cp, x) : proj_in_conv(cp, x, {&norm});
+  t = t.permute({0, 2, 3, 1}).reshape({b, h * w, c});
+  if (linear) t = proj_in_linear(cp, t);
+  // The residual stream t is this transformer's own (proj_in's output).
+  for (const TransformerBlock& block : blocks) block(cp, t, context, heads);
 
   if (linear) t = proj_out_linear(cp, t);
   t = t.reshape({b, h, w, c}).permute({0, 3, 1, 2}).contiguous(x.suggest_memory_format());  // a view if NHWC
@@ -144,6 +153,10 @@ UNet::UNet(const UNetConfig& c, ParamLoader& p) : config_(c) {
   const bool lin = c.use_linear_projection;
   time_linear_1 = Linear(p, "time_embedding.linear_1", ch[0], temb);
   time_linear_2 = Linear(p, "time_embedding.linear_2", temb, temb);
+  if (c.text_time) {
+    add_linear_1 = Linear(p, "add_embedding.linear_1", c.projection_class_embeddings_input_dim, temb);
+    add_linear_2 = Linear(p, "add_embedding.linear_2", temb, temb);
+  }
   conv_in_ = Conv2d(p, "conv_in", c.in_channels, ch[0], 3, 1, 1);
 
   int64_t out = ch[0];
@@ -156,7 +169,7 @@ UNet::UNet(const UNetConfig& c, ParamLoader& p) : config_(c) {
       const std::string s = std::to_string(j);
       block.resnets.emplace_back(p, n + ".resnets." + s, j == 0 ? in : out, out, temb, g, eps);
       if (c.down_block_types[i] == "CrossAttnDownBlock2D")
-        block.attentions.emplace_back(p, n + ".attentions." + s, out, c.heads[i], ctx, g, lin);
+        block.attentions.emplace_back(p, n + ".attentions." + s, out, c.heads[i], ctx, g, lin, c.transformer_layers[i]);
     }
     if (i < levels - 1) {
       block.sampler = Conv2d(p, n + ".downsamplers.0.conv", out, out, 3, 2, 1);
@@ -167,7 +180,7 @@ UNet::UNet(const UNetConfig& c, ParamLoader& p) : config_(c) {
 
   const int64_t top = ch.back();
   mid_.resnets.emplace_back(p, "mid_block.resnets.0", top, top, temb, g, eps);
-  mid_.attentions.emplace_back(p, "mid_block.attentions.0", top, c.heads.back(), ctx, g, lin);
+  mid_.attentions.emplace_back(p, "mid_block.attentions.0", top, c.heads.back(), ctx, g, lin, c.transformer_layers.back());
   mid_.resnets.emplace_back(p, "mid_block.resnets.1", top, top, temb, g, eps);
 
   out = top;
@@ -176,14 +189,14 @@ UNet::UNet(const UNetConfig& c, ParamLoader& p) : config_(c) {
     const int64_t prev = out;
     out = ch[levels - 1 - i];
     const int64_t skip_in = ch[std::max<int64_t>(levels - 2 - i, 0)];
-    const int64_t heads = c.heads[levels - 1 - i];
+    const int64_t heads = c.heads[levels - 1 - i], depth = c.transformer_layers[levels - 1 - i];
     Block block;
     for (int64_t j = 0; j <= c.layers_per_block; ++j) {
       const std::string s = std::to_string(j);
       const int64_t res_in = (j == 0 ? prev : out) + (j == c.layers_per_block ? skip_in : out);
       block.resnets.emplace_back(p, n + ".resnets." + s, res_in, out, temb, g, eps);
       if (c.up_block_types[i] == "CrossAttnUpBlock2D")
-        block.attentions.emplace_back(p, n + ".attentions." + s, out, heads, ctx, g, lin);
+        block.attentions.emplace_back(p, n + ".attentions." + s, out, heads, ctx, g, lin, depth);
     }
     if (i < levels - 1) {
       block.sampler = Conv2d(p, n + ".upsamplers.0.conv", out, out, 3, 1, 1);
@@ -195,23 +208,46 @@ UNet::UNet(const UNetConfig& c, ParamLoader& p) : config_(c) {
   conv_out_ = Conv2d(p, "conv_out", ch[0], c.out_channels, 3, 1, 1);
 }
 
-at::Tensor UNet::time_embedding(const Compute& compute, double timestep, int64_t batch) const {
-  // Sinusoidal embedding as diffusers' get_timestep_embedding (float32 throughout).
-  const int64_t dim = config_.block_out_channels[0], half = dim / 2;
+namespace {
+
+// diffusers' get_timestep_embedding: `values` [N] -> [N, dim], float32 throughout.
+at::Tensor sinusoidal(const at::Tensor& values, int64_t dim, bool flip_sin_to_cos, double freq_shift) {
+  const int64_t half = dim / 2;
   at::Tensor exponent = at::arange(0, half, at::kFloat) * static_cast<float>(-std::log(10000.0));
-  exponent = exponent / static_cast<float>(half - config_.freq_shift);
-  at::Tensor t = at::full({batch, 1}, static_cast<float>(timestep));
-  at::Tensor arg = t * at::exp(exponent).unsqueeze(0);
-  at::Tensor emb = config_.flip_sin_to_cos ? at::cat({at::cos(arg), at::sin(arg)}, -1)
-                                           : at::cat({at::sin(arg), at::cos(arg)}, -1);
+  exponent = exponent / static_cast<float>(half - freq_shift);
+  const at::Tensor arg = values.to(at::kFloat).unsqueeze(1) * at::exp(exponent).unsqueeze(0);
+  at::Tensor emb = flip_sin_to_cos ? at::cat({at::cos(arg), at::sin(arg)}, -1) : at::cat({at::sin(arg), at::cos(arg)}, -1);
   if (dim % 2 == 1) emb = at::constant_pad_nd(emb, {0, 1});
-  return time_linear_2(compute, at::silu(time_linear_1(compute, emb)));
+  return emb;
+}
+
+}  // namespace
+
+at::Tensor UNet::time_embedding(const Compute& compute, double timestep, int64_t batch, const AddedConditions& added) const {
+  const UNetConfig& c = config_;
+  const at::Tensor t = at::full({batch}, static_cast<float>(timestep));
+  at::Tensor emb = time_linear_2(compute, at::silu(time_linear_1(compute, sinusoidal(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift))));
+  if (!c.text_time) return emb;
+  // SDXL: each size condition embedded as a timestep, after the pooled text embedding.
+  const at::Tensor& text = added.text_embeds;
+  const at::Tensor& ids = added.time_ids;
+  if (!text.defined() || !ids.defined())
+    throw Error("UNet: this model (SDXL) needs the pooled text embedding and the size conditions");
+  const int64_t width = c.projection_class_embeddings_input_dim;
+  if (text.dim() != 2 || ids.dim() != 2 || text.size(0) != batch || ids.size(0) != batch ||
+      text.size(1) + ids.size(1) * c.addition_time_embed_dim != width)
+    throw Error("UNet: added conditions of shapes " + std::to_string(text.size(-1)) + " + " +
+                std::to_string(ids.size(-1)) + " x " + std::to_string(c.addition_time_embed_dim) +
+                " do not make projection_class_embeddings_input_dim " + std::to_string(width));
+  const at::Tensor sizes = sinusoidal(ids.flatten(), c.addition_time_embed_dim, c.flip_sin_to_cos, c.freq_shift);
+  const at::Tensor conditions = at::cat({text.to(at::kFloat), sizes.reshape({batch, -1})}, -1);
+  return emb + add_linear_2(compute, at::silu(add_linear_1(compute, conditions)));
 }
 
 at::Tensor UNet::forward(const Compute& compute, const at::Tensor& sample, double timestep,
-                         const at::Tensor& context) const {
+                         const at::Tensor& context, const AddedConditions& added) const {
   const Compute& cp = compute;
-  const at::Tensor temb = time_embedding(cp, timestep, sample.size(0));
+  const at::Tensor temb = time_embedding(cp, timestep, sample.size(0), added);
   at::Tensor h = conv_in_(cp, sample.contiguous(cp.activation_format()));
   std::vector<at::Tensor> skips{h};
   for (const Block& block : down_) {

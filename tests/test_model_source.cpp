@@ -66,10 +66,15 @@ const ComponentReport& part(const ModelReport& r, const std::string& name) {
 }  // namespace
 
 TEST_CASE("fixture models open with no missing, wrongly shaped or unexpected tensor") {
-  REQUIRE_SHARED(models, "fixtures/A/models");
-  for (const auto& entry : fs::directory_iterator(models)) {
-    CAPTURE(entry.path().string());
-    const ModelSource m = ModelSource::open(entry.path());
+  REQUIRE_SHARED(fixtures, "fixtures");
+  std::vector<fs::path> models;
+  for (const auto& set : fs::directory_iterator(fixtures))
+    if (fs::is_directory(set.path() / "models"))
+      for (const auto& entry : fs::directory_iterator(set.path() / "models")) models.push_back(entry.path());
+  CHECK(models.size() >= 3);  // SD 1.5, SD 2 and SDXL
+  for (const fs::path& path : models) {
+    CAPTURE(path.string());
+    const ModelSource m = ModelSource::open(path);
     const ModelReport r = inspect_model(m);
     CHECK(m.inpainting());
     for (const auto& c : r.components) {
@@ -81,9 +86,51 @@ TEST_CASE("fixture models open with no missing, wrongly shaped or unexpected ten
       CHECK(c.parameters > 0);
     }
     CHECK(r.ok());
-    // SD 2 models use OpenCLIP (gelu) text encoders.
-    const bool sd2 = entry.path().filename().string().find("sd2") != std::string::npos;
-    CHECK((m.family == Family::SD2) == sd2);
+    // SD 2 models use OpenCLIP (gelu) text encoders; SDXL ones have two.
+    const std::string name = path.filename().string();
+    CHECK((m.family == Family::SD2) == (name.find("sd2") != std::string::npos));
+    CHECK((m.family == Family::SDXL) == (name.find("sdxl") != std::string::npos));
+    CHECK(r.components.size() == (m.family == Family::SDXL ? 4u : 3u));
+  }
+}
+
+TEST_CASE("SDXL: the full-size preset declares the real model's parameters; a folder needs both text encoders") {
+  // diffusers/stable-diffusion-xl-1.0-inpainting-0.1: UNet 2,567,463,684 as SDXL base plus
+  // conv_in's 5 more input channels (320 x 5 x 3 x 3); CLIP ViT-L 123,060,480;
+  // OpenCLIP bigG with its projection 694,659,840; the VAE as SD's.
+  const ModelPreset p = model_preset("sdxl-inpaint");
+  const std::map<std::string, int64_t> expected = {{"unet", 2567463684 + 14400}, {"text_encoder", 123060480},
+                                                   {"text_encoder_2", 694659840}, {"vae", 83653863}};
+  for (const auto& [component, count] : expected) {
+    CAPTURE(component);
+    int64_t total = 0;
+    for (const ParamSpec& s : declared_params(component, p.config(component))) {
+      int64_t n = 1;
+      for (int64_t d : s.shape) n *= d;
+      total += n;
+    }
+    CHECK(total == count);
+  }
+
+  const fs::path folder = tiny_model("tiny-sdxl-inpaint", false);
+  if (folder.empty()) return;
+  const ModelSource m = ModelSource::open(folder);
+  CHECK(m.family == Family::SDXL);
+  CHECK(m.architecture() == "SDXL inpainting (9-channel UNet)");
+  CHECK(m.force_zeros_for_empty_prompt);
+  CHECK(m.tokenizer_2_dir == folder / "tokenizer_2");
+  CHECK(inspect_model(m).ok());
+  // Without the second encoder in model_index.json, the UNet's conditions cannot be made.
+  const fs::path d = test::temp_dir("sdxl-half");
+  fs::copy(folder, d / "model", fs::copy_options::recursive);
+  nlohmann::json index = nlohmann::json::parse(std::ifstream(d / "model/model_index.json"));
+  index.erase("text_encoder_2");
+  std::ofstream(d / "model/model_index.json") << index.dump();
+  try {
+    ModelSource::open(d / "model");
+    FAIL("an SDXL UNet without text_encoder_2 opened");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("no text_encoder_2") != std::string::npos);
   }
 }
 

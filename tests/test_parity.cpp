@@ -1,7 +1,10 @@
-// Parity with the reference implementation, driven entirely by a fixture set's
-// index.json ($INPAINT_FIXTURES, default ../shared/fixtures/A): every model, every
-// section, every case. A section this test does not know is a failure.
+// Parity with the reference implementation, driven entirely by the fixture sets'
+// index.json (every set under ../shared/fixtures/, or $INPAINT_FIXTURES for one): every
+// model, every section, every case. A section this test does not know is a failure, and
+// a failure in one section does not stop the others.
+#include <algorithm>
 #include <fstream>
+#include <optional>
 
 #include "engine/error.h"
 #include "engine/json_file.h"
@@ -28,8 +31,14 @@ constexpr double kPipelineTolerance = 2e-3;   // max abs on images in [0, 1]
 
 json read_json(const fs::path& p) { return read_json_file(p); }
 
+// The tokenizer a section names (its component: tokenizer or SDXL's tokenizer_2).
+ClipTokenizer section_tokenizer(const ModelSource& model, const std::string& component) {
+  REQUIRE_MESSAGE((component == "tokenizer" || component == "tokenizer_2"), "unknown tokenizer '" << component << "'");
+  return load_tokenizer(model, component == "tokenizer_2");
+}
+
 void check_tokenizer(const ModelSource& model, const fs::path& dir, const json& spec) {
-  const ClipTokenizer tok = load_tokenizer(model);
+  const ClipTokenizer tok = section_tokenizer(model, spec.value("component", "tokenizer"));
   const json prompts = read_json(dir / spec["prompts_file"].get<std::string>());
   const auto ref = test::fixture_file(dir / spec["file"].get<std::string>());
   const at::Tensor ids = ref.get("input_ids"), lengths = ref.get("untruncated_length");
@@ -52,22 +61,38 @@ void check_tokenizer(const ModelSource& model, const fs::path& dir, const json& 
     }
   }
   CHECK_MESSAGE(wrong == 0, wrong << " of " << prompts.size() << " prompts differ");
-  MESSAGE("tokenizer: " << prompts.size() - wrong << "/" << prompts.size() << " prompts exact");
+  MESSAGE(spec.value("component", "tokenizer") << ": " << prompts.size() - wrong << "/" << prompts.size() << " prompts exact");
 }
 
+// last_hidden_state always; the penultimate layer's states and the pooled output (SDXL
+// sets) where the set has them.
 void check_text_encoder(const Compute& cp, const ModelSource& model, const fs::path& dir, const json& spec) {
+  const std::string component = spec.value("component", "text_encoder");
   const auto ref = test::fixture_file(dir / spec["file"].get<std::string>());
-  const at::Tensor ids = ref.get("input_ids"), expect = ref.get("last_hidden_state");
+  const at::Tensor ids = ref.get("input_ids");
   // Our tokenizer gives the same ids for the listed prompts.
-  const ClipTokenizer tok = load_tokenizer(model);
+  const ClipTokenizer tok = section_tokenizer(model, spec.value("tokenizer", "tokenizer"));
   for (size_t i = 0; i < spec["prompts"].size(); ++i) {
     const auto got = tok.encode_padded(spec["prompts"][i].get<std::string>()).ids;
     CHECK(at::tensor(got).equal(ids[i]));
   }
-  const auto encoder = load_text_encoder(model);
-  const double err = test::max_abs_diff(encoder->forward(cp, ids), expect);
-  MESSAGE("text_encoder: max abs error " << err);
-  CHECK(err <= kNetworkTolerance);
+  const ClipTextOutput out = load_text_encoder(model, component)->encode(cp, ids);
+  const std::map<std::string, at::Tensor> outputs = {{"last_hidden_state", out.last_hidden_state},
+                                                     {"penultimate_hidden_state", out.penultimate_hidden_state},
+                                                     {"pooler_output", out.pooled},
+                                                     {"text_embeds", out.pooled}};
+  for (const auto& [key, description] : spec["tensors"].items()) {
+    if (key == "input_ids") continue;
+    CAPTURE(key);
+    auto it = outputs.find(key);
+    if (it == outputs.end()) {
+      FAIL_CHECK(component << ": output '" << key << "' is not covered by the parity test");
+      continue;
+    }
+    const double err = test::max_abs_diff(it->second, ref.get(key));
+    MESSAGE(component << " " << key << ": max abs error " << err);
+    CHECK(err <= kNetworkTolerance);
+  }
 }
 
 void check_unet(const Compute& cp, const ModelSource& model, const fs::path& dir, const json& spec) {
@@ -77,8 +102,13 @@ void check_unet(const Compute& cp, const ModelSource& model, const fs::path& dir
   for (const json& c : spec["cases"]) {
     CAPTURE(c.dump());
     const at::Tensor sample = ref.get(c["sample"].get<std::string>());
+    AddedConditions added;  // SDXL sets: the pooled embedding and the case's size conditions
+    if (c.contains("time_ids")) {
+      added.text_embeds = ref.get("text_embeds").expand({sample.size(0), -1});
+      added.time_ids = ref.get(c["time_ids"].get<std::string>()).expand({sample.size(0), -1});
+    }
     const at::Tensor out = unet->forward(cp, sample, c["timestep"].get<double>(),
-                                         context.expand({sample.size(0), -1, -1}));
+                                         context.expand({sample.size(0), -1, -1}), added);
     const double err = test::max_abs_diff(out, ref.get(c["out"].get<std::string>()));
     MESSAGE("unet " << c["out"].get<std::string>() << ": max abs error " << err);
     CHECK(err <= kNetworkTolerance);
@@ -175,26 +205,32 @@ void check_pipeline(const Compute& cp, const ModelSource& model, const fs::path&
   if (sections.contains("schedulers"))
     for (const json& c : sections["schedulers"]["cases"]) classes[c["scheduler"]] = c["cls"];
   const auto ref = test::fixture_file(dir / spec["file"].get<std::string>());
-  GenerationOptions o;
-  o.prompt = spec["prompt"].get<std::string>();
-  o.negative_prompt = spec["negative_prompt"].get<std::string>();
-  o.guidance = spec["guidance_scale"].get<double>();
-  o.strength = spec["strength"].get<double>();
-  o.seed = seed_of(spec["generator"].get<std::string>());
   for (const json& c : spec["cases"]) {
     const std::string key = c["key"].get<std::string>();
     CAPTURE(key);
+    // A case's own strength or negative prompt replaces the section's; a null negative
+    // prompt is one not passed (SDXL: zeros for the unconditional inputs).
+    GenerationOptions o;
+    o.prompt = spec["prompt"].get<std::string>();
+    const json& negative = c.contains("negative_prompt") ? c["negative_prompt"] : spec["negative_prompt"];
+    o.negative_prompt_given = !negative.is_null();
+    if (!negative.is_null()) o.negative_prompt = negative.get<std::string>();
+    o.guidance = spec["guidance_scale"].get<double>();
+    o.strength = c.value("strength", spec["strength"].get<double>());
+    o.seed = seed_of(spec["generator"].get<std::string>());
     const std::string name = c["scheduler"].get<std::string>();
     REQUIRE_MESSAGE(classes.count(name), "scheduler '" << name << "' has no class in the set's schedulers section");
     o.scheduler = classes[name];
     o.steps = c["num_inference_steps"].get<int>();
     const int64_t h = c["height"].get<int64_t>(), w = c["width"].get<int64_t>();
-    // The generator draws: our CPU generator gives diffusers' initial noise.
+    // The generator's draws, in the order the case lists (SD sets: initial noise, then the
+    // masked image's latent noise): our CPU generator gives diffusers' draws.
     at::Generator gen = at::detail::createCPUGenerator(o.seed);
-    const at::Tensor noise = at::randn({1, 4, h / 8, w / 8}, gen);
-    CHECK(test::max_abs_diff(noise, ref.get(c["initial_noise"].get<std::string>())) == 0);
-    CHECK(test::max_abs_diff(at::randn({1, 4, h / 8, w / 8}, gen),
-                             ref.get(c["masked_image_latent_noise"].get<std::string>())) == 0);
+    const json order = c.value("draw_order", json{"initial_noise", "masked_image_latent_noise"});
+    for (const json& draw : order) {
+      CAPTURE(draw.get<std::string>());
+      CHECK(test::max_abs_diff(at::randn({1, 4, h / 8, w / 8}, gen), ref.get(c[draw.get<std::string>()].get<std::string>())) == 0);
+    }
 
     const at::Tensor image = ref.get(c["input_image"].get<std::string>()).to(at::kFloat).div(255.0)
                                  .permute({2, 0, 1}).unsqueeze(0) * 2 - 1;
@@ -213,19 +249,35 @@ void check_pipeline(const Compute& cp, const ModelSource& model, const fs::path&
   }
 }
 
+// The fixture sets to check: $INPAINT_FIXTURES, or every set under ../shared/fixtures.
+std::vector<fs::path> fixture_sets() {
+  if (const char* env = std::getenv("INPAINT_FIXTURES")) return {env};
+  const fs::path root = test::shared("fixtures");
+  std::vector<fs::path> sets;
+  if (root.empty()) return sets;
+  for (const auto& entry : fs::directory_iterator(root))
+    if (fs::exists(entry.path() / "index.json")) sets.push_back(entry.path());
+  std::sort(sets.begin(), sets.end());
+  return sets;
+}
+
+void check_section(const Compute& cp, const ModelSource& model, const fs::path& dir, const std::string& section,
+                   const json& spec, const json& sections) {
+  const std::string component = spec.value("component", section);
+  if (component == "tokenizer" || component == "tokenizer_2") check_tokenizer(model, dir, spec);
+  else if (component == "text_encoder" || component == "text_encoder_2") check_text_encoder(cp, model, dir, spec);
+  else if (section == "unet") check_unet(cp, model, dir, spec);
+  else if (section == "vae") check_vae(cp, model, dir, spec);
+  else if (section == "schedulers") check_schedulers(dir, spec);
+  else if (section == "pipeline") check_pipeline(cp, model, dir, spec, sections);
+  else FAIL_CHECK("section '" << section << "' is not covered by the parity test");
+}
+
 }  // namespace
 
-TEST_CASE("parity: every case of the fixture set matches the reference") {
-  fs::path set;
-  if (const char* env = std::getenv("INPAINT_FIXTURES")) {
-    set = env;
-  } else {
-    set = test::shared("fixtures/A");
-    if (set.empty()) return;
-  }
-  const json index = read_json(set / "index.json");
-  REQUIRE(index.contains("models"));
-  MESSAGE("fixture set " << set.string());
+TEST_CASE("parity: every case of every fixture set matches the reference") {
+  const std::vector<fs::path> sets = fixture_sets();
+  if (sets.empty()) return;  // test::shared said why
   // The default policy; oneDNN's Winograd kernel for every 3x3 convolution it runs (the
   // fixtures' small images reach the default's threshold in the VAE only); never.
   const int64_t by_default = ComputePolicy{}.winograd_from_pixels;
@@ -235,20 +287,32 @@ TEST_CASE("parity: every case of the fixture set matches the reference") {
     Compute cp;
     cp.policy.winograd_from_pixels = winograd_from;
     const int64_t winograd_before = winograd_convolutions();
-    for (const auto& [name, sections] : index["models"].items()) {
-      CAPTURE(name);
-      const ModelSource model = ModelSource::open(set / "models" / name);
-      const fs::path dir = set / name;
-      for (const auto& [section, spec] : sections.items()) {
-        CAPTURE(section);
-        MESSAGE(name << " / " << section);
-        if (section == "tokenizer") check_tokenizer(model, dir, spec);
-        else if (section == "text_encoder") check_text_encoder(cp, model, dir, spec);
-        else if (section == "unet") check_unet(cp, model, dir, spec);
-        else if (section == "vae") check_vae(cp, model, dir, spec);
-        else if (section == "schedulers") check_schedulers(dir, spec);
-        else if (section == "pipeline") check_pipeline(cp, model, dir, spec, sections);
-        else FAIL_CHECK("section '" << section << "' is not covered by the parity test");
+    for (const fs::path& set : sets) {
+      CAPTURE(set.string());
+      MESSAGE("fixture set " << set.string());
+      const json index = read_json(set / "index.json");
+      REQUIRE(index.contains("models"));
+      for (const auto& [name, sections] : index["models"].items()) {
+        CAPTURE(name);
+        std::optional<ModelSource> model;
+        try {
+          model = ModelSource::open(set / "models" / name);
+        } catch (const Error& e) {
+          FAIL_CHECK("cannot open " << name << ": " << e.what());
+          continue;
+        }
+        for (const auto& [section, spec] : sections.items()) {
+          CAPTURE(section);
+          MESSAGE(name << " / " << section);
+          // A failed REQUIRE or an error ends its section only (what failed is recorded).
+          try {
+            check_section(cp, *model, set / name, section, spec, sections);
+          } catch (const std::exception& e) {
+            FAIL_CHECK(name << " / " << section << ": " << e.what());
+          } catch (...) {
+            MESSAGE(name << " / " << section << ": stopped at a failed requirement");
+          }
+        }
       }
     }
     if (winograd_from == 0) CHECK(winograd_convolutions() == winograd_before);
@@ -296,38 +360,40 @@ TEST_CASE("parity in bf16 (where the processor has native bf16): UNet, VAE and p
     MESSAGE("SKIPPED: no native bf16 on " << cpu_features().name << " (bf16 is refused there: test_layers.cpp)");
     return;
   }
-  const fs::path set = test::shared("fixtures/A");
-  if (set.empty()) return;
   Compute bf16;
   bf16.precision = Precision::bf16;
-  const json index = read_json(set / "index.json");
-  for (const auto& [name, sections] : index["models"].items()) {
-    CAPTURE(name);
-    const ModelSource model = ModelSource::open(set / "models" / name);
-    const fs::path dir = set / name;
-    if (sections.contains("unet")) {
-      const json& spec = sections["unet"];
-      const auto ref = test::fixture_file(dir / spec["file"].get<std::string>());
-      const at::Tensor context = ref.get("encoder_hidden_states");
-      const auto unet = load_unet(model);
-      for (const json& c : spec["cases"]) {
-        const at::Tensor sample = ref.get(c["sample"].get<std::string>());
-        const at::Tensor out = unet->forward(bf16, sample, c["timestep"].get<double>(), context.expand({sample.size(0), -1, -1}));
-        const double e = relative_l2(out, ref.get(c["out"].get<std::string>()));
-        MESSAGE(name << " unet " << c["out"].get<std::string>() << " in bf16: relative L2 error " << e);
-        CHECK(e <= 3e-2);
-        CHECK(e > 1e-5);  // bf16 really ran (fp32 is within 1e-6 here)
+  for (const fs::path& set : fixture_sets()) {
+    const json index = read_json(set / "index.json");
+    for (const auto& [name, sections] : index["models"].items()) {
+      CAPTURE(name);
+      const ModelSource model = ModelSource::open(set / "models" / name);
+      const fs::path dir = set / name;
+      if (sections.contains("unet")) {
+        const json& spec = sections["unet"];
+        const auto ref = test::fixture_file(dir / spec["file"].get<std::string>());
+        const at::Tensor context = ref.get("encoder_hidden_states");
+        const auto unet = load_unet(model);
+        for (const json& c : spec["cases"]) {
+          const at::Tensor sample = ref.get(c["sample"].get<std::string>());
+          AddedConditions added;
+          if (c.contains("time_ids")) added = {ref.get("text_embeds"), ref.get(c["time_ids"].get<std::string>())};
+          const at::Tensor out = unet->forward(bf16, sample, c["timestep"].get<double>(), context.expand({sample.size(0), -1, -1}), added);
+          const double e = relative_l2(out, ref.get(c["out"].get<std::string>()));
+          MESSAGE(name << " unet " << c["out"].get<std::string>() << " in bf16: relative L2 error " << e);
+          CHECK(e <= 3e-2);
+          CHECK(e > 1e-5);  // bf16 really ran (fp32 is within 1e-6 here)
+        }
       }
-    }
-    if (sections.contains("vae")) {
-      const json& spec = sections["vae"];
-      const auto ref = test::fixture_file(dir / spec["file"].get<std::string>());
-      const auto vae = load_vae(model);
-      for (const json& c : spec["cases"]) {
-        if (c["kind"].get<std::string>() != "decode") continue;
-        const double e = relative_l2(vae->decode(bf16, ref.get(c["input"].get<std::string>())), ref.get(c["out"].get<std::string>()));
-        MESSAGE(name << " vae decode in bf16: relative L2 error " << e);
-        CHECK(e <= 3e-2);
+      if (sections.contains("vae")) {
+        const json& spec = sections["vae"];
+        const auto ref = test::fixture_file(dir / spec["file"].get<std::string>());
+        const auto vae = load_vae(model);
+        for (const json& c : spec["cases"]) {
+          if (c["kind"].get<std::string>() != "decode") continue;
+          const double e = relative_l2(vae->decode(bf16, ref.get(c["input"].get<std::string>())), ref.get(c["out"].get<std::string>()));
+          MESSAGE(name << " vae decode in bf16: relative L2 error " << e);
+          CHECK(e <= 3e-2);
+        }
       }
     }
   }

@@ -156,7 +156,7 @@ void add_run(CLI::App& app) {
   cmd->add_option("--image", a->image, "PNG or JPEG (8/16-bit, grey or RGB(A))")->required();
   cmd->add_option("--mask", a->mask, "Mask image, white = repaint (soft edges blend)")->required();
   cmd->add_option("--prompt", a->gen.prompt, "What should be there");
-  cmd->add_option("--negative-prompt", a->gen.negative_prompt, "What should not");
+  CLI::Option* negative = cmd->add_option("--negative-prompt", a->gen.negative_prompt, "What should not (SDXL: none gives zeros, \"\" encodes the empty prompt)");
   cmd->add_option("--steps", a->gen.steps, "Denoising steps (1-1000)")->capture_default_str();
   cmd->add_option("--guidance", a->gen.guidance, "Classifier-free guidance; <= 1 skips the unconditional pass")
       ->capture_default_str();
@@ -189,9 +189,10 @@ void add_run(CLI::App& app) {
                 "3x3 convolutions through the direct kernel only, for comparison (the Winograd kernel is 2-3x faster on large images)");
   cmd->add_flag("--quiet", a->quiet, "No progress output");
   cmd->add_flag("--profile", a->profile, "Time the UNet's operations by kind (printed, and in the report)");
-  cmd->callback([a] {
+  cmd->callback([a, negative] {
     const auto start = std::chrono::steady_clock::now();
     GenerationOptions gen = a->gen;
+    gen.negative_prompt_given = negative->count() > 0;
     if (a->seed < 0) {
       gen.seed = std::random_device{}() & 0xffffffffu;
       std::fprintf(stderr, "seed: %llu\n", static_cast<unsigned long long>(gen.seed));

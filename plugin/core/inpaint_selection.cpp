@@ -51,7 +51,7 @@ class GimpProgress : public Progress {
 GenerationOptions generation_options(const Settings& s) {
   GenerationOptions g;
   g.prompt = s.prompt;
-  g.negative_prompt = s.negative_prompt;
+  g.negative_prompt = s.negative_prompt;  // an empty field: none (SDXL: zeros, as diffusers without one)
   g.steps = s.steps;
   g.guidance = s.guidance;
   g.strength = s.strength;
