@@ -33,6 +33,8 @@ std::string unet_key(const std::string& name, const CheckpointLayout& l) {
   if (swap_prefix(s, "conv_in.", "input_blocks.0.0.") ||
       swap_prefix(s, "time_embedding.linear_1.", "time_embed.0.") ||
       swap_prefix(s, "time_embedding.linear_2.", "time_embed.2.") ||
+      swap_prefix(s, "add_embedding.linear_1.", "label_emb.0.0.") ||  // SDXL
+      swap_prefix(s, "add_embedding.linear_2.", "label_emb.0.2.") ||
       swap_prefix(s, "conv_norm_out.", "out.0.") || swap_prefix(s, "conv_out.", "out.2."))
     return s;
   std::smatch m;
@@ -103,6 +105,7 @@ OriginalKey openclip_key(const std::string& name) {
   static const std::regex layer(R"(text_model\.encoder\.layers\.(\d+)\.(.*))");
   if (name == "text_model.embeddings.token_embedding.weight") return {"token_embedding.weight"};
   if (name == "text_model.embeddings.position_embedding.weight") return {"positional_embedding"};
+  if (name == "text_projection.weight") return {"text_projection", 0, 1, false, true};
   std::string s = name;
   if (swap_prefix(s, "text_model.final_layer_norm.", "ln_final.")) return {s};
   std::smatch m;
@@ -124,9 +127,16 @@ OriginalKey openclip_key(const std::string& name) {
 
 }  // namespace
 
+std::vector<std::string> component_names(Family family) {
+  if (family == Family::SDXL) return {"unet", "vae", "text_encoder", "text_encoder_2"};
+  return {"unet", "vae", "text_encoder"};
+}
+
 const char* checkpoint_prefix(const std::string& component, Family family) {
   if (component == "unet") return "model.diffusion_model.";
   if (component == "vae") return "first_stage_model.";
+  if (family == Family::SDXL)  // CLIP ViT-L as transformers has it, OpenCLIP bigG
+    return component == "text_encoder" ? "conditioner.embedders.0.transformer." : "conditioner.embedders.1.model.";
   return family == Family::SD2 ? "cond_stage_model.model." : "cond_stage_model.transformer.";
 }
 
@@ -139,6 +149,8 @@ OriginalKey original_key(const std::string& component, const std::string& name,
     key = vae_key(name, layout);
   else if (component == "text_encoder")
     key = layout.family == Family::SD2 ? openclip_key(name) : OriginalKey{name};
+  else if (component == "text_encoder_2" && layout.family == Family::SDXL)
+    key = openclip_key(name);
   else
     throw Error("unknown component '" + component + "'");
   key.name = checkpoint_prefix(component, layout.family) + key.name;

@@ -39,11 +39,6 @@ std::string tokenizer_pad(Family family, bool second) {
   return family == Family::SD2 || second ? "!" : "<|endoftext|>";
 }
 
-std::vector<std::string> component_names(Family family) {
-  if (family == Family::SDXL) return {"unet", "vae", "text_encoder", "text_encoder_2"};
-  return {"unet", "vae", "text_encoder"};
-}
-
 void write_tokenizer(const fs::path& dir, const fs::path& source, const std::string& pad) {
   fs::create_directories(dir);
   for (const char* f : {"vocab.json", "merges.txt"})

@@ -30,8 +30,6 @@ std::string tokenizer_pad(Family family, bool second = false);
 // vocab.json and merges.txt from `source`, the other two files for padding with `pad`.
 void write_tokenizer(const std::filesystem::path& dir, const std::filesystem::path& source, const std::string& pad);
 nlohmann::json model_index_json(bool inpainting, Family family);
-// The networks of a family's model folder: unet, vae, text_encoder (SDXL: text_encoder_2).
-std::vector<std::string> component_names(Family family);
 // gen-model's and convert's output. An existing one is refused unless `force`, and even
 // then unless inpaint wrote it (model_index.json's "_written_by", or a .safetensors file
 // whose metadata names an inpaint writer); an output that overlaps one of `inputs` (the

@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -16,8 +17,6 @@ namespace fs = std::filesystem;
 
 namespace inpaint {
 namespace {
-
-const char* const kComponents[] = {"unet", "vae", "text_encoder"};  // of single files (SD 1.x, 2.x)
 
 uint64_t fnv1a(const std::string& s, uint64_t seed) {
   uint64_t h = 1469598103934665603ull ^ seed;
@@ -57,8 +56,7 @@ std::vector<Pending> single_file_tensors(const ModelPreset& preset, const Genera
   const CheckpointLayout layout = checkpoint_layout(preset.family, preset.unet, preset.vae);
   // Original key -> the parameters it is made of, in part order.
   std::map<std::string, std::vector<std::pair<OriginalKey, ParamSpec>>> groups;
-  if (preset.family == Family::SDXL) throw Error("gen-model: single-file SDXL checkpoints are not written yet (write a folder)");
-  for (const char* name : kComponents) {
+  for (const std::string& name : component_names(preset.family)) {
     const nlohmann::json& config = preset.config(name);
     for (const ParamSpec& s : declared_params(name, config)) {
       const OriginalKey key = original_key(name, s.name, layout);
@@ -72,20 +70,26 @@ std::vector<Pending> single_file_tensors(const ModelPreset& preset, const Genera
     std::vector<int64_t> shape = parts[0].second.shape;
     shape[0] *= static_cast<int64_t>(parts.size());
     if (parts[0].first.conv1x1) shape.insert(shape.end(), {1, 1});
-    tensors.push_back({{name, o.dtype, shape}, [parts, shape, &o] {
+    const bool transposed = parts[0].first.transposed;
+    if (transposed) std::reverse(shape.begin(), shape.end());
+    tensors.push_back({{name, o.dtype, shape}, [parts, shape, transposed, &o] {
                          std::vector<at::Tensor> values;
                          for (const auto& [key, s] : parts)
                            values.push_back(random_parameter(s.name, s.shape, o.seed));
-                         return in_dtype(at::cat(values, 0).reshape(shape), o.dtype);
+                         const at::Tensor value = at::cat(values, 0);
+                         return in_dtype(transposed ? value.t() : value.reshape(shape), o.dtype);
                        }});
   }
   // What real checkpoints also carry: buffers, and for SD 2 the text layer it skips.
   tensors.push_back({{"alphas_cumprod", DType::F32, {1000}},
                      [] { return at::linspace(0.999, 0.005, 1000); }});
-  if (preset.family == Family::SD1) {
-    tensors.push_back({{"cond_stage_model.transformer.text_model.embeddings.position_ids",
-                        DType::I64, {1, 77}},
+  if (preset.family != Family::SD2) {
+    const std::string clip = preset.family == Family::SD1 ? "cond_stage_model.transformer." : "conditioner.embedders.0.transformer.";
+    tensors.push_back({{clip + "text_model.embeddings.position_ids", DType::I64, {1, 77}},
                        [] { return at::arange(77, at::kLong).unsqueeze(0); }});
+    if (preset.family == Family::SDXL)
+      tensors.push_back({{"conditioner.embedders.1.model.logit_scale", DType::F32, {}},
+                         [] { return at::full({}, 4.6052, at::kFloat); }});
   } else {
     const int64_t layers = preset.text_encoder["num_hidden_layers"].get<int64_t>();
     const int64_t d = preset.text_encoder["hidden_size"].get<int64_t>();
@@ -114,11 +118,10 @@ void generate_single_file(const ModelPreset& preset, const GenerateOptions& o,
   const std::vector<Pending> tensors = single_file_tensors(preset, o);
   if (o.out.has_parent_path()) fs::create_directories(o.out.parent_path());
   const fs::path tmp = fresh_partial(o.out);
-  write_tensors(tmp, tensors,
-             {{"format", "pt"}, {"generator", "inpaint gen-model"}, {"preset", preset.name},
-              {"seed", std::to_string(o.seed)}, {"unet_config", preset.unet.dump()},
-              {"vae_config", preset.vae.dump()}, {"text_encoder_config", preset.text_encoder.dump()}},
-             progress);
+  std::map<std::string, std::string> metadata = {{"format", "pt"}, {"generator", "inpaint gen-model"},
+                                                 {"preset", preset.name}, {"seed", std::to_string(o.seed)}};
+  for (const std::string& name : component_names(preset.family)) metadata[name + "_config"] = preset.config(name).dump();
+  write_tensors(tmp, tensors, metadata, progress);
   put_in_place(tmp, o.out);
   // Beside the file, for the loader to find; a tokenizer folder already there (the
   // user's, or an earlier run's) is left as it is.

@@ -84,20 +84,20 @@ std::vector<ModelPreset> make_presets() {
     all.push_back({"tiny-sd15" + suffix, Family::SD1,
                    unet_config(in, {32, 32, 64, 64}, 8, 8, 64, false, 8),
                    vae_config({32, 32, 64, 64}, 8, 64), text_config(64, 2, 4, 128, "quick_gelu"),
-                   scheduler_config()});
+                   scheduler_config(), nullptr});
     all.push_back({"tiny-sd2" + suffix, Family::SD2,
                    unet_config(in, {32, 32, 64, 64}, 8, {2, 2, 4, 4}, 64, true, 8),
                    vae_config({32, 32, 64, 64}, 8, 64), text_config(64, 2, 4, 128, "gelu"),
-                   scheduler_config()});
+                   scheduler_config(), nullptr});
     all.push_back({"sd15" + suffix, Family::SD1,
                    unet_config(in, {320, 640, 1280, 1280}, 32, 8, 768, false, 64),
                    vae_config({128, 256, 512, 512}, 32, 512),
-                   text_config(768, 12, 12, 3072, "quick_gelu"), scheduler_config()});
+                   text_config(768, 12, 12, 3072, "quick_gelu"), scheduler_config(), nullptr});
     // diffusers' SD 2 folders keep 23 of OpenCLIP's 24 text layers (the penultimate output).
     all.push_back({"sd2" + suffix, Family::SD2,
                    unet_config(in, {320, 640, 1280, 1280}, 32, {5, 10, 20, 20}, 1024, true, 64),
                    vae_config({128, 256, 512, 512}, 32, 512),
-                   text_config(1024, 23, 16, 4096, "gelu"), scheduler_config()});
+                   text_config(1024, 23, 16, 4096, "gelu"), scheduler_config(), nullptr});
   }
   // The fixtures' tiny SDXL model (../shared/fixtures/SDXL.md) and the real inpainting one
   // (diffusers/stable-diffusion-xl-1.0-inpainting-0.1).
@@ -127,6 +127,10 @@ const json& ModelPreset::config(const std::string& component) const {
   if (component == "text_encoder") return text_encoder;
   if (component == "text_encoder_2" && !text_encoder_2.is_null()) return text_encoder_2;
   throw Error("preset " + name + " has no " + component);
+}
+
+json default_scheduler_config(Family family) {
+  return family == Family::SDXL ? euler_config() : scheduler_config();
 }
 
 std::vector<std::string> model_preset_names() {

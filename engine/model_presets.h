@@ -17,6 +17,9 @@ struct ModelPreset {
   const nlohmann::json& config(const std::string& component) const;
 };
 
+// The scheduler a family's models ship with (SD: PNDM, SDXL: Euler); for single files.
+nlohmann::json default_scheduler_config(Family family);
+
 const ModelPreset& model_preset(const std::string& name);  // throws, listing the names
 std::vector<std::string> model_preset_names();
 

@@ -1,5 +1,6 @@
 #include "engine/model_source.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -7,6 +8,7 @@
 
 #include "engine/error.h"
 #include "engine/json_file.h"
+#include "engine/model_presets.h"
 #include "engine/schedulers/scheduler.h"
 #include "models/config.h"
 #include "models/clip_text.h"
@@ -17,8 +19,6 @@ namespace fs = std::filesystem;
 
 namespace inpaint {
 namespace {
-
-const char* const kComponents[] = {"unet", "vae", "text_encoder"};
 
 bool is_text_encoder(const std::string& component) {
   return component == "text_encoder" || component == "text_encoder_2";
@@ -99,35 +99,60 @@ nlohmann::json single_file_unet_config(const SafetensorsFile& f, Family family) 
   const std::string p = "model.diffusion_model.";
   const TensorInfo conv_in = need(f, p + "input_blocks.0.0.weight", "UNet");
   const TensorInfo conv_out = need(f, p + "out.2.weight", "UNet");
-  const TensorInfo to_k = need(f, p + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", "UNet");
-  const TensorInfo proj_in = need(f, p + "input_blocks.1.1.proj_in.weight", "UNet");
-  // Channels per level: the out-conv of each level's first resnet.
-  std::vector<int64_t> channels;
-  for (int level = 0; level < 4; ++level)
-    channels.push_back(
-        need(f, p + "input_blocks." + std::to_string(1 + 3 * level) + ".0.out_layers.3.weight", "UNet")
-            .shape[0]);
-  // Head counts are not in the weights: SD 1.x has 8 heads, SD 2.x heads of 64 channels.
+  // Levels: conv_in, then per level two resnets (each with its transformer, if any) and
+  // a downsampler, none after the last: SD 12 input blocks (4 levels), SDXL 9 (3).
+  const int64_t levels = count_indexed(f, p + "input_blocks.") / 3;
+  if (levels < 1 || levels > int64_t(kMaxLevels))
+    throw Error(f.label() + ": not a Stable Diffusion checkpoint (UNet of " + std::to_string(levels) + " levels)");
+  std::vector<int64_t> channels, depths;
+  std::vector<std::string> down, up;
+  int64_t context = 0;
+  bool linear = false;
+  for (int64_t level = 0; level < levels; ++level) {
+    const std::string block = p + "input_blocks." + std::to_string(1 + 3 * level) + ".";
+    channels.push_back(need(f, block + "0.out_layers.3.weight", "UNet").shape[0]);  // its first resnet's out-conv
+    const int64_t depth = count_indexed(f, block + "1.transformer_blocks.");
+    down.push_back(depth > 0 ? "CrossAttnDownBlock2D" : "DownBlock2D");
+    up.insert(up.begin(), depth > 0 ? "CrossAttnUpBlock2D" : "UpBlock2D");
+    depths.push_back(depth > 0 ? depth : level == levels - 1 ? count_indexed(f, p + "middle_block.1.transformer_blocks.") : 1);
+    if (depth > 0 && context == 0) {
+      context = need(f, block + "1.transformer_blocks.0.attn2.to_k.weight", "UNet").shape[1];
+      linear = need(f, block + "1.proj_in.weight", "UNet").shape.size() == 2;
+    }
+  }
+  if (context == 0) throw Error(f.label() + ": not a Stable Diffusion checkpoint (a UNet without cross-attention)");
+  // Head counts are not in the weights: SD 1.x has 8 heads, SD 2.x and SDXL heads of 64 channels.
   nlohmann::json heads = 8;
-  if (family == Family::SD2) heads = {channels[0] / 64, channels[1] / 64, channels[2] / 64, channels[3] / 64};
-  return {{"_class_name", "UNet2DConditionModel"},
-          {"in_channels", conv_in.shape[1]},
-          {"out_channels", conv_out.shape[0]},
-          {"sample_size", 64},
-          {"layers_per_block", 2},
-          {"block_out_channels", channels},
-          {"down_block_types", {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"}},
-          {"up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}},
-          {"attention_head_dim", heads},
-          {"cross_attention_dim", to_k.shape[1]},
-          {"use_linear_projection", proj_in.shape.size() == 2},
-          {"norm_num_groups", 32},
-          {"norm_eps", 1e-5},
-          {"flip_sin_to_cos", true},
-          {"freq_shift", 0}};
+  if (family != Family::SD1) {
+    heads = nlohmann::json::array();
+    for (int64_t c : channels) heads.push_back(c / 64);
+  }
+  nlohmann::json config = {{"_class_name", "UNet2DConditionModel"},
+                           {"in_channels", conv_in.shape[1]},
+                           {"out_channels", conv_out.shape[0]},
+                           {"sample_size", family == Family::SDXL ? 128 : 64},
+                           {"layers_per_block", 2},
+                           {"block_out_channels", channels},
+                           {"down_block_types", down},
+                           {"up_block_types", up},
+                           {"attention_head_dim", heads},
+                           {"cross_attention_dim", context},
+                           {"use_linear_projection", linear},
+                           {"norm_num_groups", 32},
+                           {"norm_eps", 1e-5},
+                           {"flip_sin_to_cos", true},
+                           {"freq_shift", 0}};
+  if (std::any_of(depths.begin(), depths.end(), [](int64_t d) { return d != 1; }))
+    config["transformer_layers_per_block"] = depths;
+  // SDXL's added conditions: label_emb takes the pooled text embedding and the six size
+  // conditions of 256 channels each (the width of those is not in the weights).
+  if (const TensorInfo* label = f.find(p + "label_emb.0.0.weight"))
+    config.update({{"addition_embed_type", "text_time"}, {"addition_time_embed_dim", 256},
+                   {"projection_class_embeddings_input_dim", label->shape.at(1)}});
+  return config;
 }
 
-nlohmann::json single_file_vae_config(const SafetensorsFile& f) {
+nlohmann::json single_file_vae_config(const SafetensorsFile& f, Family family) {
   const TensorInfo conv_in = need(f, "first_stage_model.encoder.conv_in.weight", "VAE");
   const TensorInfo post = need(f, "first_stage_model.post_quant_conv.weight", "VAE");
   std::vector<int64_t> channels;
@@ -144,54 +169,57 @@ nlohmann::json single_file_vae_config(const SafetensorsFile& f) {
           {"down_block_types", down},
           {"up_block_types", up},
           {"norm_num_groups", 32},
-          {"sample_size", 512},
-          {"scaling_factor", 0.18215}};
+          {"sample_size", family == Family::SDXL ? 1024 : 512},
+          {"scaling_factor", family == Family::SDXL ? 0.13025 : 0.18215}};
 }
 
-nlohmann::json single_file_text_config(const SafetensorsFile& f, Family family) {
-  nlohmann::json c = {{"architectures", {"CLIPTextModel"}}, {"layer_norm_eps", 1e-5}};
-  if (family == Family::SD2) {
-    const std::string p = "cond_stage_model.model.";
-    const TensorInfo tok = need(f, p + "token_embedding.weight", "OpenCLIP text encoder");
-    const TensorInfo pos = need(f, p + "positional_embedding", "OpenCLIP text encoder");
-    const TensorInfo fc = need(f, p + "transformer.resblocks.0.mlp.c_fc.weight", "OpenCLIP text encoder");
-    // SD 2 uses the penultimate layer: the single file's last layer is dropped.
-    const int64_t layers = count_indexed(f, p + "transformer.resblocks.") - 1;
-    c.update({{"vocab_size", tok.shape[0]}, {"hidden_size", tok.shape[1]},
-              {"max_position_embeddings", pos.shape[0]}, {"intermediate_size", fc.shape[0]},
-              {"num_hidden_layers", layers}, {"num_attention_heads", tok.shape[1] / 64},
-              {"hidden_act", "gelu"}});
-  } else {
-    const std::string p = "cond_stage_model.transformer.text_model.";
-    const TensorInfo tok = need(f, p + "embeddings.token_embedding.weight", "CLIP text encoder");
-    const TensorInfo pos = need(f, p + "embeddings.position_embedding.weight", "CLIP text encoder");
-    const TensorInfo fc = need(f, p + "encoder.layers.0.mlp.fc1.weight", "CLIP text encoder");
-    c.update({{"vocab_size", tok.shape[0]}, {"hidden_size", tok.shape[1]},
-              {"max_position_embeddings", pos.shape[0]}, {"intermediate_size", fc.shape[0]},
-              {"num_hidden_layers", count_indexed(f, p + "encoder.layers.")},
-              {"num_attention_heads", tok.shape[1] / 64}, {"hidden_act", "quick_gelu"}});
-  }
+// An OpenCLIP text encoder under `p`: SD 2's (its last layer unused) or SDXL's bigG (all
+// layers, and the projection of the pooled output).
+nlohmann::json openclip_text_config(const SafetensorsFile& f, const std::string& p, bool drop_last_layer, bool projection) {
+  const TensorInfo tok = need(f, p + "token_embedding.weight", "OpenCLIP text encoder");
+  const TensorInfo pos = need(f, p + "positional_embedding", "OpenCLIP text encoder");
+  const TensorInfo fc = need(f, p + "transformer.resblocks.0.mlp.c_fc.weight", "OpenCLIP text encoder");
+  const int64_t layers = count_indexed(f, p + "transformer.resblocks.") - (drop_last_layer ? 1 : 0);
+  nlohmann::json c = {{"architectures", {"CLIPTextModel"}}, {"layer_norm_eps", 1e-5},
+                      {"vocab_size", tok.shape[0]}, {"hidden_size", tok.shape[1]},
+                      {"max_position_embeddings", pos.shape[0]}, {"intermediate_size", fc.shape[0]},
+                      {"num_hidden_layers", layers}, {"num_attention_heads", tok.shape[1] / 64},
+                      {"hidden_act", "gelu"}};
+  if (projection)
+    c.update({{"architectures", {"CLIPTextModelWithProjection"}},
+              {"projection_dim", need(f, p + "text_projection", "OpenCLIP text encoder").shape.at(1)}});
   return c;
 }
 
-// The SD default scheduler (what the reference model folders ship).
-nlohmann::json default_scheduler_config() {
-  return {{"_class_name", "PNDMScheduler"}, {"num_train_timesteps", 1000},
-          {"beta_start", 0.00085},          {"beta_end", 0.012},
-          {"beta_schedule", "scaled_linear"}, {"skip_prk_steps", true},
-          {"set_alpha_to_one", false},      {"steps_offset", 1},
-          {"prediction_type", "epsilon"},   {"timestep_spacing", "leading"},
-          {"clip_sample", false}};
+// OpenAI's CLIP as transformers stores it, under `p` (SD 1.x, SDXL's first encoder).
+nlohmann::json clip_text_config(const SafetensorsFile& f, const std::map<std::string, const TensorInfo*>& by_name,
+                                const std::string& p) {
+  auto get = [&](const std::string& name) {
+    auto it = by_name.find(p + name);
+    if (it == by_name.end()) need(f, p + name, "CLIP text encoder");  // throws, naming it
+    return *it->second;
+  };
+  const TensorInfo tok = get("embeddings.token_embedding.weight");
+  const TensorInfo pos = get("embeddings.position_embedding.weight");
+  const TensorInfo fc = get("encoder.layers.0.mlp.fc1.weight");
+  int64_t layers = 0;
+  while (by_name.count(p + "encoder.layers." + std::to_string(layers) + ".mlp.fc1.weight")) ++layers;
+  return {{"architectures", {"CLIPTextModel"}}, {"layer_norm_eps", 1e-5},
+          {"vocab_size", tok.shape[0]}, {"hidden_size", tok.shape[1]},
+          {"max_position_embeddings", pos.shape[0]}, {"intermediate_size", fc.shape[0]},
+          {"num_hidden_layers", layers}, {"num_attention_heads", tok.shape[1] / 64}, {"hidden_act", "quick_gelu"}};
 }
 
 // Tensors outside the three networks, or parts of them the pipeline does not use.
 bool ignorable(const std::string& key, Family family, int64_t text_layers) {
-  for (const char* prefix : {"model.diffusion_model.", "first_stage_model.", "cond_stage_model."})
+  for (const char* prefix : {"model.diffusion_model.", "first_stage_model.", "cond_stage_model.", "conditioner."})
     if (key.rfind(prefix, 0) == 0) {
       if (key == "cond_stage_model.transformer.text_model.embeddings.position_ids" ||
           key == "cond_stage_model.model.text_projection" ||
           key == "cond_stage_model.model.logit_scale" ||
-          key.rfind("cond_stage_model.model.visual.", 0) == 0)
+          key.rfind("cond_stage_model.model.visual.", 0) == 0 ||
+          key == "conditioner.embedders.0.transformer.text_model.embeddings.position_ids" ||
+          key == "conditioner.embedders.1.model.logit_scale")
         return true;
       static const std::regex layer(R"(cond_stage_model\.model\.transformer\.resblocks\.(\d+)\..*)");
       std::smatch m;
@@ -217,17 +245,30 @@ ModelSource open_single_file(const fs::path& path, const OpenOptions& options) {
   ModelSource m;
   m.path = path;
   m.single_file = true;
-  if (file->find("cond_stage_model.model.token_embedding.weight"))
+  const bool sgm = file->find("conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight") &&
+                   file->find("conditioner.embedders.1.model.token_embedding.weight");
+  if (sgm)
+    m.family = Family::SDXL;
+  else if (file->find("cond_stage_model.model.token_embedding.weight"))
     m.family = Family::SD2;
   else if (by_name.count("cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"))
     m.family = Family::SD1;
+  else if (file->find("conditioner.embedders.0.model.token_embedding.weight"))
+    throw Error(path.string() + ": an SDXL refiner (one OpenCLIP text encoder): not supported, use an SDXL base or inpainting model");
   else
-    throw Error(path.string() + ": not a Stable Diffusion 1.x/2.x checkpoint (no CLIP or OpenCLIP text encoder found)");
+    throw Error(path.string() + ": not a Stable Diffusion 1.x, 2.x or SDXL checkpoint (no CLIP or OpenCLIP text encoder found)");
 
-  std::map<std::string, nlohmann::json> configs = {
-      {"unet", single_file_unet_config(*file, m.family)},
-      {"vae", single_file_vae_config(*file)},
-      {"text_encoder", single_file_text_config(*file, m.family)}};
+  std::map<std::string, nlohmann::json> configs = {{"unet", single_file_unet_config(*file, m.family)},
+                                                   {"vae", single_file_vae_config(*file, m.family)}};
+  if (m.family == Family::SDXL) {
+    configs["text_encoder"] = clip_text_config(*file, by_name, "conditioner.embedders.0.transformer.text_model.");
+    configs["text_encoder_2"] = openclip_text_config(*file, "conditioner.embedders.1.model.", false, true);
+  } else if (m.family == Family::SD2) {
+    // SD 2 uses the penultimate layer: the single file's last layer is dropped.
+    configs["text_encoder"] = openclip_text_config(*file, "cond_stage_model.model.", true, false);
+  } else {
+    configs["text_encoder"] = clip_text_config(*file, by_name, "cond_stage_model.transformer.text_model.");
+  }
   // Our generator records the exact configs (group counts, head sizes: not in the
   // weights) in the metadata; they win over what the shapes suggest.
   for (auto& [name, config] : configs) {
@@ -241,7 +282,8 @@ ModelSource open_single_file(const fs::path& path, const OpenOptions& options) {
   }
   const CheckpointLayout layout = checkpoint_layout(m.family, configs["unet"], configs["vae"]);
   std::set<std::string> used;
-  for (const char* name : kComponents) {
+  const std::vector<std::string> components = component_names(m.family);
+  for (const std::string& name : components) {
     Component c;
     c.name = name;
     c.config = configs[name];
@@ -260,6 +302,10 @@ ModelSource open_single_file(const fs::path& path, const OpenOptions& options) {
       }
       if (key.conv1x1 && ref.shape.size() == 4 && ref.shape[2] == 1 && ref.shape[3] == 1)
         ref.shape.resize(2);
+      if (key.transposed && ref.shape.size() == 2) {
+        ref.shape = {ref.shape[1], ref.shape[0]};
+        ref.transposed = true;
+      }
       c.tensors[spec.name] = ref;
     }
     m.components[name] = std::move(c);
@@ -271,18 +317,24 @@ ModelSource open_single_file(const fs::path& path, const OpenOptions& options) {
       m.ignored.push_back(t->name);
       continue;
     }
-    for (const char* comp : kComponents)
+    for (const std::string& comp : components)
       if (name.rfind(checkpoint_prefix(comp, m.family), 0) == 0)
         m.components[comp].unexpected.push_back(t->name);
   }
-  m.scheduler_config = default_scheduler_config();
+  m.scheduler_config = default_scheduler_config(m.family);
   validate_configs(m, path.string() + " (scheduler config)");
   m.tokenizer_pad = m.family == Family::SD2 ? "!" : "<|endoftext|>";
+  m.force_zeros_for_empty_prompt = m.family == Family::SDXL;  // diffusers' SDXL pipelines' default
 
   // A single file carries no tokenizer: take it from the option, beside the file, from
-  // the user's data folder, or the one shipped with the program (every SD family's).
+  // the user's data folder, or the one shipped with the program (every SD family's; SDXL's
+  // second tokenizer is the same vocabulary padded with "!").
   m.tokenizer_dir = find_tokenizer_dir(options.tokenizer_dir, path.parent_path() / "tokenizer",
                                        path.string() + ": missing tokenizer: a single-file checkpoint has none");
+  if (m.family == Family::SDXL) {
+    m.tokenizer_2_dir = m.tokenizer_dir;
+    m.tokenizer_2_pad = "!";
+  }
   return m;
 }
 
@@ -296,7 +348,7 @@ ModelSource open_folder(const fs::path& path, const OpenOptions& options) {
   const ConfigReader pipeline{index, (path / "model_index.json").string()};
   ModelSource m;
   m.path = path;
-  for (const char* name : kComponents)
+  for (const char* name : {"unet", "vae", "text_encoder"})
     m.components[name] = folder_component(path, name, options.prefer_fp16);
   // SDXL: a second text encoder and tokenizer, listed in model_index.json.
   const bool two_encoders = pipeline.has("text_encoder_2");

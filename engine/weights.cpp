@@ -44,8 +44,11 @@ DType dtype_of(at::ScalarType type) {
 at::Tensor view_of(const TensorRef& ref) {
   auto file = ref.file;  // the view keeps the mapping alive
   void* data = const_cast<uint8_t*>(file->data(*ref.info) + ref.byte_offset);
-  return at::from_blob(data, ref.shape, [file](void*) {},
-                       at::TensorOptions().dtype(scalar_type_of(ref.info->dtype)));
+  const auto options = at::TensorOptions().dtype(scalar_type_of(ref.info->dtype));
+  // A transposed matrix becomes a contiguous copy (one small projection): the layers
+  // take contiguous weights.
+  if (ref.transposed) return at::from_blob(data, {ref.shape[1], ref.shape[0]}, [file](void*) {}, options).t().contiguous();
+  return at::from_blob(data, ref.shape, [file](void*) {}, options);
 }
 
 std::string join(const std::string& prefix, const std::string& name) {

@@ -19,6 +19,7 @@ struct TensorRef {
   const TensorInfo* info = nullptr;
   std::vector<int64_t> shape;  // the shape the network sees
   uint64_t byte_offset = 0;    // into the stored tensor's bytes (for dim-0 slices)
+  bool transposed = false;     // stored as shape's transpose (OpenCLIP's text_projection)
   int64_t numel() const;
   uint64_t nbytes() const { return numel() * dtype_size(info->dtype); }
 };

@@ -135,7 +135,7 @@ TEST_CASE("SDXL: the full-size preset declares the real model's parameters; a fo
 }
 
 TEST_CASE("generated tiny models: folder and single file hold the same tensors") {
-  for (const std::string preset : {"tiny-sd15-inpaint", "tiny-sd2-inpaint", "tiny-sd15"}) {
+  for (const std::string preset : {"tiny-sd15-inpaint", "tiny-sd2-inpaint", "tiny-sd15", "tiny-sdxl-inpaint"}) {
     CAPTURE(preset);
     const fs::path folder = tiny_model(preset, false);
     if (folder.empty()) return;
@@ -148,7 +148,8 @@ TEST_CASE("generated tiny models: folder and single file hold the same tensors")
     CHECK(inspect_model(a).ok());
     const ModelReport rb = inspect_model(b);
     CHECK(rb.ok());
-    for (const char* comp : {"unet", "vae", "text_encoder"}) {
+    CHECK(a.components.size() == b.components.size());
+    for (const std::string& comp : component_names(a.family)) {
       CAPTURE(comp);
       const auto& ta = a.component(comp).tensors;
       const auto& tb = b.component(comp).tensors;
@@ -169,10 +170,11 @@ TEST_CASE("full-size single-file key map covers every tensor (sparse file, nothi
   const fs::path dir = test::temp_dir("sparse");
   struct Expect {
     const char* preset;
-    int64_t unet, vae, text;
+    int64_t unet, vae, text, text_2;
     Family family;
-  } expects[] = {{"sd15-inpaint", 859535364, 83653863, 123060480, Family::SD1},
-                 {"sd2-inpaint", 865925124, 83653863, 340387840, Family::SD2}};
+  } expects[] = {{"sd15-inpaint", 859535364, 83653863, 123060480, 0, Family::SD1},
+                 {"sd2-inpaint", 865925124, 83653863, 340387840, 0, Family::SD2},
+                 {"sdxl-inpaint", 2567478084, 83653863, 123060480, 694659840, Family::SDXL}};
   for (const auto& e : expects) {
     CAPTURE(e.preset);
     const ModelSource m = ModelSource::open(sparse_checkpoint(dir, e.preset));
@@ -184,6 +186,7 @@ TEST_CASE("full-size single-file key map covers every tensor (sparse file, nothi
     CHECK(part(r, "unet").parameters == e.unet);
     CHECK(part(r, "vae").parameters == e.vae);
     CHECK(part(r, "text_encoder").parameters == e.text);
+    if (e.text_2) CHECK(part(r, "text_encoder_2").parameters == e.text_2);
     for (const auto& c : r.components) CHECK(c.unexpected.empty());
     // The configs derived from shapes equal the real ones (no metadata in this file).
     const ModelPreset p = model_preset(e.preset);  // a copy: GCC 14 flags a reference with a temporary argument
@@ -191,6 +194,13 @@ TEST_CASE("full-size single-file key map covers every tensor (sparse file, nothi
     CHECK(m.component("unet").config["attention_head_dim"] == p.unet["attention_head_dim"]);
     CHECK(m.component("unet").config["use_linear_projection"] == p.unet["use_linear_projection"]);
     CHECK(m.component("text_encoder").config["num_hidden_layers"] == p.text_encoder["num_hidden_layers"]);
+    for (const char* key : {"down_block_types", "up_block_types", "transformer_layers_per_block",
+                            "addition_embed_type", "addition_time_embed_dim", "projection_class_embeddings_input_dim"})
+      CHECK(m.component("unet").config.value(key, nlohmann::json()) == p.unet.value(key, nlohmann::json()));
+    CHECK(m.component("vae").config["scaling_factor"] == p.vae["scaling_factor"]);
+    if (e.text_2)
+      for (const char* key : {"architectures", "num_hidden_layers", "hidden_size", "num_attention_heads", "hidden_act", "projection_dim"})
+        CHECK(m.component("text_encoder_2").config[key] == p.text_encoder_2[key]);
   }
 }
 
