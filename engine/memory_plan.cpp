@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "engine/error.h"
@@ -33,9 +34,9 @@ std::vector<Policy> policies_fastest_first() {
   streamed.work_floats = 4 << 20;
   streamed.half_storage_above = 8 << 20;
   streamed.release_between_levels = true;
-  // Streamed weights go through at::conv2d, which reorders a channels-last input's
-  // weights into a blocked copy per call (more memory): NCHW as the policy was fitted.
-  streamed.channels_last = false;
+  // Streamed weights are packed at each call: the Winograd kernel's transformed weights
+  // (16x the f16 size, slow to make) would be made at every call.
+  streamed.winograd_from_pixels = 0;
   ComputePolicy lean = streamed;
   lean.attention_floats = 1 << 20;
   lean.ff_widen_per_chunk = true;
@@ -43,10 +44,12 @@ std::vector<Policy> policies_fastest_first() {
   return {{"resident", resident, 5600}, {"streamed", streamed, 2500}, {"lean", lean, 1600}};
 }
 
+// The weights resident at the peak: the UNet's and the VAE's (the text encoders run
+// first, one at a time, and are gone by then).
 double weight_bytes(const ModelSource& model) {
   double total = 0;
-  for (const auto& [name, c] : model.components)
-    for (const auto& [key, ref] : c.tensors) total += double(ref.nbytes());
+  for (const char* name : {"unet", "vae"})
+    for (const auto& [key, ref] : model.component(name).tensors) total += double(ref.nbytes());
   return total;
 }
 
@@ -110,12 +113,71 @@ void check_picture_budget(size_t max_bytes, size_t picture) {
                 "writing it takes at least " + size_str(least));
 }
 
+namespace {
+// A number of bytes from a file of the kernel's (a cgroup limit), or 0.
+size_t read_bytes(const char* path) {
+  std::FILE* f = std::fopen(path, "r");
+  if (!f) return 0;
+  unsigned long long v = 0;
+  const bool ok = std::fscanf(f, "%llu", &v) == 1;
+  std::fclose(f);
+  return ok ? static_cast<size_t>(v) : 0;
+}
+
+size_t mem_available() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+  std::fclose(f);
+  return static_cast<size_t>(kb) * 1024;
+}
+}  // namespace
+
+// The lowest memory limit of this process's cgroup and its parents (v1 or v2), or 0.
+size_t cgroup_limit() {
+  std::FILE* f = std::fopen("/proc/self/cgroup", "r");
+  if (!f) return 0;
+  size_t lowest = 0;
+  char line[1024];
+  while (std::fgets(line, sizeof line, f)) {
+    std::string entry(line);
+    if (!entry.empty() && entry.back() == '\n') entry.pop_back();
+    const size_t a = entry.find(':'), b = entry.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string controllers = entry.substr(a + 1, b - a - 1);
+    std::string path = entry.substr(b + 1);
+    const bool v1 = controllers == "memory", v2 = controllers.empty();
+    if (!v1 && !v2) continue;
+    while (true) {  // the cgroup, then each parent
+      const std::string file = v1 ? "/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes"
+                                  : "/sys/fs/cgroup" + path + "/memory.max";
+      const size_t limit = read_bytes(file.c_str());
+      if (limit > 0 && (lowest == 0 || limit < lowest)) lowest = limit;
+      if (path.empty() || path == "/") break;
+      path = path.substr(0, path.rfind('/'));
+    }
+  }
+  std::fclose(f);
+  return lowest;
+}
+
+size_t default_memory_budget() {
+  size_t budget = size_t(4) << 30;
+  for (const size_t limit : {mem_available(), cgroup_limit()})
+    if (limit > 0) budget = std::min(budget, limit);
+  return budget;
+}
+
 MemoryPlan plan_memory(const ModelSource& model, size_t max_bytes, int64_t resolution, size_t picture) {
   check_picture_budget(max_bytes, picture);
   const auto policies = policies_fastest_first();
+  const size_t budget = max_bytes ? max_bytes : default_memory_budget();
   for (const Policy& p : policies) {
     const double e = estimate(model, p, resolution) + kMargin * double(picture);
-    if (max_bytes == 0 || e <= double(max_bytes)) return {p.compute, p.name, static_cast<size_t>(e)};
+    if (e <= double(budget) || (max_bytes == 0 && &p == &policies.back())) return {p.compute, p.name, static_cast<size_t>(e), budget};
   }
   const auto least = static_cast<size_t>(estimate(model, policies.back(), resolution) + kMargin * double(picture));
   throw Error("--max-memory " + size_str(max_bytes) + " is too little for this model at " +

@@ -53,7 +53,9 @@ template <class Net>
 std::unique_ptr<Net> load_packed(std::unique_ptr<Net> (*load)(const ModelSource&, PackedSlots*), const ModelSource& model,
                                  const std::string& component, const std::filesystem::path& dir, PackedSlots& slots,
                                  const Compute& compute, StageTimes* times) {
-  if (dir.empty()) return load(model, nullptr);
+  // Streamed weights are packed per call: nothing to keep, and a kept copy mapped whole
+  // would hold the memory streaming saves.
+  if (dir.empty() || compute.policy.stream_weights) return load(model, nullptr);
   auto net = load(model, &slots);
   const bool used = use_packed_cache(packed_cache_file(dir, model.component(component), compute), slots, compute) > 0;
   if (times) times->packed_cache[component] = used ? "used" : "missing";

@@ -11,8 +11,9 @@ namespace inpaint {
 
 // How the layers trade memory for speed (engine/memory_plan.h derives it from --max-memory).
 struct ComputePolicy {
-  // Drop each layer's weight pages from memory after widening them, so that about one
-  // layer of weights is resident (they stay in the page cache).
+  // Drop each layer's weight pages from memory after use, so that about one layer of
+  // weights is resident (they stay in the page cache): packed weights are packed at each
+  // call and dropped after it, others widened into reused buffers.
   bool stream_weights = false;
   // Streamed weights are widened into reused buffers of this many floats; larger ones
   // are used in output-channel chunks of this size.
@@ -59,10 +60,10 @@ struct ComputePolicy {
   // (less memory, slower: the pages are faulted in again).
   bool release_between_levels = false;
 };
-// The precision that runs under `policy`: bf16 needs resident packed weights; streamed
-// ones (--max-memory) are widened layer by layer, in f32.
+// The precision that runs under `policy`: bf16 needs packed weights (resident, or
+// streamed and packed per call).
 inline Precision effective_precision(Precision wanted, const ComputePolicy& policy) {
-  return policy.stream_weights ? Precision::fp32 : wanted;
+  return policy.packed_convolutions ? wanted : Precision::fp32;
 }
 
 struct Compute {

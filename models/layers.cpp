@@ -133,10 +133,17 @@ namespace {
 // Whether a layer's products go through its packed weight (models/kernels/packed_conv.h):
 // resident weights, not int8, and a LoRA (if any) applied on the input, not merged.
 bool use_packed(const Compute& c, const at::Tensor& weight_scale, const LoraFactors& lora, bool lora_on_input) {
-  return c.policy.packed_convolutions && !c.policy.stream_weights && !weight_scale.defined() &&
+  return c.policy.packed_convolutions && !weight_scale.defined() &&
          (lora_on_input || !lora.defined());
 }
 }  // namespace
+
+StreamedPacking::StreamedPacking(const Compute& c, const std::shared_ptr<PackedConvWeight>& slot)
+    : slot_(slot), streamed_(c.policy.stream_weights) {}
+
+StreamedPacking::~StreamedPacking() {
+  if (streamed_ && slot_) drop_packed(*slot_);
+}
 
 bool Linear::packable(const Compute& c, bool lora_on_input) const { return use_packed(c, weight_scale, lora, lora_on_input); }
 
@@ -158,6 +165,7 @@ at::Tensor Linear::packed_product(const Compute& c, const at::Tensor& x, at::Sca
 }
 
 at::Tensor Linear::operator()(const Compute& c, const at::Tensor& x, at::ScalarType out_type) const {
+  const StreamedPacking once(c, packed);
   const bool on_input = lora_on_input(c, lora, weight, x.numel() / x.size(-1));
   OpTimer timer(OpClass::linear, 2.0 * double(x.numel()) * double(weight.size(0)));
   const bool packed_path = packable(c, on_input);
@@ -172,6 +180,7 @@ at::Tensor Linear::operator()(const Compute& c, const at::Tensor& x, at::ScalarT
 }
 
 void Linear::add_to(const Compute& c, const at::Tensor& x, at::Tensor& residual) const {
+  const StreamedPacking once(c, packed);
   const int64_t rows = x.numel() / x.size(-1), out = weight.size(0);
   const bool on_input = lora_on_input(c, lora, weight, rows);
   if (c.precision == Precision::bf16 && packable(c, on_input) && !on_input && residual.is_contiguous() &&
@@ -264,6 +273,7 @@ int64_t tile_side(const ComputePolicy& policy, int64_t unfolded_per_pixel) {
 }  // namespace
 
 at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvInput& in) const {
+  const StreamedPacking once(c, packed);
   const ComputePolicy& policy = c.policy;
   const int64_t k = weight.size(2), up = in.upsample2x ? 2 : 1;
   // The input as the convolution sees it: upsampled, then padded.

@@ -30,6 +30,20 @@ bool lora_on_input(const Compute& c, const LoraFactors& lora, const at::Tensor& 
 
 struct PackedConvWeight;
 
+// Under streamed weights (ComputePolicy::stream_weights), empties a layer's packed slot
+// when the layer's call ends: the packed copy lives for one call.
+class StreamedPacking {
+ public:
+  StreamedPacking(const Compute& c, const std::shared_ptr<PackedConvWeight>& slot);
+  ~StreamedPacking();
+  StreamedPacking(const StreamedPacking&) = delete;
+  StreamedPacking& operator=(const StreamedPacking&) = delete;
+
+ private:
+  const std::shared_ptr<PackedConvWeight>& slot_;
+  bool streamed_;
+};
+
 struct Linear {
   at::Tensor weight, bias;
   at::Tensor weight_scale;  // set when the weight is stored as int8

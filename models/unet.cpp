@@ -94,6 +94,7 @@ void TransformerBlock::feed_forward(const Compute& cp, at::Tensor& t) const {
           return ff_out(cp, geglu(ff_proj(cp, n3)));
         });
   } else {  // packed, or widened once for all chunks (78 MB at the widest level)
+    const StreamedPacking once1(cp, ff_proj.packed), once2(cp, ff_out.packed);  // packed once for all chunks
     const bool lora1 = lora_on_input(cp, ff_proj.lora, ff_proj.weight, rows);
     const bool lora2 = lora_on_input(cp, ff_out.lora, ff_out.weight, rows);
     const bool packed1 = ff_proj.packable(cp, lora1), packed2 = ff_out.packable(cp, lora2);

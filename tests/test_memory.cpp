@@ -10,6 +10,7 @@
 #include "models/kernels/amx_attention.h"
 #include "models/kernels/cpu.h"
 #include "models/kernels/fused_attention.h"
+#include "models/kernels/packed_conv.h"
 #include "models/layers.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
@@ -339,11 +340,44 @@ TEST_CASE("streamed weights in output-channel chunks and reused buffers match (t
   const at::Tensor plain = unet->forward({}, x, 500, context);
   Compute c;
   c.policy.stream_weights = true;
+  c.policy.packed_convolutions = false;  // widened, not packed per call (next test)
   c.policy.weight_slot_floats = 2048;  // the tiny model's larger weights are chunked, the rest pooled
   for (int pass = 0; pass < 2; ++pass) {
     const double e = relative_error(unet->forward(c, x, 500, context), plain);
     MESSAGE("pass " << pass << ": relative error " << e);
     CHECK(e <= 1e-5);
+  }
+}
+
+TEST_CASE("streamed weights packed per call give the resident packed numbers and keep no packed copy (tiny SDXL UNet)") {
+  REQUIRE_SHARED(dir, "fixtures/A-sdxl/models/tiny-sdxl-inpaint");
+  const ModelSource model = ModelSource::open(dir);
+  at::NoGradGuard no_grad;
+  at::manual_seed(5);
+  const UNetConfig config = load_unet(model)->config();
+  const at::Tensor x = at::randn({2, config.in_channels, 16, 16}), context = at::randn({2, 77, config.cross_attention_dim});
+  const AddedConditions added{at::randn({2, config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim}),
+                              at::tensor({64.f, 64.f, 0.f, 0.f, 64.f, 64.f}).repeat({2, 1})};
+  std::vector<Precision> precisions = {Precision::fp32};
+  if (!cpu_features().native_bf16().empty()) precisions.push_back(Precision::bf16);
+  for (const Precision precision : precisions) {
+    CAPTURE(precision_name(precision));
+    Compute resident;
+    resident.precision = precision;
+    const at::Tensor kept = load_unet(model)->forward(resident, x, 500, context, added);
+    Compute streamed = resident;
+    streamed.policy.stream_weights = true;
+    PackedSlots slots;
+    const auto unet = load_unet(model, &slots);
+    REQUIRE(!slots.empty());
+    for (int pass = 0; pass < 2; ++pass) {
+      CHECK(at::equal(unet->forward(streamed, x, 500, context, added), kept));
+      at::Tensor data;
+      std::string layout;
+      int64_t still_packed = 0;
+      for (const auto& [name, slot] : slots) still_packed += packed_contents(*slot, data, layout) ? 1 : 0;
+      CHECK(still_packed == 0);
+    }
   }
 }
 

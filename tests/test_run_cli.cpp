@@ -287,9 +287,12 @@ TEST_CASE("--precision: auto is bf16 where the processor multiplies bf16 nativel
     CHECK(report["settings"]["precision"] == expected);
     CHECK(report["settings"]["cpu_native_bf16"] == native);
   }
-  // Streamed weights (--max-memory's lean policies) are widened layer by layer: f32 there.
-  ComputePolicy streamed;
+  // Streamed weights (--max-memory's policies) are packed per call: bf16 there too; bf16
+  // needs packed weights.
+  ComputePolicy streamed, unpacked;
   streamed.stream_weights = true;
-  CHECK(effective_precision(Precision::bf16, streamed) == Precision::fp32);
+  unpacked.packed_convolutions = false;
+  CHECK(effective_precision(Precision::bf16, streamed) == Precision::bf16);
+  CHECK(effective_precision(Precision::bf16, unpacked) == Precision::fp32);
   CHECK(effective_precision(Precision::bf16, ComputePolicy{}) == Precision::bf16);
 }

@@ -321,7 +321,7 @@ void add_run(CLI::App& app) {
                           {"unet_steps_total", result.times.unet_steps_total},
                           {"profile", profile},
                           {"regions", regions_json(result.regions)},
-                          {"memory", {{"max_memory_bytes", max_memory}, {"policy", plan.name},
+                          {"memory", {{"max_memory_bytes", max_memory}, {"budget_bytes", plan.budget}, {"policy", plan.name},
                                       {"estimated_peak_bytes", plan.estimated_peak},
                                       {"stream_weights", plan.policy.stream_weights},
                                       {"attention_floats", plan.policy.attention_floats},

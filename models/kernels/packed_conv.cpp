@@ -30,6 +30,8 @@ struct PackedConvWeight {
 
 std::shared_ptr<PackedConvWeight> new_packed_slot() { return std::make_shared<PackedConvWeight>(); }
 
+void drop_packed(PackedConvWeight& w) { w = PackedConvWeight{}; }
+
 bool packed_contents(const PackedConvWeight& w, at::Tensor& data, std::string& layout) {
   if (!w.data.defined()) return false;
   data = w.data;

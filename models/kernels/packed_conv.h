@@ -43,6 +43,8 @@ void release_widening_buffer();
 
 // An empty slot for a layer's packed weight (see PackedSlots in engine/weights.h).
 std::shared_ptr<PackedConvWeight> new_packed_slot();
+// Empties a slot (the next call packs anew): streamed weights are packed per call.
+void drop_packed(PackedConvWeight& w);
 
 // A packed weight as kept on disk: its elements and oneDNN's layout for them (bytes of
 // a memory descriptor, valid for the packing_signature(c) it was made with). False when
