@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "engine/error.h"
+#include "engine/networks.h"
 
 namespace fs = std::filesystem;
 
@@ -54,11 +55,15 @@ fs::path resolve_model(const std::string& name) {
               (list.empty() ? "none" : list) + "); " + how);
 }
 
-fs::path resolve_taesd(const std::string& name) {
-  const fs::path dir = name == "taesd" ? models_dir() / "taesd" / "taesd" : fs::path(name);
-  for (const char* f : {"taesd_encoder.safetensors", "taesd_decoder.safetensors"})
-    if (!fs::exists(dir / f))
-      throw Error(dir.string() + " has no " + f + (name == "taesd" ? ": `inpaint models fetch taesd` installs TAESD" : ""));
+fs::path resolve_taesd(const std::string& name, Family family) {
+  const std::string installed = family == Family::SDXL ? "taesdxl" : "taesd";  // latents differ per family
+  const fs::path dir = name == "taesd" ? models_dir() / "taesd" / installed : fs::path(name);
+  try {
+    taesd_files(dir);
+  } catch (const Error& e) {
+    if (name != "taesd") throw;
+    throw Error(std::string(e.what()) + ": `inpaint models fetch " + installed + "` installs it");
+  }
   return dir;
 }
 

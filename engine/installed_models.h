@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/checkpoint_keys.h"
 #include "engine/lora.h"
 
 namespace inpaint {
@@ -22,10 +23,11 @@ std::vector<std::string> installed_models();
 // first installed one. Throws Error saying how to install one when there is none.
 std::filesystem::path resolve_model(const std::string& name_or_path);
 
-// The TAESD folder for `--vae`: "taesd" is the one `inpaint models fetch taesd` installs
-// (models_dir()/taesd/taesd), anything else a folder holding taesd_encoder.safetensors
-// and taesd_decoder.safetensors. Throws Error saying how to get it.
-std::filesystem::path resolve_taesd(const std::string& name_or_folder);
+// The TAESD folder for `--vae`: "taesd" is the one `inpaint models fetch taesd` (SDXL
+// models: `fetch taesdxl`) installs (models_dir()/taesd/NAME), anything else a folder
+// holding an encoder and a decoder (taesd_encoder.safetensors, or taesdxl_...). Throws
+// Error saying how to get it.
+std::filesystem::path resolve_taesd(const std::string& name_or_folder, Family family);
 
 // A LoRA for `--lora` (and the plug-in's LoRA field): "FILE|NAME[:SCALE]", the file an
 // existing path as is, else an installed LoRA's name (models_dir()/lora/NAME, as

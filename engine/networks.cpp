@@ -31,6 +31,15 @@ ClipTokenizer load_tokenizer(const ModelSource& m, bool second) {
   return second ? ClipTokenizer::load(m.tokenizer_2_dir, m.tokenizer_2_pad) : ClipTokenizer::load(m.tokenizer_dir, m.tokenizer_pad);
 }
 
+std::pair<std::filesystem::path, std::filesystem::path> taesd_files(const std::filesystem::path& dir) {
+  for (const char* name : {"taesd", "taesdxl"}) {
+    const auto encoder = dir / (std::string(name) + "_encoder.safetensors"), decoder = dir / (std::string(name) + "_decoder.safetensors");
+    if (std::filesystem::exists(encoder) && std::filesystem::exists(decoder)) return {encoder, decoder};
+  }
+  throw Error(dir.string() + " has no TAESD encoder and decoder (taesd_encoder.safetensors and taesd_decoder.safetensors, "
+              "or taesdxl_...)");
+}
+
 std::unique_ptr<Taesd> load_taesd(const std::filesystem::path& encoder_file,
                                   const std::filesystem::path& decoder_file) {
   auto t = std::make_unique<Taesd>();

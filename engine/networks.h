@@ -28,5 +28,9 @@ struct Taesd {
 };
 std::unique_ptr<Taesd> load_taesd(const std::filesystem::path& encoder_file,
                                   const std::filesystem::path& decoder_file);
+// A TAESD folder's encoder and decoder files: taesd_encoder.safetensors and
+// taesd_decoder.safetensors (TAESD, for SD 1.x/2.x), or taesdxl_... (TAESDXL, the same
+// network trained on SDXL's latents). Throws Error naming the folder.
+std::pair<std::filesystem::path, std::filesystem::path> taesd_files(const std::filesystem::path& dir);
 
 }  // namespace inpaint

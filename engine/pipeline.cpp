@@ -96,7 +96,8 @@ at::Tensor encode_latents(const Compute& compute, const AutoencoderKL* vae, cons
 }
 
 std::unique_ptr<Taesd> open_taesd(const std::filesystem::path& dir) {
-  return load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
+  const auto [encoder, decoder] = taesd_files(dir);
+  return load_taesd(encoder, decoder);
 }
 
 }  // namespace

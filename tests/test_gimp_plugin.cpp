@@ -59,7 +59,7 @@ constexpr bool kGimp3 = INPAINT_GIMP_API == 3;
 // its text replaced; `env` is prefixed to the command (variables for the plug-in), `before`
 // runs first in the same shell.
 GimpRun gimp_session(const std::string& name, const std::string& batch, const std::string& env, bool python = false,
-                     const std::string& before = "") {
+                     const std::string& before = "", const std::string& model_fixture = "fixtures/A/models/tiny-sd15-inpaint") {
   GimpRun r;
   const std::string plugin = INPAINT_PLUGIN;
   if (plugin.empty()) {
@@ -68,7 +68,7 @@ GimpRun gimp_session(const std::string& name, const std::string& batch, const st
     MESSAGE("SKIPPED: the GIMP plug-in was not built");
     return r;
   }
-  const fs::path model = test::shared("fixtures/A/models/tiny-sd15-inpaint");
+  const fs::path model = test::shared(model_fixture);
   r.photo = test::shared("assets/images/astronaut.png");
   if (model.empty() || r.photo.empty()) return r;
   const fs::path d = test::temp_dir(name);
@@ -299,6 +299,30 @@ TEST_CASE("GIMP plug-in: a LoRA and TAESD for scripts (GIMP 3: the lora and vae 
     }
   CHECK(changed_outside == 0);
   CHECK(differ_inside > 1000);
+}
+
+TEST_CASE("GIMP plug-in: an SDXL model (the fixtures' tiny one) repaints the selection into a new layer, as SD 1.5 does") {
+  const GimpRun& sd15 = gimp_run();
+  if (!sd15.ran) return;
+  const GimpRun sdxl = gimp_session("gimp-sdxl", script("run-photo"), "", false, "", "fixtures/A-sdxl/models/tiny-sdxl-inpaint");
+  CAPTURE(sdxl.output);
+  REQUIRE(sdxl.facts.count("photo-layer"));
+  CHECK(sdxl.facts.count("case-error") == 0);
+  CHECK(sdxl.facts.at("photo-layer") == sd15.facts.at("photo-layer"));  // the same placement
+  CHECK(sdxl.facts.at("photo-layers") == sd15.facts.at("photo-layers"));
+  const Image original = load_image(sd15.photo), merged = load_image(sdxl.out / "photo-merged.png"),
+              sel = load_image(sd15.out / "photo-selection.png");
+  REQUIRE(merged.width == original.width);
+  size_t changed_inside = 0, changed_outside = 0;
+  for (int y = 0; y < merged.height; ++y)
+    for (int x = 0; x < merged.width; ++x) {
+      const auto p = rgba(merged, x, y), o = rgba(original, x, y);
+      const bool differs = p[0] != o[0] || p[1] != o[1] || p[2] != o[2];
+      if (rgba(sel, x, y)[0] == 255) changed_inside += differs;
+      if (rgba(sel, x, y)[0] == 0) changed_outside += differs;
+    }
+  CHECK(changed_outside == 0);
+  CHECK(changed_inside > 1000);
 }
 
 // Pixels that differ between two pictures of the same size.

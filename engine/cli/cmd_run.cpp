@@ -169,7 +169,7 @@ void add_run(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "off"}))->capture_default_str();
   cmd->add_option("--context", a->inpaint.roi.context, "Margin around the mask in pixels (-1: a quarter of its size, >= 32)")
       ->capture_default_str();
-  cmd->add_option("--resolution", a->inpaint.roi.resolution, "Side the model works at (0: its native one, 512 for SD 1.5)")
+  cmd->add_option("--resolution", a->inpaint.roi.resolution, "Side the model works at (0: its native one, 512 for SD 1.5 and 2, 1024 for SDXL)")
       ->capture_default_str();
   cmd->add_option("--grow", a->inpaint.grow, "Pixels the repainted area reaches past the mask")->capture_default_str();
   cmd->add_option("--feather", a->inpaint.feather, "Pixels over which the result fades in, inside the mask")
@@ -240,7 +240,7 @@ void add_run(CLI::App& app) {
       open.prefer_fp16 = a->fp16;
       open.tokenizer_dir = a->tokenizer;
       model.emplace(ModelSource::open(resolve_model(a->model), open));  // headers only
-      if (a->vae != "full") gen.taesd = resolve_taesd(a->vae);
+      if (a->vae != "full") gen.taesd = resolve_taesd(a->vae, model->family);
       if (!a->no_packed_cache) gen.packed_cache = cache_root() / "packed";
       for (const std::string& text : a->loras) {
         const LoraSpec lora = resolve_lora(text);

@@ -55,7 +55,7 @@ constexpr Argument kArguments[] = {
      "full (the model's VAE), taesd (fast, approximate; installed by `inpaint models fetch taesd`) or a TAESD folder",
      0, 0, 0, "full", false},
     {ArgType::Text, "max-memory", "Memory _limit", "e.g. 1G or 750M; empty: no limit (fastest)", 0, 0, 0, "", false},
-    {ArgType::Int, "resolution", "Working _resolution", "Side of the square the model works at; 0: its own (512 for SD 1.5)",
+    {ArgType::Int, "resolution", "Working _resolution", "Side of the square the model works at; 0: its own (512 for SD 1.5 and 2, 1024 for SDXL)",
      0, 2048, 0, "", false},
     {ArgType::Int, "grow", "_Grow (px)", "Pixels the repainted area reaches past the selection", 0, 1000, 8, "", false},
     {ArgType::Int, "feather", "_Feather (px)", "Pixels over which the result fades in, inside the selection", 0, 1000, 8,

@@ -132,7 +132,7 @@ bool show_dialog(Settings& s) {
   gtk_widget_set_tooltip_text(context, "Pixels of surroundings the model sees around the selection; -1: automatic");
   row(adv, 0, "Context _margin (px):", context);
   GtkWidget* resolution = spin(s.resolution, 0, 2048, 64, 0);
-  gtk_widget_set_tooltip_text(resolution, "Side of the square the model works at; 0: its own (512 for SD 1.5)");
+  gtk_widget_set_tooltip_text(resolution, "Side of the square the model works at; 0: its own (512 for SD 1.5 and 2, 1024 for SDXL)");
   row(adv, 1, "Working _resolution:", resolution);
   GtkWidget* memory = gtk_entry_new();
   gtk_entry_set_text(GTK_ENTRY(memory), s.max_memory);
