@@ -29,7 +29,8 @@ MemoryPlan plan_memory(const ModelSource& model, size_t max_bytes, int64_t resol
 
 // The budget of a run without --max-memory: the paper's machine's 4 GB, or less where
 // this machine has less to give (MemAvailable, the memory cgroup's limit). SD 1.5 keeps
-// its weights resident within it; SDXL streams them (as fast at 1024²: bench/RESULTS.md).
+// its weights resident within it; SDXL streams them (1.3x the resident step at 1024², a
+// fifth of the memory: bench/RESULTS.md).
 size_t default_memory_budget();
 
 // What reading, holding and writing a picture of this size costs, whatever the method.
