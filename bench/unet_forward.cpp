@@ -3,7 +3,8 @@
 // convolutions, linear layers and weight widening, and the process's peak RSS. CONV:
 // "packed" (default), "plain" (at::conv2d on the stored weights) or "both" (alternating
 // runs, for a side-by-side ratio), "kept" (packed weights mapped from the cache's file,
-// written first when missing); LAYOUT: "nhwc" (activations channels last, default),
+// written first when missing), "streamed" (packed at each call, dropped after it: the
+// memory policies' way; "widening" is then the packing); LAYOUT: "nhwc" (activations channels last, default),
 // "nchw" or "both" (alternating); PRECISION: "fp32" (default), "bf16" or "both" (alternating),
 // with the relative L2 difference of each bf16 output from the fp32 one before it. Not a test.
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
@@ -24,7 +25,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_unet_forward MODEL [THREADS] [RUNS] [BATCH] [packed|plain|both|kept] [nhwc|nchw|both]\n";
+    std::cerr << "usage: bench_unet_forward MODEL [THREADS] [RUNS] [BATCH] [packed|plain|both|kept|streamed] [nhwc|nchw|both] [fp32|bf16|both]\n";
     return 2;
   }
   inpaint::init_runtime(argc > 2 ? std::stoi(argv[2]) : 2);
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
       std::printf("packing into %s first\n", kept.c_str());
       at::NoGradGuard no_grad;
       const auto& c = unet->config();
+      if (c.text_time) throw inpaint::Error("kept: SD 1.x/2.x only");
       unet->forward(keeping, at::randn({batch, c.in_channels, 64, 64}), 500, at::randn({batch, 77, c.cross_attention_dim}));
       inpaint::write_packed_cache(kept, slots, keeping);
       slots.clear();
@@ -63,6 +65,11 @@ int main(int argc, char** argv) {
     const auto& c = unet->config();
     const at::Tensor sample = at::randn({batch, c.in_channels, 64, 64});
     const at::Tensor context = at::randn({batch, 77, c.cross_attention_dim});
+    // SDXL's added conditions: a pooled embedding and 1024x1024 size conditions.
+    inpaint::AddedConditions added;
+    if (c.text_time)
+      added = {at::randn({batch, c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim}),
+               at::tensor({1024.f, 1024.f, 0.f, 0.f, 1024.f, 1024.f}).repeat({batch, 1})};
     at::NoGradGuard no_grad;
     at::Tensor last_fp32;
     // Weights are packed for one precision: alternating runs use a second UNet for bf16.
@@ -70,13 +77,15 @@ int main(int argc, char** argv) {
     for (int i = 0; i < runs; ++i) {
       inpaint::Compute compute;
       inpaint::ComputePolicy& policy = compute.policy;
-      policy.packed_convolutions = conv == "packed" || conv == "kept" || (conv == "both" && i % 2 == 0);
+      policy.packed_convolutions = conv == "packed" || conv == "kept" || conv == "streamed" || (conv == "both" && i % 2 == 0);
+      policy.stream_weights = conv == "streamed";
+      if (policy.stream_weights) policy.winograd_from_pixels = 0;  // as engine/memory_plan.cpp's streamed policies
       policy.channels_last = layout == "nhwc" || (layout == "both" && i % 2 == 0);
       const bool bf16 = precision == "bf16" || (precision == "both" && i % 2 == 1);
       compute.precision = bf16 ? inpaint::Precision::bf16 : inpaint::Precision::fp32;
       inpaint::reset_op_profile();
       const auto t = clock::now();
-      const at::Tensor out = (bf16 && unet_bf16 ? unet_bf16 : unet)->forward(compute, sample, 500, context);
+      const at::Tensor out = (bf16 && unet_bf16 ? unet_bf16 : unet)->forward(compute, sample, 500, context, added);
       const double s = std::chrono::duration<double>(clock::now() - t).count();
       const auto& p = inpaint::op_profile().seconds;
       using inpaint::OpClass;
