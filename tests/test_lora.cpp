@@ -177,6 +177,43 @@ TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W 
   }
 }
 
+TEST_CASE("LoRA on SDXL: kohya's lora_te1_/lora_te2_ and diffusers' text_encoder_2 names reach both text encoders") {
+  REQUIRE_SHARED(model_dir, "fixtures/A-sdxl/models/tiny-sdxl-inpaint");
+  const fs::path d = test::temp_dir("lora-sdxl");
+  const ModelSource original = ModelSource::open(model_dir);
+  std::vector<Layer> ls;
+  for (const auto& [component, module] : {std::pair<std::string, std::string>{"unet", "down_blocks.1.attentions.0.transformer_blocks.1.attn2.to_k"},
+                                          {"text_encoder", kTextQ}, {"text_encoder_2", kTextQ}})
+    ls.push_back({component, module, original.component(component).tensors.at(module + ".weight").shape});
+  Lora kohya, peft;
+  for (const Layer& l : ls) {
+    const auto [down, up] = factors_for(l);
+    std::string m = l.module;
+    for (char& c : m)
+      if (c == '.') c = '_';
+    const std::string name = (l.component == "unet" ? "lora_unet_" : l.component == "text_encoder" ? "lora_te1_" : "lora_te2_") + m;
+    kohya.tensors[name + ".lora_down.weight"] = down;
+    kohya.tensors[name + ".lora_up.weight"] = up;
+    peft.tensors[l.component + "." + l.module + ".lora_A.weight"] = down;
+    peft.tensors[l.component + "." + l.module + ".lora_B.weight"] = up;
+  }
+  kohya.write(d / "kohya.safetensors");
+  peft.write(d / "peft.safetensors");
+  for (const char* file : {"kohya.safetensors", "peft.safetensors"}) {
+    CAPTURE(file);
+    ModelSource m = ModelSource::open(model_dir);
+    const LoraReport r = apply_lora(m, {d / file, 1.0});
+    CHECK(r.layers == 3);
+    CHECK(r.ignored.empty());
+    for (const Layer& l : ls) {
+      CAPTURE(l.component);
+      const auto [down, up] = factors_for(l);
+      const at::Tensor w = view_of(original.component(l.component).tensors.at(l.module + ".weight"));
+      CHECK(test::max_abs_diff(adapted(m, l.component, l.module + ".weight"), by_hand(w, down, up, 1.0, 2.0)) < 1e-6);
+    }
+  }
+}
+
 TEST_CASE("LoRA: files that do not fit are refused with the reason") {
   REQUIRE_SHARED(model_dir, "fixtures/A/models/tiny-sd15-inpaint");
   const fs::path d = test::temp_dir("lora-bad");

@@ -4,6 +4,7 @@
 
 #include "engine/error.h"
 #include "engine/image.h"
+#include "engine/installed_models.h"
 #include "engine/networks.h"
 #include "models/layers.h"
 #include "tests/parity_support.h"
@@ -83,4 +84,23 @@ TEST_CASE("TAESD: a file that is not TAESD is refused with its name") {
   } catch (const Error& e) {
     CHECK(std::string(e.what()).find(unet.string()) != std::string::npos);
   }
+}
+
+TEST_CASE("--vae taesd picks TAESDXL for SDXL models (taesdxl_* files) and TAESD for the others, saying how to fetch the missing one") {
+  REQUIRE_SHARED(dir, "assets/taesd");
+  const fs::path models = test::temp_dir("taesd-models");
+  fs::create_directories(models / "taesd/taesdxl");
+  fs::copy_file(dir / "taesd_encoder.safetensors", models / "taesd/taesdxl/taesdxl_encoder.safetensors");
+  fs::copy_file(dir / "taesd_decoder.safetensors", models / "taesd/taesdxl/taesdxl_decoder.safetensors");
+  setenv("INPAINT_MODELS", models.c_str(), 1);
+  CHECK(resolve_taesd("taesd", Family::SDXL) == models / "taesd/taesdxl");
+  CHECK(taesd_files(models / "taesd/taesdxl").first.filename() == "taesdxl_encoder.safetensors");
+  try {
+    resolve_taesd("taesd", Family::SD1);
+    FAIL("no TAESD installed, yet resolved");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("models fetch taesd`") != std::string::npos);
+  }
+  CHECK(resolve_taesd(dir.string(), Family::SDXL) == dir);  // a folder named by the user is taken as it is
+  unsetenv("INPAINT_MODELS");
 }
