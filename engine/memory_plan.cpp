@@ -134,7 +134,6 @@ size_t mem_available() {
   std::fclose(f);
   return static_cast<size_t>(kb) * 1024;
 }
-}  // namespace
 
 // The lowest memory limit of this process's cgroup and its parents (v1 or v2), or 0.
 size_t cgroup_limit() {
@@ -163,6 +162,7 @@ size_t cgroup_limit() {
   std::fclose(f);
   return lowest;
 }
+}  // namespace
 
 size_t default_memory_budget() {
   size_t budget = size_t(4) << 30;

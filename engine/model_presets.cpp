@@ -43,9 +43,9 @@ json text_config(int64_t hidden, int64_t layers, int64_t heads, int64_t inter, c
 
 // SDXL: a DownBlock2D first, transformers of several blocks per level, the size and
 // pooled-text conditions (addition_embed_type text_time), two text encoders side by side.
-json sdxl_unet_config(std::vector<int64_t> channels, int64_t groups, json heads, json depths, int64_t context,
+json sdxl_unet_config(int64_t in, std::vector<int64_t> channels, int64_t groups, json heads, json depths, int64_t context,
                       int64_t time_dim, int64_t pooled, int64_t sample) {
-  json u = unet_config(9, channels, groups, heads, context, true, sample);
+  json u = unet_config(in, channels, groups, heads, context, true, sample);
   u["down_block_types"] = {"DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"};
   u["up_block_types"] = {"CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"};
   u.update({{"transformer_layers_per_block", depths}, {"addition_embed_type", "text_time"},
@@ -103,14 +103,17 @@ std::vector<ModelPreset> make_presets() {
   // (diffusers/stable-diffusion-xl-1.0-inpainting-0.1).
   json tiny_vae = vae_config({32, 32, 64, 64}, 8, 64), vae = vae_config({128, 256, 512, 512}, 32, 1024);
   tiny_vae["scaling_factor"] = vae["scaling_factor"] = 0.13025;
-  all.push_back({"tiny-sdxl-inpaint", Family::SDXL,
-                 sdxl_unet_config({32, 48, 64}, 8, {2, 3, 4}, {1, 2, 3}, 80, 16, 48, 8), tiny_vae,
-                 text_config(32, 3, 4, 128, "quick_gelu"), euler_config(),
-                 with_projection(text_config(48, 4, 3, 192, "gelu"), 48)});
-  all.push_back({"sdxl-inpaint", Family::SDXL,
-                 sdxl_unet_config({320, 640, 1280}, 32, {5, 10, 20}, {1, 2, 10}, 2048, 256, 1280, 128), vae,
-                 text_config(768, 12, 12, 3072, "quick_gelu"), euler_config(),
-                 with_projection(text_config(1280, 32, 20, 5120, "gelu"), 1280)});
+  for (int64_t in : {9, 4}) {  // the inpainting model, and SDXL base's 4-channel UNet
+    const std::string suffix = in == 9 ? "-inpaint" : "";
+    all.push_back({"tiny-sdxl" + suffix, Family::SDXL,
+                   sdxl_unet_config(in, {32, 48, 64}, 8, {2, 3, 4}, {1, 2, 3}, 80, 16, 48, 8), tiny_vae,
+                   text_config(32, 3, 4, 128, "quick_gelu"), euler_config(),
+                   with_projection(text_config(48, 4, 3, 192, "gelu"), 48)});
+    all.push_back({"sdxl" + suffix, Family::SDXL,
+                   sdxl_unet_config(in, {320, 640, 1280}, 32, {5, 10, 20}, {1, 2, 10}, 2048, 256, 1280, 128), vae,
+                   text_config(768, 12, 12, 3072, "quick_gelu"), euler_config(),
+                   with_projection(text_config(1280, 32, 20, 5120, "gelu"), 1280)});
+  }
   return all;
 }
 

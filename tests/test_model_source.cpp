@@ -135,7 +135,7 @@ TEST_CASE("SDXL: the full-size preset declares the real model's parameters; a fo
 }
 
 TEST_CASE("generated tiny models: folder and single file hold the same tensors") {
-  for (const std::string preset : {"tiny-sd15-inpaint", "tiny-sd2-inpaint", "tiny-sd15", "tiny-sdxl-inpaint"}) {
+  for (const std::string preset : {"tiny-sd15-inpaint", "tiny-sd2-inpaint", "tiny-sd15", "tiny-sdxl-inpaint", "tiny-sdxl"}) {
     CAPTURE(preset);
     const fs::path folder = tiny_model(preset, false);
     if (folder.empty()) return;
