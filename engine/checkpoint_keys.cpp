@@ -132,6 +132,10 @@ std::vector<std::string> component_names(Family family) {
   return {"unet", "vae", "text_encoder"};
 }
 
+std::string tokenizer_pad(Family family, bool second) {
+  return family == Family::SD2 || second ? "!" : "<|endoftext|>";
+}
+
 const char* checkpoint_prefix(const std::string& component, Family family) {
   if (component == "unet") return "model.diffusion_model.";
   if (component == "vae") return "first_stage_model.";

@@ -12,6 +12,8 @@ enum class Family { SD1, SD2, SDXL };
 
 // The networks of a family's models: unet, vae, text_encoder (SDXL: text_encoder_2).
 std::vector<std::string> component_names(Family family);
+// The padding token of a family's tokenizer (SDXL's second: as SD 2's, "!").
+std::string tokenizer_pad(Family family, bool second = false);
 
 struct CheckpointLayout {
   Family family = Family::SD1;

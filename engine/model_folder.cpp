@@ -35,10 +35,6 @@ void write_json(const fs::path& path, const nlohmann::json& j) {
   if (!out) throw Error(path.string() + ": cannot write");
 }
 
-std::string tokenizer_pad(Family family, bool second) {
-  return family == Family::SD2 || second ? "!" : "<|endoftext|>";
-}
-
 void write_tokenizer(const fs::path& dir, const fs::path& source, const std::string& pad) {
   fs::create_directories(dir);
   for (const char* f : {"vocab.json", "merges.txt"})

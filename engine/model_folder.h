@@ -25,8 +25,6 @@ void write_tensors(const std::filesystem::path& path, const std::vector<Pending>
                    const std::map<std::string, std::string>& metadata,
                    const std::function<void(const std::string&)>& progress, bool checksum = false);
 void write_json(const std::filesystem::path& path, const nlohmann::json& j);
-// The padding token of a family's tokenizer (SDXL's second: as SD 2's, "!").
-std::string tokenizer_pad(Family family, bool second = false);
 // vocab.json and merges.txt from `source`, the other two files for padding with `pad`.
 void write_tokenizer(const std::filesystem::path& dir, const std::filesystem::path& source, const std::string& pad);
 nlohmann::json model_index_json(bool inpainting, Family family);

@@ -323,7 +323,7 @@ ModelSource open_single_file(const fs::path& path, const OpenOptions& options) {
   }
   m.scheduler_config = default_scheduler_config(m.family);
   validate_configs(m, path.string() + " (scheduler config)");
-  m.tokenizer_pad = m.family == Family::SD2 ? "!" : "<|endoftext|>";
+  m.tokenizer_pad = tokenizer_pad(m.family);
   m.force_zeros_for_empty_prompt = m.family == Family::SDXL;  // diffusers' SDXL pipelines' default
 
   // A single file carries no tokenizer: take it from the option, beside the file, from
@@ -333,7 +333,7 @@ ModelSource open_single_file(const fs::path& path, const OpenOptions& options) {
                                        path.string() + ": missing tokenizer: a single-file checkpoint has none");
   if (m.family == Family::SDXL) {
     m.tokenizer_2_dir = m.tokenizer_dir;
-    m.tokenizer_2_pad = "!";
+    m.tokenizer_2_pad = tokenizer_pad(m.family, /*second=*/true);
   }
   return m;
 }

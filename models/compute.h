@@ -15,8 +15,8 @@ struct ComputePolicy {
   // weights is resident (they stay in the page cache): packed weights are packed at each
   // call and dropped after it, others widened into reused buffers.
   bool stream_weights = false;
-  // Streamed weights are widened into reused buffers of this many floats; larger ones
-  // are used in output-channel chunks of this size.
+  // Streamed weights that are not packed (int8, merged LoRAs) are widened into reused
+  // buffers of this many floats; larger ones are used in output-channel chunks of this size.
   int64_t weight_slot_floats = 8 << 20;
   // Attention scores per chunk, in floats: queries are chunked, and keys too (with an
   // online softmax) when one query row of all heads exceeds it.

@@ -131,7 +131,8 @@ void Linear::add_lora(const at::Tensor& x, at::Tensor& y) const {
 
 namespace {
 // Whether a layer's products go through its packed weight (models/kernels/packed_conv.h):
-// resident weights, not int8, and a LoRA (if any) applied on the input, not merged.
+// not int8, and a LoRA (if any) applied on the input, not merged. Streamed weights are
+// packed per call (StreamedPacking).
 bool use_packed(const Compute& c, const at::Tensor& weight_scale, const LoraFactors& lora, bool lora_on_input) {
   return c.policy.packed_convolutions && !weight_scale.defined() &&
          (lora_on_input || !lora.defined());

@@ -148,18 +148,17 @@ at::Tensor SpatialTransformer::operator()(const Compute& compute, const at::Tens
   return t + x;
 }
 
+TimestepEmbedding::TimestepEmbedding(ParamLoader& p, const std::string& name, int64_t in, int64_t out)
+    : linear_1(p, name + ".linear_1", in, out), linear_2(p, name + ".linear_2", out, out) {}
+
 UNet::UNet(const UNetConfig& c, ParamLoader& p) : config_(c) {
   const auto& ch = c.block_out_channels;
   const int64_t levels = static_cast<int64_t>(ch.size());
   const int64_t temb = ch[0] * 4, g = c.norm_num_groups, ctx = c.cross_attention_dim;
   const double eps = c.norm_eps;
   const bool lin = c.use_linear_projection;
-  time_linear_1 = Linear(p, "time_embedding.linear_1", ch[0], temb);
-  time_linear_2 = Linear(p, "time_embedding.linear_2", temb, temb);
-  if (c.text_time) {
-    add_linear_1 = Linear(p, "add_embedding.linear_1", c.projection_class_embeddings_input_dim, temb);
-    add_linear_2 = Linear(p, "add_embedding.linear_2", temb, temb);
-  }
+  time_embed_ = TimestepEmbedding(p, "time_embedding", ch[0], temb);
+  if (c.text_time) add_embed_ = TimestepEmbedding(p, "add_embedding", c.projection_class_embeddings_input_dim, temb);
   conv_in_ = Conv2d(p, "conv_in", c.in_channels, ch[0], 3, 1, 1);
 
   int64_t out = ch[0];
@@ -229,7 +228,7 @@ at::Tensor sinusoidal(const at::Tensor& values, int64_t dim, bool flip_sin_to_co
 at::Tensor UNet::time_embedding(const Compute& compute, double timestep, int64_t batch, const AddedConditions& added) const {
   const UNetConfig& c = config_;
   const at::Tensor t = at::full({batch}, static_cast<float>(timestep));
-  at::Tensor emb = time_linear_2(compute, at::silu(time_linear_1(compute, sinusoidal(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift))));
+  const at::Tensor emb = time_embed_(compute, sinusoidal(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift));
   if (!c.text_time) return emb;
   // SDXL: each size condition embedded as a timestep, after the pooled text embedding.
   const at::Tensor& text = added.text_embeds;
@@ -244,7 +243,7 @@ at::Tensor UNet::time_embedding(const Compute& compute, double timestep, int64_t
                 " do not make projection_class_embeddings_input_dim " + std::to_string(width));
   const at::Tensor sizes = sinusoidal(ids.flatten(), c.addition_time_embed_dim, c.flip_sin_to_cos, c.freq_shift);
   const at::Tensor conditions = at::cat({text.to(at::kFloat), sizes.reshape({batch, -1})}, -1);
-  return emb + add_linear_2(compute, at::silu(add_linear_1(compute, conditions)));
+  return emb + add_embed_(compute, conditions);
 }
 
 at::Tensor UNet::forward(const Compute& compute, const at::Tensor& sample, double timestep,

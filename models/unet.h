@@ -50,6 +50,14 @@ struct SpatialTransformer {
   at::Tensor operator()(const Compute& compute, const at::Tensor& x, const at::Tensor& context) const;
 };
 
+// TimestepEmbedding: linear_1, SiLU, linear_2 (the time embedding, SDXL's add_embedding).
+struct TimestepEmbedding {
+  Linear linear_1, linear_2;
+  TimestepEmbedding() = default;
+  TimestepEmbedding(ParamLoader& p, const std::string& name, int64_t in, int64_t out);
+  at::Tensor operator()(const Compute& c, const at::Tensor& x) const { return linear_2(c, at::silu(linear_1(c, x))); }
+};
+
 // SDXL's added conditions: the pooled text embedding [B, dim] and the size conditions
 // [B, 6] = (original h, w, crop top, left, target h, w) in pixels.
 struct AddedConditions {
@@ -75,8 +83,7 @@ class UNet {
   at::Tensor time_embedding(const Compute& compute, double timestep, int64_t batch, const AddedConditions& added) const;
 
   UNetConfig config_;
-  Linear time_linear_1, time_linear_2;
-  Linear add_linear_1, add_linear_2;  // add_embedding (text_time)
+  TimestepEmbedding time_embed_, add_embed_;  // add_embed_: text_time only
   Conv2d conv_in_, conv_out_;
   GroupNorm conv_norm_out_;
   std::vector<Block> down_, up_;
