@@ -77,11 +77,14 @@ at::Tensor by_hand(const at::Tensor& w, const at::Tensor& down, const at::Tensor
   return r.reshape(w.sizes());
 }
 
-std::string kohya_name(const Layer& l) {
+// kohya's name for a layer's module; SDXL's files number the text encoders (lora_te1_, lora_te2_).
+std::string kohya_name(const Layer& l, bool two_encoders = false) {
   std::string m = l.module;
   for (char& c : m)
     if (c == '.') c = '_';
-  return (l.component == "unet" ? "lora_unet_" : "lora_te_") + m;
+  if (l.component == "unet") return "lora_unet_" + m;
+  if (!two_encoders) return "lora_te_" + m;
+  return (l.component == "text_encoder" ? "lora_te1_" : "lora_te2_") + m;
 }
 
 // The weight the networks use: the stored one plus the kept factors.
@@ -89,6 +92,18 @@ at::Tensor adapted(const ModelSource& m, const std::string& component, const std
   const at::Tensor w = view_of(m.component(component).tensors.at(weight)).to(at::kFloat);
   const LoraFactors& f = m.component(component).loras.at(weight);
   return w + at::mm(f.up, f.down).view(w.sizes());
+}
+
+// Each layer of `m` adapted as written out by hand from `original` and the layer's factors.
+void check_merged(const ModelSource& original, const ModelSource& m, const std::vector<Layer>& ls, double scale,
+                  double alpha) {
+  for (const Layer& l : ls) {
+    CAPTURE(l.component);
+    CAPTURE(l.module);
+    const auto [down, up] = factors_for(l);
+    const at::Tensor w = view_of(original.component(l.component).tensors.at(l.module + ".weight"));
+    CHECK(test::max_abs_diff(adapted(m, l.component, l.module + ".weight"), by_hand(w, down, up, scale, alpha)) < 1e-6);
+  }
 }
 
 }  // namespace
@@ -121,12 +136,7 @@ TEST_CASE("LoRA: kohya, diffusers/PEFT and attention-processor files merge to W 
     const LoraReport r = apply_lora(m, parse_lora_spec((d / "kohya.safetensors").string() + ":0.5"));
     CHECK(r.layers == 4);
     CHECK(r.ignored.empty());
-    for (const Layer& l : ls) {
-      CAPTURE(l.module);
-      const auto [down, up] = factors_for(l);
-      const at::Tensor w = view_of(original.component(l.component).tensors.at(l.module + ".weight"));
-      CHECK(test::max_abs_diff(adapted(m, l.component, l.module + ".weight"), by_hand(w, down, up, 0.5, 1.0)) < 1e-6);
-    }
+    check_merged(original, m, ls, 0.5, 1.0);
     CHECK(m.components.at("unet").loras.size() == 3);  // nothing else changed
   }
   SUBCASE("diffusers/PEFT (no alpha: alpha = rank), and the processor layout, then a second LoRA on top") {
@@ -188,10 +198,7 @@ TEST_CASE("LoRA on SDXL: kohya's lora_te1_/lora_te2_ and diffusers' text_encoder
   Lora kohya, peft;
   for (const Layer& l : ls) {
     const auto [down, up] = factors_for(l);
-    std::string m = l.module;
-    for (char& c : m)
-      if (c == '.') c = '_';
-    const std::string name = (l.component == "unet" ? "lora_unet_" : l.component == "text_encoder" ? "lora_te1_" : "lora_te2_") + m;
+    const std::string name = kohya_name(l, /*two_encoders=*/true);
     kohya.tensors[name + ".lora_down.weight"] = down;
     kohya.tensors[name + ".lora_up.weight"] = up;
     peft.tensors[l.component + "." + l.module + ".lora_A.weight"] = down;
@@ -205,12 +212,7 @@ TEST_CASE("LoRA on SDXL: kohya's lora_te1_/lora_te2_ and diffusers' text_encoder
     const LoraReport r = apply_lora(m, {d / file, 1.0});
     CHECK(r.layers == 3);
     CHECK(r.ignored.empty());
-    for (const Layer& l : ls) {
-      CAPTURE(l.component);
-      const auto [down, up] = factors_for(l);
-      const at::Tensor w = view_of(original.component(l.component).tensors.at(l.module + ".weight"));
-      CHECK(test::max_abs_diff(adapted(m, l.component, l.module + ".weight"), by_hand(w, down, up, 1.0, 2.0)) < 1e-6);
-    }
+    check_merged(original, m, ls, 1.0, 2.0);  // no alpha: alpha = rank
   }
 }
 
