@@ -4,7 +4,8 @@
 // "nchw" or "both" (alternating runs, for a side-by-side ratio). TILING: "bands" (large
 // convolutions in bands of rows, default), "tiles" (square tiles) or "both" (alternating).
 // KERNEL: "winograd" (where it suits, default), "direct" or "both" (alternating; each run
-// also prints how far its latent and picture are from the run before's).
+// also prints how far its latent and picture are from the run before's). PRECISION: "fp32" (default),
+// "bf16" or "both" (alternating).
 // Not a test.
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include <ATen/Parallel.h>
@@ -43,7 +44,7 @@ void timed(const std::string& what, int run, F f) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_vae MODEL [THREADS] [RUNS] [SIZE] [nhwc|nchw|both] [bands|tiles|both] [winograd|direct|both]\n";
+    std::cerr << "usage: bench_vae MODEL [THREADS] [RUNS] [SIZE] [nhwc|nchw|both] [bands|tiles|both] [winograd|direct|both] [fp32|bf16|both]\n";
     return 2;
   }
   inpaint::init_runtime(argc > 2 ? std::stoi(argv[2]) : 2);
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   const std::string layout = argc > 5 ? argv[5] : "nhwc";
   const std::string tiling = argc > 6 ? argv[6] : "bands";
   const std::string kernel = argc > 7 ? argv[7] : "winograd";
+  const std::string precision = argc > 8 ? argv[8] : "fp32";
   inpaint::set_op_profiling(true);
   try {
     const std::filesystem::path dir = argv[1];
@@ -76,8 +78,10 @@ int main(int argc, char** argv) {
       policy.conv_bands = tiling == "bands" || (tiling == "both" && i % 2 == 0);
       const bool winograd = kernel == "winograd" || (kernel == "both" && i % 2 == 0);
       policy.winograd_from_pixels = winograd ? winograd_from : 0;
+      const bool bf16 = precision == "bf16" || (precision == "both" && i % 2 == 1);
+      if (bf16) compute.precision = inpaint::Precision::bf16;
       const std::string in = std::string(policy.channels_last ? " (nhwc, " : " (nchw, ") + (policy.conv_bands ? "bands, " : "tiles, ") +
-                             (winograd ? "winograd)" : "direct)");
+                             (winograd ? "winograd, " : "direct, ") + (bf16 ? "bf16)" : "fp32)");
       at::Tensor latent;
       timed("encode" + in, i, [&] {
         latent = taesd ? tiny->encoder->forward(compute, image / 2 + 0.5) : vae->encode(compute, image).mean;

@@ -184,6 +184,22 @@ TEST_CASE("bf16 attention on AMX tiles is softmax(q kT / sqrt(d)) v within bf16'
     const at::Tensor q16 = q.to(at::kBFloat16), k16 = k.to(at::kBFloat16), v16 = v.to(at::kBFloat16);
     CHECK(test::max_abs_diff(attention(bf16, q16, k16, v16, s.heads, at::Tensor()).to(at::kFloat), rounded) == 0.0);
   }
+  // Keys past the first 256-key block with scores far above the first block's (by ~100:
+  // 2^140 relative to its largest): probabilities relative to the running largest would
+  // overflow, so that block takes its own largest and the products so far are rescaled.
+  // Inputs already bf16, so that only the kernel's own rounding (probabilities, output)
+  // separates it from the reference: ~1e-2 at most, as above.
+  {
+    const at::Tensor q = at::randn({1, 64, 40}).to(at::kBFloat16).to(at::kFloat),
+                     v = at::randn({1, 700, 40}).to(at::kBFloat16).to(at::kFloat);
+    at::Tensor k = at::randn({1, 700, 40});
+    k.narrow(1, 300, 400).mul_(40);
+    k = k.to(at::kBFloat16).to(at::kFloat);
+    const at::Tensor expected = reference_attention(q, k, v, 1, at::Tensor());
+    const double e = test::max_abs_diff(amx_attention(q, k, v, 1), expected) / expected.abs().max().item<double>();
+    MESSAGE("AMX bf16 attention, a later block's scores far larger: relative error " << e);
+    CHECK(e < 1e-2);
+  }
   // fp32 products: f32 inputs; bf16 ones given all the same are widened.
   CHECK((attention_input_type(Compute{}, 40) == at::kFloat));
   // A mask (CLIP's causal one) goes through the fp32 kernel.

@@ -69,18 +69,17 @@ struct Running {
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,fma,amx-tile,amx-bf16")
 
 #include "models/kernels/avx512_vector.inc"
-// 2^x for finite x <= 0 (0 far below), for probabilities to be rounded to bf16 (relative
-// error 2^-9): 2^f for |f| <= 1/2 by a cubic fitted to it, within 7.5e-5 relative,
-// three multiply-adds fewer than exp2_fraction's. Masked forms with every lane live:
-// GCC 12's unmasked ones warn of uninitialised variables.
+// 2^x for finite x (0 far below), for probabilities to be rounded to bf16 (relative
+// error up to 2^-8): 2^f for |f| <= 1/2 by a quadratic fitted to it, within 1.73e-3
+// relative (mean 6e-5). Masked forms with every lane live: GCC 12's unmasked ones warn
+// of uninitialised variables.
 inline V exp2_for_bf16(V x) {
   const __mmask16 all = 0xFFFF;
   const V n = _mm512_maskz_roundscale_ps(all, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const V f = x - n;
-  V p = splat(0.0551715344f);
-  p = p * f + splat(0.24261111f);
-  p = p * f + splat(0.693261027f);
-  p = p * f + splat(0.999928057f);
+  V p = splat(0.238426032f);
+  p = p * f + splat(0.703446826f);
+  p = p * f + splat(1.00044324f);
   return _mm512_maskz_scalef_ps(all, p, n);
 }
 // 2^x for x <= 0, -inf included (0).
@@ -125,43 +124,68 @@ void scores(const Task& t, int64_t j0, int64_t keys, float* st) {
   memory_fence();
 }
 
-// pt = 2^(scale (st - largest)) in bf16 (0 for keys past the last), as B tiles of vᵀ pᵀ:
-// [2 query halves][keys / 32] tiles of 16 key pairs x 16 queries x 2. The running largest
-// scores and sums updated.
-void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uint16_t* pt, const Running& run) {
-  const int64_t live = std::min(keys, t.nk - j0);  // >= 1: blocks start before the last key
+// Probabilities relative to the running largest score may grow to this before the
+// block takes its own largest (and the products so far are rescaled): bf16 and f32
+// keep their relative precision there, far from overflow.
+constexpr float kLargestSum = 65536.0f;
+
+// The largest of `live` scores of a column (16 queries) and `previous`. Four chains of
+// maxima: one would wait on each comparison.
+V largest_score(const float* column, int64_t live, V previous) {
+  V m[4] = {previous, previous, previous, previous};
+  int64_t key = 0;
+  for (; key + 4 <= live; key += 4)
+    for (int i = 0; i < 4; ++i) {
+      const V x = load(column + (key + i) * kQueries);
+      m[i] = x > m[i] ? x : m[i];
+    }
+  for (; key < live; ++key) {
+    const V x = load(column + key * kQueries);
+    m[0] = x > m[0] ? x : m[0];
+  }
+  m[0] = m[0] > m[1] ? m[0] : m[1];
+  m[2] = m[2] > m[3] ? m[2] : m[3];
+  return m[0] > m[2] ? m[0] : m[2];
+}
+
+// to = 2^(scale score - shift) of a column's keys in bf16 (0 past the `live` ones), keys j
+// and j + 1 interleaved query by query: one row of a B tile (the tiles of successive
+// keys follow each other: 16 rows of 32). Returns their sums.
+V write_probabilities(const float* column, int64_t live, int64_t keys, V scale, V shift, uint16_t* to) {
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                                               21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  V sum = splat(0.0f);
+  for (int64_t j = 0; j < keys; j += 2, to += kRowBf16) {
+    const V e0 = j < live ? exp2_for_bf16(load(column + j * kQueries) * scale - shift) : splat(0.0f);
+    const V e1 = j + 1 < live ? exp2_for_bf16(load(column + (j + 1) * kQueries) * scale - shift) : splat(0.0f);
+    sum += e0 + e1;
+    _mm512_storeu_si512(to, _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(e1, e0)));
+  }
+  return sum;
+}
+
+// pt = 2^(scale (st - largest)) in bf16 (0 for keys past the last), as B tiles of vᵀ pᵀ:
+// [2 query halves][keys / 32] tiles of 16 key pairs x 16 queries x 2. After the first
+// block, `largest` is the running one while the block's sums stay below kLargestSum
+// (the usual case: one pass over the scores, no rescaling); otherwise the block's own
+// (a second pass). The running largest scores, sums and rescale factors updated.
+void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uint16_t* pt, const Running& run) {
+  const int64_t live = std::min(keys, t.nk - j0);  // >= 1: blocks start before the last key
   const V scale = splat(t.scale);
   for (int64_t half = 0; half < 2; ++half) {
     const float* column = st + half * kTileRows;
-    // Four chains of maxima: one would wait on each comparison.
-    const V previous = load(run.max + half * kTileRows);
-    V m[4] = {previous, previous, previous, previous};
-    int64_t key = 0;
-    for (; key + 4 <= live; key += 4)
-      for (int i = 0; i < 4; ++i) {
-        const V x = load(column + (key + i) * kQueries);
-        m[i] = x > m[i] ? x : m[i];
-      }
-    for (; key < live; ++key) {
-      const V x = load(column + key * kQueries);
-      m[0] = x > m[0] ? x : m[0];
-    }
-    m[0] = m[0] > m[1] ? m[0] : m[1];
-    m[2] = m[2] > m[3] ? m[2] : m[3];
-    const V largest = m[0] > m[2] ? m[0] : m[2];
-    const V shift = largest * scale;
-    V sum = splat(0.0f);
     uint16_t* to = pt + half * keys / kRowBf16 * kTileElements;
-    // Keys j and j + 1 interleaved query by query: one row of a B tile (the tiles of
-    // successive keys follow each other: 16 rows of 32).
-    for (int64_t j = 0; j < keys; j += 2, to += kRowBf16) {
-      const V e0 = j < live ? exp2_for_bf16(load(column + j * kQueries) * scale - shift) : splat(0.0f);
-      const V e1 = j + 1 < live ? exp2_for_bf16(load(column + (j + 1) * kQueries) * scale - shift) : splat(0.0f);
-      sum += e0 + e1;
-      _mm512_storeu_si512(to, _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(e1, e0)));
+    const V previous = load(run.max + half * kTileRows);
+    if (j0 > 0) {
+      const V sum = write_probabilities(column, live, keys, scale, previous * scale, to);
+      if (_mm512_cmp_ps_mask(sum, splat(kLargestSum), _CMP_LT_OQ) == 0xFFFF) {
+        store(run.rescale + half * kTileRows, splat(1.0f));
+        store(run.sum + half * kTileRows, load(run.sum + half * kTileRows) + sum);
+        continue;
+      }
     }
+    const V largest = largest_score(column, live, previous);
+    const V sum = write_probabilities(column, live, keys, scale, largest * scale, to);
     // 0 for the first block (previous largest -inf; acc and sum are 0 then).
     const V rescale = exp2_nonpositive((previous - largest) * scale);
     store(run.rescale + half * kTileRows, rescale);
@@ -330,10 +354,12 @@ at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
   // Work buffers made here, one per thread (see fused_attention.cpp): scores,
   // probabilities, products, the running softmax.
   const size_t floats = size_t(kKeyBlock * kQueries * 3 / 2 + 2 * dv * kQueries + 3 * kQueries);
-  std::vector<float> work(floats * size_t(at::get_num_threads()));
+  // (at::empty: 64-byte aligned, as the tiles' rows stored there should be: a row
+  // across two cache lines takes twice as long.) `floats` is a multiple of 16.
+  const at::Tensor work = at::empty({int64_t(floats) * at::get_num_threads()});
   const float scale = float(kLog2e / std::sqrt(double(d)));
   at::parallel_for(0, b * heads * tasks_per_head, 1, [&](int64_t begin, int64_t end) {
-    float* own = work.data() + floats * size_t(at::get_thread_num());
+    float* own = work.data_ptr<float>() + floats * size_t(at::get_thread_num());
     configure_tiles();
     for (int64_t i = begin; i < end; ++i) {
       const int64_t bh = i / tasks_per_head, batch = bh / heads, head = bh % heads;
