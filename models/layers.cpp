@@ -248,11 +248,23 @@ at::Tensor prepare_whole(const Compute& c, const at::Tensor& stored, const ConvI
   return t;
 }
 
+// x (channels last) upsampled 2x by nearest neighbours and rounded to bf16 in one pass:
+// each pixel's channels copied to a 2x2 square.
+at::Tensor upsample2x_bf16(const at::Tensor& x) {
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  at::Tensor up = at::empty({b, c, 2 * h, 2 * w}, x.options().dtype(at::kBFloat16).memory_format(at::MemoryFormat::ChannelsLast));
+  up.permute({0, 2, 3, 1}).view({b, h, 2, w, 2, c}).copy_(x.permute({0, 2, 3, 1}).view({b, h, 1, w, 1, c}).expand({b, h, 2, w, 2, c}));
+  return up;
+}
+
 // The input steps written as bf16 for bf16 products where one kernel does them all
-// (GroupNorm and SiLU, models/kernels/norm_bf16.h); undefined elsewhere.
+// (GroupNorm and SiLU, models/kernels/norm_bf16.h; upsampling alone); undefined elsewhere.
 at::Tensor prepare_bf16(const Compute& c, const at::Tensor& x, const ConvInput& in) {
-  if (c.precision != Precision::bf16 || !in.norm || in.upsample2x || in.pad_end ||
-      (in.activation != ConvInput::kSilu && in.activation != ConvInput::kNone))
+  if (c.precision != Precision::bf16 || in.pad_end) return {};
+  if (!in.norm && in.activation == ConvInput::kNone && in.upsample2x && x.dim() == 4 &&
+      x.is_contiguous(at::MemoryFormat::ChannelsLast))
+    return upsample2x_bf16(x);
+  if (!in.norm || in.upsample2x || (in.activation != ConvInput::kSilu && in.activation != ConvInput::kNone))
     return {};
   OpTimer timer(OpClass::norm, 0);
   return group_norm_bf16(x, in.norm->groups, widen(c, in.norm->weight), widen(c, in.norm->bias), in.norm->eps,
@@ -285,7 +297,11 @@ at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvI
   const int64_t side = tile_side(policy, unfolded);
   const int64_t out_numel = x.size(0) * weight.size(0) * ho * wo;
   const bool half = policy.half_storage_above > 0 && out_numel > policy.half_storage_above;
-  const bool whole = (unfolded * ho * wo <= policy.tile_above_floats && !half) || (ho <= side && wo <= side);
+  // bf16 products read a bf16 copy of the whole input, with no unfolding: whole where
+  // that copy (half an f32 one) fits the bound, as the decoders' large ones at 512x512.
+  const bool bf16_whole = c.precision == Precision::bf16 && use_packed(c, weight_scale, lora, false) &&
+                          x.numel() * up * up / 2 <= policy.tile_above_floats;
+  const bool whole = ((unfolded * ho * wo <= policy.tile_above_floats || bf16_whole) && !half) || (ho <= side && wo <= side);
   // Tiled convolutions (the decoders') merge a LoRA: their weights are widened once per call.
   const int64_t pixels = x.size(0) * ho * wo;
   const bool on_input = whole && lora_on_input(c, lora, weight, pixels);

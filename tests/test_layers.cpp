@@ -319,3 +319,43 @@ TEST_CASE("bf16 products where the processor has native bf16: convolutions and l
   CHECK(within_rounding(layer_norm_bf16(tokens, lw, lb, 1e-5), at::layer_norm(tokens, {80}, lw, lb, 1e-5)));
   CHECK(!layer_norm_bf16(at::randn({3, 20}), at::randn({20}), at::randn({20}), 1e-5).defined());  // 20: not a multiple of 16
 }
+
+TEST_CASE("bf16 convolutions too large to unfold whole read a bf16 copy of their whole input: the numbers of "
+          "the banded route (upsampled input, normalised input)") {
+  if (cpu_features().native_bf16().empty()) {
+    MESSAGE("no native bf16 on " << cpu_features().name << ": nothing to check");
+    return;
+  }
+  at::manual_seed(9);
+  Conv2d conv;
+  conv.weight = at::randn({16, 32, 3, 3}).to(at::kHalf);
+  conv.bias = at::randn({16});
+  conv.padding = 1;
+  GroupNorm norm;
+  norm.weight = at::randn({32});
+  norm.bias = at::randn({32});
+  norm.groups = 8;
+  const at::Tensor x = (at::randn({1, 32, 24, 24}) + 0.5).contiguous(at::MemoryFormat::ChannelsLast);
+  const ConvInput upsampled{nullptr, ConvInput::kNone, true}, normalised{&norm, ConvInput::kSilu};
+  for (const ConvInput& in : {upsampled, normalised}) {
+    CAPTURE(in.upsample2x);
+    const int64_t side = in.upsample2x ? 48 : 24, input = 32 * side * side;
+    Compute whole, banded;  // too large to unfold; a bf16 copy of the input fits the bound, or not
+    for (Compute* c : {&whole, &banded}) {
+      c->precision = Precision::bf16;
+      c->policy.work_floats = 32 * 9 * 16 * 16;  // else square tiles of 16
+      c->policy.tile_above_floats = c == &whole ? input / 2 : input / 4;
+    }
+    const at::Tensor got = conv(whole, x, in), bands = conv(banded, x, in);
+    // The same bf16 inputs (rounded from the same f32 values, but for a normalisation's
+    // statistics summed in another order) and products: f32 sums in another order only.
+    const double scale = bands.abs().max().item<double>();
+    MESSAGE("bf16 whole input vs bands: relative difference " << test::max_abs_diff(got, bands) / scale);
+    CHECK(test::max_abs_diff(got, bands) <= 2e-3 * scale);
+    CHECK(got.is_contiguous(at::MemoryFormat::ChannelsLast));
+    // And it is the convolution (within bf16's rounding, as above).
+    at::Tensor t = in.norm ? at::silu(at::group_norm(x, 8, norm.weight, norm.bias, norm.eps)) : x;
+    if (in.upsample2x) t = at::upsample_nearest2d(t, {48, 48});
+    CHECK(relative_error(got, at::conv2d(t, conv.weight.to(at::kFloat), conv.bias, 1, 1)) < 1e-2);
+  }
+}
