@@ -255,14 +255,18 @@ void attend(const Task& t, float* work) {
     probabilities(t, j0, keys, st, pt, run);
     add_weighted_values(t, j0, keys, pt, ot, run);
   }
+  // Query r's channels are column r of acc: gathered 16 at a time (acc has dv rows).
+  const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                          _mm512_set1_epi32(kQueries));
   for (int64_t r = 0; r < t.queries; ++r) {
-    const float inv = 1.0f / run.sum[r];
-    for (int64_t ch = 0; ch < t.d; ++ch) {
-      const float value = run.acc[ch * kQueries + r] * inv;
-      if (t.out16)
-        t.out16[r * t.out_stride + ch] = c10::BFloat16(value).x;  // rounded to nearest even
+    const V inv = splat(1.0f / run.sum[r]);
+    for (int64_t ch = 0; ch < t.d; ch += kTileRows) {
+      const __mmask16 live = ch + kTileRows <= t.d ? 0xFFFF : __mmask16((1u << (t.d - ch)) - 1);
+      const V value = _mm512_i32gather_ps(rows, run.acc + ch * kQueries + r, 4) * inv;
+      if (t.out16)  // rounded to nearest even
+        _mm256_mask_storeu_epi16(t.out16 + r * t.out_stride + ch, live, (__m256i)_mm512_cvtneps_pbh(value));
       else
-        t.out[r * t.out_stride + ch] = value;
+        _mm512_mask_storeu_ps(t.out + r * t.out_stride + ch, live, value);
     }
   }
 }
