@@ -22,7 +22,8 @@ constexpr int64_t kTileRows = 16, kRowBf16 = 32;
 constexpr int64_t kTileElements = kTileRows * kRowBf16;  // bf16 in an A or B tile
 constexpr int64_t kQueries = 2 * kTileRows;              // query columns a task takes at once
 constexpr int64_t kValueTiles = 6;                       // accumulator tiles for vᵀ pᵀ (8 - A - B)
-// Keys whose scores (32 KB) and probabilities (16 KB) a task holds at a time: in L1.
+// Keys whose scores (32 KB; and the next block's, being made) and probabilities (16 KB)
+// a task holds at a time.
 constexpr int64_t kKeyBlock = 256;
 constexpr double kLog2e = 1.4426950408889634;
 
@@ -93,36 +94,55 @@ inline V exp2_nonpositive(V x) {
 // vector code's stores and loads of the same buffers.
 inline void memory_fence() { asm volatile("" ::: "memory"); }
 
-// st [keys][32] = keys [j0, j0 + keys) times the task's queries.
-// Tiles 0-3: keys j..j+15 / j+16..j+31 against queries 0-15 / 16-31; 4, 5: keys; 6, 7: queries.
-void scores(const Task& t, int64_t j0, int64_t keys, float* st) {
-  const int64_t steps = t.dk / kRowBf16, k_stride = t.dk * 2, st_stride = kQueries * 4;
-  const uint16_t* q_high = t.q + steps * kTileElements;
-  for (int64_t j = 0; j < keys; j += 2 * kTileRows) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    const uint16_t* k0 = t.k + (j0 + j) * t.dk;
-    const uint16_t* k1 = k0 + kTileRows * t.dk;
-    for (int64_t c = 0; c < steps; ++c) {
-      _tile_loadd(4, k0 + c * kRowBf16, k_stride);
-      _tile_loadd(5, k1 + c * kRowBf16, k_stride);
-      _tile_loadd(6, t.q + c * kTileElements, 64);
-      _tile_loadd(7, q_high + c * kTileElements, 64);
+// The scores of a block of keys into st [keys][32], 32 keys at a time (tiles 0-3: keys
+// j..j+15 / j+16..j+31 against queries 0-15 / 16-31; 4, 5: keys; 6, 7: queries), in
+// pieces: each group's channel steps, then its stores. All at once (the first block), or
+// a piece at a time between the softmax's vector steps on the block before, so that the
+// tile unit works while the vector units do: pieces short enough for the processor to
+// run the vector instructions after them meanwhile.
+struct BlockScores {
+  const Task& t;
+  int64_t j0, keys;  // none when keys is 0
+  float* st;
+  int64_t j = 0, step = 0;  // the next piece: group j's step `step` (steps: the stores)
+
+  void next() {
+    if (j >= keys) return;
+    const int64_t steps = t.dk / kRowBf16;
+    if (step == 0) {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+    if (step < steps) {
+      const uint16_t* k0 = t.k + (j0 + j) * t.dk + step * kRowBf16;
+      const uint16_t* q = t.q + step * kTileElements;
+      _tile_loadd(4, k0, t.dk * 2);
+      _tile_loadd(5, k0 + kTileRows * t.dk, t.dk * 2);
+      _tile_loadd(6, q, 64);
+      _tile_loadd(7, q + steps * kTileElements, 64);
       _tile_dpbf16ps(0, 4, 6);
       _tile_dpbf16ps(1, 4, 7);
       _tile_dpbf16ps(2, 5, 6);
       _tile_dpbf16ps(3, 5, 7);
+      ++step;
+      return;
     }
     float* row = st + j * kQueries;
-    _tile_stored(0, row, st_stride);
-    _tile_stored(1, row + kTileRows, st_stride);
-    _tile_stored(2, row + kTileRows * kQueries, st_stride);
-    _tile_stored(3, row + kTileRows * kQueries + kTileRows, st_stride);
+    const int64_t stride = kQueries * 4;
+    _tile_stored(0, row, stride);
+    _tile_stored(1, row + kTileRows, stride);
+    _tile_stored(2, row + kTileRows * kQueries, stride);
+    _tile_stored(3, row + kTileRows * kQueries + kTileRows, stride);
+    j += 2 * kTileRows;
+    step = 0;
   }
-  memory_fence();
-}
+  void all() {
+    while (j < keys) next();
+    memory_fence();
+  }
+};
 
 // Probabilities relative to the running largest score may grow to this before the
 // block takes its own largest (and the products so far are rescaled): bf16 and f32
@@ -150,12 +170,15 @@ V largest_score(const float* column, int64_t live, V previous) {
 
 // to = 2^(scale score - shift) of a column's keys in bf16 (0 past the `live` ones), keys j
 // and j + 1 interleaved query by query: one row of a B tile (the tiles of successive
-// keys follow each other: 16 rows of 32). Returns their sums.
-V write_probabilities(const float* column, int64_t live, int64_t keys, V scale, V shift, uint16_t* to) {
+// keys follow each other: 16 rows of 32). Returns their sums. Every 16 keys, a piece of
+// `next`'s scores (when given).
+V write_probabilities(const float* column, int64_t live, int64_t keys, V scale, V shift, uint16_t* to,
+                      BlockScores* next = nullptr) {
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                                               21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   V sum = splat(0.0f);
   for (int64_t j = 0; j < keys; j += 2, to += kRowBf16) {
+    if (next && j % kTileRows == 0) next->next();
     const V e0 = j < live ? exp2_for_bf16(load(column + j * kQueries) * scale - shift) : splat(0.0f);
     const V e1 = j + 1 < live ? exp2_for_bf16(load(column + (j + 1) * kQueries) * scale - shift) : splat(0.0f);
     sum += e0 + e1;
@@ -168,8 +191,10 @@ V write_probabilities(const float* column, int64_t live, int64_t keys, V scale, 
 // [2 query halves][keys / 32] tiles of 16 key pairs x 16 queries x 2. After the first
 // block, `largest` is the running one while the block's sums stay below kLargestSum
 // (the usual case: one pass over the scores, no rescaling); otherwise the block's own
-// (a second pass). The running largest scores, sums and rescale factors updated.
-void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uint16_t* pt, const Running& run) {
+// (a second pass). The running largest scores, sums and rescale factors updated. The
+// next block's scores are made along the way (`next`).
+void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uint16_t* pt, const Running& run,
+                   BlockScores& next) {
   const int64_t live = std::min(keys, t.nk - j0);  // >= 1: blocks start before the last key
   const V scale = splat(t.scale);
   for (int64_t half = 0; half < 2; ++half) {
@@ -177,7 +202,7 @@ void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uin
     uint16_t* to = pt + half * keys / kRowBf16 * kTileElements;
     const V previous = load(run.max + half * kTileRows);
     if (j0 > 0) {
-      const V sum = write_probabilities(column, live, keys, scale, previous * scale, to);
+      const V sum = write_probabilities(column, live, keys, scale, previous * scale, to, &next);
       if (_mm512_cmp_ps_mask(sum, splat(kLargestSum), _CMP_LT_OQ) == 0xFFFF) {
         store(run.rescale + half * kTileRows, splat(1.0f));
         store(run.sum + half * kTileRows, load(run.sum + half * kTileRows) + sum);
@@ -185,13 +210,14 @@ void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uin
       }
     }
     const V largest = largest_score(column, live, previous);
-    const V sum = write_probabilities(column, live, keys, scale, largest * scale, to);
+    const V sum = write_probabilities(column, live, keys, scale, largest * scale, to, &next);
     // 0 for the first block (previous largest -inf; acc and sum are 0 then).
     const V rescale = exp2_nonpositive((previous - largest) * scale);
     store(run.rescale + half * kTileRows, rescale);
     store(run.max + half * kTileRows, largest);
     store(run.sum + half * kTileRows, load(run.sum + half * kTileRows) * rescale + sum);
   }
+  next.all();  // what the steps above left (and the fence for their stores)
   memory_fence();
 }
 
@@ -241,18 +267,20 @@ void add_weighted_values(const Task& t, int64_t j0, int64_t keys, const uint16_t
 
 // The task's output: its keys block by block, then acc / sum, transposed back.
 void attend(const Task& t, float* work) {
-  float* st = work;
-  uint16_t* pt = reinterpret_cast<uint16_t*>(st + kKeyBlock * kQueries);
-  float* ot = st + kKeyBlock * kQueries * 3 / 2;
+  float* st[2] = {work, work + kKeyBlock * kQueries};  // a block's scores, the next one's
+  uint16_t* pt = reinterpret_cast<uint16_t*>(work + 2 * kKeyBlock * kQueries);
+  float* ot = work + kKeyBlock * kQueries * 5 / 2;
   const Running run{ot + t.dv * kQueries, ot + t.dv * kQueries + kQueries, ot + t.dv * kQueries + 2 * kQueries,
                     ot + t.dv * kQueries + 3 * kQueries};
   std::fill(run.max, run.max + kQueries, -INFINITY);
   std::fill(run.sum, run.sum + kQueries, 0.0f);
   std::fill(run.acc, run.acc + t.dv * kQueries, 0.0f);
-  for (int64_t j0 = 0; j0 < t.nkp; j0 += kKeyBlock) {
-    const int64_t keys = std::min(kKeyBlock, t.nkp - j0);
-    scores(t, j0, keys, st);
-    probabilities(t, j0, keys, st, pt, run);
+  BlockScores first{t, 0, std::min(kKeyBlock, t.nkp), st[0]};
+  first.all();
+  for (int64_t j0 = 0, b = 0; j0 < t.nkp; j0 += kKeyBlock, ++b) {
+    const int64_t keys = std::min(kKeyBlock, t.nkp - j0), after = j0 + kKeyBlock;
+    BlockScores next{t, after, after < t.nkp ? std::min(kKeyBlock, t.nkp - after) : 0, st[(b + 1) % 2]};
+    probabilities(t, j0, keys, st[b % 2], pt, run, next);
     add_weighted_values(t, j0, keys, pt, ot, run);
   }
   // Query r's channels are column r of acc: gathered 16 at a time (acc has dv rows).
@@ -357,7 +385,7 @@ at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
   at::Tensor out = at::empty({b, nq, c}, bf16_out ? at::kBFloat16 : at::kFloat);
   // Work buffers made here, one per thread (see fused_attention.cpp): scores,
   // probabilities, products, the running softmax.
-  const size_t floats = size_t(kKeyBlock * kQueries * 3 / 2 + 2 * dv * kQueries + 3 * kQueries);
+  const size_t floats = size_t(kKeyBlock * kQueries * 5 / 2 + 2 * dv * kQueries + 3 * kQueries);
   // (at::empty: 64-byte aligned, as the tiles' rows stored there should be: a row
   // across two cache lines takes twice as long.) `floats` is a multiple of 16.
   const at::Tensor work = at::empty({int64_t(floats) * at::get_num_threads()});

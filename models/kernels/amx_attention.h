@@ -1,8 +1,10 @@
 // Scaled dot-product attention in bf16 on AMX tiles (Xeon from Sapphire Rapids): the
 // products q kᵀ and p v take bf16 inputs and accumulate in f32 in the tiles; the softmax
-// is f32 (AVX-512). A thread takes 32 query rows of a head, computes their scores against
-// every key (32 x keys floats, in its cache), their softmax, rounded to bf16, and the
-// weighted values, kept in tiles across all keys. The score matrix is never written out.
+// is f32 (AVX-512). A thread takes 32 query rows of a head and goes through the keys in
+// blocks of 256: their scores (in its cache; the next block's made on the tiles while the
+// vector units take this one's softmax), the probabilities rounded to bf16 (relative to
+// the running largest score, an online softmax), and the weighted values added up. The
+// score matrix is never written out.
 #pragma once
 #include <ATen/core/Tensor.h>
 
