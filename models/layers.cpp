@@ -257,14 +257,28 @@ at::Tensor upsample2x_bf16(const at::Tensor& x) {
   return up;
 }
 
+// x (channels last) with `pad` rows and columns of zeros after its last ones, rounded to
+// bf16 in one pass.
+at::Tensor pad_end_bf16(const at::Tensor& x, int64_t pad) {
+  const int64_t h = x.size(2), w = x.size(3);
+  at::Tensor padded = at::empty({x.size(0), x.size(1), h + pad, w + pad},
+                                x.options().dtype(at::kBFloat16).memory_format(at::MemoryFormat::ChannelsLast));
+  padded.narrow(2, h, pad).zero_();
+  padded.narrow(2, 0, h).narrow(3, w, pad).zero_();
+  padded.narrow(2, 0, h).narrow(3, 0, w).copy_(x);
+  return padded;
+}
+
 // The input steps written as bf16 for bf16 products where one kernel does them all
-// (GroupNorm and SiLU, models/kernels/norm_bf16.h; upsampling alone); undefined elsewhere.
+// (GroupNorm and SiLU, models/kernels/norm_bf16.h; upsampling or end padding alone);
+// undefined elsewhere.
 at::Tensor prepare_bf16(const Compute& c, const at::Tensor& x, const ConvInput& in) {
-  if (c.precision != Precision::bf16 || in.pad_end) return {};
-  if (!in.norm && in.activation == ConvInput::kNone && in.upsample2x && x.dim() == 4 &&
-      x.is_contiguous(at::MemoryFormat::ChannelsLast))
-    return upsample2x_bf16(x);
-  if (!in.norm || in.upsample2x || (in.activation != ConvInput::kSilu && in.activation != ConvInput::kNone))
+  if (c.precision != Precision::bf16) return {};
+  const bool steps_alone = !in.norm && in.activation == ConvInput::kNone && x.dim() == 4 &&
+                           x.is_contiguous(at::MemoryFormat::ChannelsLast);
+  if (steps_alone && in.upsample2x && !in.pad_end) return upsample2x_bf16(x);
+  if (steps_alone && in.pad_end && !in.upsample2x) return pad_end_bf16(x, in.pad_end);
+  if (!in.norm || in.upsample2x || in.pad_end || (in.activation != ConvInput::kSilu && in.activation != ConvInput::kNone))
     return {};
   OpTimer timer(OpClass::norm, 0);
   return group_norm_bf16(x, in.norm->groups, widen(c, in.norm->weight), widen(c, in.norm->bias), in.norm->eps,

@@ -321,7 +321,7 @@ TEST_CASE("bf16 products where the processor has native bf16: convolutions and l
 }
 
 TEST_CASE("bf16 convolutions too large to unfold whole read a bf16 copy of their whole input: the numbers of "
-          "the banded route (upsampled input, normalised input)") {
+          "the tiled or banded route (upsampled, normalised, end-padded input)") {
   if (cpu_features().native_bf16().empty()) {
     MESSAGE("no native bf16 on " << cpu_features().name << ": nothing to check");
     return;
@@ -335,27 +335,38 @@ TEST_CASE("bf16 convolutions too large to unfold whole read a bf16 copy of their
   norm.weight = at::randn({32});
   norm.bias = at::randn({32});
   norm.groups = 8;
-  const at::Tensor x = (at::randn({1, 32, 24, 24}) + 0.5).contiguous(at::MemoryFormat::ChannelsLast);
-  const ConvInput upsampled{nullptr, ConvInput::kNone, true}, normalised{&norm, ConvInput::kSilu};
-  for (const ConvInput& in : {upsampled, normalised}) {
+  // 40 pixels wide for the downsampler, whose 20 output rows then pass a tile's 16.
+  const at::Tensor x24 = (at::randn({1, 32, 24, 24}) + 0.5).contiguous(at::MemoryFormat::ChannelsLast),
+                   x40 = (at::randn({1, 32, 40, 40}) + 0.5).contiguous(at::MemoryFormat::ChannelsLast);
+  // The VAE encoder's downsampler: stride 2, a row and column of zeros after the last.
+  Conv2d down = conv;
+  down.stride = 2;
+  down.padding = 0;
+  const ConvInput upsampled{nullptr, ConvInput::kNone, true}, normalised{&norm, ConvInput::kSilu},
+      padded{nullptr, ConvInput::kNone, false, 1};
+  for (const ConvInput& in : {upsampled, normalised, padded}) {
     CAPTURE(in.upsample2x);
-    const int64_t side = in.upsample2x ? 48 : 24, input = 32 * side * side;
+    CAPTURE(in.pad_end);
+    const Conv2d& layer = in.pad_end ? down : conv;
+    const at::Tensor& x = in.pad_end ? x40 : x24;
+    const int64_t side = x.size(2) * (in.upsample2x ? 2 : 1), input = 32 * side * side;
     Compute whole, banded;  // too large to unfold; a bf16 copy of the input fits the bound, or not
     for (Compute* c : {&whole, &banded}) {
       c->precision = Precision::bf16;
       c->policy.work_floats = 32 * 9 * 16 * 16;  // else square tiles of 16
       c->policy.tile_above_floats = c == &whole ? input / 2 : input / 4;
     }
-    const at::Tensor got = conv(whole, x, in), bands = conv(banded, x, in);
+    const at::Tensor got = layer(whole, x, in), bands = layer(banded, x, in);
     // The same bf16 inputs (rounded from the same f32 values, but for a normalisation's
     // statistics summed in another order) and products: f32 sums in another order only.
     const double scale = bands.abs().max().item<double>();
-    MESSAGE("bf16 whole input vs bands: relative difference " << test::max_abs_diff(got, bands) / scale);
+    MESSAGE("bf16 whole input vs tiles or bands: relative difference " << test::max_abs_diff(got, bands) / scale);
     CHECK(test::max_abs_diff(got, bands) <= 2e-3 * scale);
     CHECK(got.is_contiguous(at::MemoryFormat::ChannelsLast));
     // And it is the convolution (within bf16's rounding, as above).
     at::Tensor t = in.norm ? at::silu(at::group_norm(x, 8, norm.weight, norm.bias, norm.eps)) : x;
-    if (in.upsample2x) t = at::upsample_nearest2d(t, {48, 48});
-    CHECK(relative_error(got, at::conv2d(t, conv.weight.to(at::kFloat), conv.bias, 1, 1)) < 1e-2);
+    if (in.upsample2x) t = at::upsample_nearest2d(t, {side, side});
+    if (in.pad_end) t = at::constant_pad_nd(t, {0, 1, 0, 1});
+    CHECK(relative_error(got, at::conv2d(t, conv.weight.to(at::kFloat), conv.bias, layer.stride, layer.padding)) < 1e-2);
   }
 }
