@@ -312,9 +312,12 @@ at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvI
   const int64_t out_numel = x.size(0) * weight.size(0) * ho * wo;
   const bool half = policy.half_storage_above > 0 && out_numel > policy.half_storage_above;
   // bf16 products read a bf16 copy of the whole input, with no unfolding: whole where
-  // that copy (half an f32 one) fits the bound, as the decoders' large ones at 512x512.
-  const bool bf16_whole = c.precision == Precision::bf16 && use_packed(c, weight_scale, lora, false) &&
-                          x.numel() * up * up / 2 <= policy.tile_above_floats;
+  // that copy (half an f32 one) fits the bound, as the decoders' large ones at 512x512
+  // (decode 2.6 -> 1.8 s there). Only where the policy keeps activations in f32: the
+  // memory-bound policies (f16 storage) keep their tiles, as SDXL's streamed decode,
+  // whose peak this route raised from 1.71 to 2.36 GB for no speed.
+  const bool bf16_whole = c.precision == Precision::bf16 && policy.half_storage_above == 0 &&
+                          use_packed(c, weight_scale, lora, false) && x.numel() * up * up / 2 <= policy.tile_above_floats;
   const bool whole = ((unfolded * ho * wo <= policy.tile_above_floats || bf16_whole) && !half) || (ho <= side && wo <= side);
   // Tiled convolutions (the decoders') merge a LoRA: their weights are widened once per call.
   const int64_t pixels = x.size(0) * ho * wo;
