@@ -316,8 +316,9 @@ at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvI
   // (decode 2.6 -> 1.8 s there). Only where the policy keeps activations in f32: the
   // memory-bound policies (f16 storage) keep their tiles, as SDXL's streamed decode,
   // whose peak this route raised from 1.71 to 2.36 GB for no speed.
-  const bool bf16_whole = c.precision == Precision::bf16 && policy.half_storage_above == 0 &&
-                          use_packed(c, weight_scale, lora, false) && x.numel() * up * up / 2 <= policy.tile_above_floats;
+  const bool packable = use_packed(c, weight_scale, lora, false);  // neither int8 nor a LoRA
+  const bool bf16_whole = c.precision == Precision::bf16 && policy.half_storage_above == 0 && packable &&
+                          x.numel() * up * up / 2 <= policy.tile_above_floats;
   const bool whole = ((unfolded * ho * wo <= policy.tile_above_floats || bf16_whole) && !half) || (ho <= side && wo <= side);
   // Tiled convolutions (the decoders') merge a LoRA: their weights are widened once per call.
   const int64_t pixels = x.size(0) * ho * wo;
@@ -347,7 +348,6 @@ at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvI
 
   // Tiled convolutions are the decoders' (weights of a few MB): widened once per call,
   // from the packed weight where it is used.
-  const bool packable = use_packed(c, weight_scale, lora, false);
   at::Tensor scale, shift;  // once, for the bands or the tiles
   if (in.norm) std::tie(scale, shift) = in.norm->affine(c, x);
   if (policy.conv_bands && packable && !half && bands_apply(x, in, k, stride, padding)) {
