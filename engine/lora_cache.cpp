@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <ATen/Parallel.h>
+
 #include "engine/error.h"
 #include "engine/json_file.h"
 #include "engine/model_folder.h"
@@ -72,7 +74,7 @@ bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras) {
     for (auto& [key, c] : model.components) {
       if (c.loras.empty()) continue;
       const auto file = SafetensorsFile::open(entry / (c.name + ".safetensors"));
-      if (file->verify_checksum(/*release_pages=*/true) != SafetensorsFile::Checksum::ok)
+      if (file->verify_checksum(/*release_pages=*/true, at::get_num_threads()) != SafetensorsFile::Checksum::ok)
         throw Error(file->label() + ": checksum missing or wrong");
       for (const auto& [name, factors] : c.loras) {
         const TensorInfo* info = file->find(name);

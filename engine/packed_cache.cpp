@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include <ATen/Parallel.h>
+
 #include "engine/cache_files.h"
 #include "engine/error.h"
 #include "engine/own_files.h"
@@ -88,7 +90,7 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
                                " " + std::to_string(st.st_size);
   std::unique_lock<std::mutex> lock(mutex);
   if (!verified.count(identity)) {
-    const auto checksum = kept->verify_checksum(compute.policy.stream_weights);
+    const auto checksum = kept->verify_checksum(compute.policy.stream_weights, at::get_num_threads());
     if (checksum != SafetensorsFile::Checksum::ok) {
       lock.unlock();
       discard(file, checksum == SafetensorsFile::Checksum::absent ? "have no checksum" : "are damaged (checksum mismatch)");

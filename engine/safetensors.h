@@ -48,10 +48,10 @@ class SafetensorsFile {
 
   // Files we write for ourselves (the caches) carry a checksum of their header and data
   // (SafetensorsWriter's `checksum`): absent in any other file, ok, or mismatch (damaged).
-  // Reads every byte; with `release_pages` each chunk's pages leave the process after it
-  // is read (streamed weights, engine/memory_plan.h).
+  // Reads every byte, the chunks on `threads` threads; with `release_pages` each chunk's
+  // pages leave the process after it is read (streamed weights, engine/memory_plan.h).
   enum class Checksum { absent, ok, mismatch };
-  Checksum verify_checksum(bool release_pages = false) const;
+  Checksum verify_checksum(bool release_pages = false, int threads = 1) const;
 
  private:
   SafetensorsFile() = default;
@@ -83,8 +83,9 @@ class SafetensorsWriter {
     DType dtype;
     std::vector<int64_t> shape;
   };
-  // With `checksum`, the header's metadata gets kChecksumKey: XXH3-64 of the header (with
-  // that value as zeros) and the data, filled in by finish().
+  // With `checksum`, the header's metadata gets kChecksumKey, filled in by finish():
+  // XXH3-64 of the header (with that value as zeros), then of each kChecksumChunk bytes
+  // of the data, 16 hex digits each, so that a reader checks the chunks in parallel.
   SafetensorsWriter(const std::filesystem::path& path, std::vector<Entry> entries,
                     const std::map<std::string, std::string>& metadata = {}, bool checksum = false);
   ~SafetensorsWriter();  // removes the partial file if finish() was not reached
@@ -100,9 +101,12 @@ class SafetensorsWriter {
   struct Hash;
   std::unique_ptr<Hash> hash_;  // with a checksum
   long checksum_at_ = 0;        // file offset of its value
+  size_t chunks_ = 0;           // data chunks it has a digest for
 };
 
-// The metadata key of the checksum SafetensorsWriter writes.
+// The metadata key of the checksum SafetensorsWriter writes. Files written before the
+// chunks (one digest of header and data together) are still read.
 constexpr const char* kChecksumKey = "inpaint_xxh3";
+constexpr size_t kChecksumChunk = size_t(64) << 20;
 
 }  // namespace inpaint

@@ -8,6 +8,9 @@
 #include "engine/weights.h"
 #include "tests/test_support.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 namespace fs = std::filesystem;
 using namespace inpaint;
 
@@ -132,4 +135,83 @@ TEST_CASE("safetensors: __metadata__ is tolerated and read") {
   CHECK(f->metadata().at("format") == "pt");
   REQUIRE(f->tensors().size() == 1);
   CHECK(f->tensors()[0].dtype == DType::BF16);
+}
+
+namespace {
+// Writes `sizes` bytes tensors (bytes i * 7 + t), with the writer's checksum.
+fs::path checksummed(const fs::path& dir, const std::string& name, const std::vector<size_t>& sizes) {
+  std::vector<SafetensorsWriter::Entry> entries;
+  for (size_t t = 0; t < sizes.size(); ++t) entries.push_back({"t" + std::to_string(t), DType::U8, {int64_t(sizes[t])}});
+  SafetensorsWriter w(dir / name, entries, {{"written_by", "test"}}, /*checksum=*/true);
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    std::vector<uint8_t> bytes(sizes[t]);
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(i * 7 + t);
+    w.write_next(entries[t].name, bytes.data(), bytes.size());
+  }
+  w.finish();
+  return dir / name;
+}
+
+void flip(const fs::path& file, std::streamoff at) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(at);
+  const char c = char(f.get());
+  f.seekp(at);
+  f.put(char(c ^ 0x10));
+}
+
+SafetensorsFile::Checksum checked(const fs::path& file, int threads) {
+  return SafetensorsFile::open(file)->verify_checksum(false, threads);
+}
+}  // namespace
+
+TEST_CASE("safetensors checksum: one digest per 64 MiB chunk, checked on several threads; a flipped byte "
+          "in any chunk or in the header is caught; an empty data section and older one-digest files too") {
+  using C = SafetensorsFile::Checksum;
+  const fs::path d = test::temp_dir("st-checksum");
+  // Three chunks, the writes crossing their boundaries: 40 + 40 + 50 MiB and 100 bytes.
+  const size_t mib = size_t(1) << 20;
+  const fs::path big = checksummed(d, "big.st", {40 * mib, 40 * mib, 50 * mib + 100});
+  const auto file = SafetensorsFile::open(big);
+  CHECK(file->metadata().at(kChecksumKey).size() == 16 * (1 + 3));
+  const std::streamoff data_at = std::streamoff(fs::file_size(big) - (130 * mib + 100));
+  for (int threads : {1, 2, 3}) CHECK(checked(big, threads) == C::ok);
+  // A byte of each chunk in turn, flipped and put back.
+  for (const std::streamoff at : {data_at + 5, data_at + std::streamoff(64 * mib) + 3, std::streamoff(fs::file_size(big)) - 1}) {
+    CAPTURE(at);
+    flip(big, at);
+    for (int threads : {1, 2}) CHECK(checked(big, threads) != C::ok);
+    flip(big, at);
+    CHECK(checked(big, 2) == C::ok);
+  }
+  const std::string text = [&] {
+    std::ifstream in(big, std::ios::binary);
+    std::string s(size_t(data_at), '\0');
+    in.read(s.data(), data_at);
+    return s;
+  }();
+  flip(big, std::streamoff(text.find("\"test\"") + 2));  // a metadata value in the header
+  CHECK(checked(big, 2) == C::mismatch);
+
+  // No data: a header digest and the empty chunk's.
+  const fs::path empty = checksummed(d, "empty.st", {0});
+  CHECK(SafetensorsFile::open(empty)->metadata().at(kChecksumKey).size() == 32);
+  CHECK(checked(empty, 2) == C::ok);
+
+  // An older file: one XXH3-64 of the length, the header (its value as zeros) and the data.
+  const std::string zeros(16, '0');
+  std::string header = R"({"__metadata__":{"inpaint_xxh3":")" + zeros + R"("},"w":{"dtype":"U8","shape":[3],"data_offsets":[0,3]}})";
+  std::string image(8, '\0');
+  for (int i = 0; i < 8; ++i) image[i] = char(uint64_t(header.size()) >> (8 * i));
+  image += header + "abc";
+  char sum[17];
+  std::snprintf(sum, sizeof sum, "%016llx", (unsigned long long)XXH3_64bits(image.data(), image.size()));
+  image.replace(image.find(zeros), 16, sum);
+  std::ofstream(d / "old.st", std::ios::binary) << image;
+  CHECK(checked(d / "old.st", 2) == C::ok);
+  flip(d / "old.st", std::streamoff(image.size() - 2));
+  CHECK(checked(d / "old.st", 2) == C::mismatch);
+  // Absent in files we did not write.
+  std::ofstream(d / "plain.st", std::ios::binary) << image.substr(0, 8) << header << "abc";
+  CHECK(checked(d / "plain.st", 1) != C::ok);
 }
