@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <mutex>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -48,10 +49,13 @@ bool is_packed_cache_name(const std::string& name) {
 }
 
 namespace {
-// bf16 weights are read from memory of our own rather than from the file's mapping: the
-// big-block range has 2 MB pages (engine/big_blocks.h), the page cache 4 KB ones, and
-// oneDNN's bf16 kernels, which stream the weights, lose to the TLB on those (the UNet
-// step here: 2.16 s mapped against 1.71 s). A copy per weight, whose mapped pages are
+// bf16 weights are read from memory of our own where the kernel maps the file with 4 KB
+// pages: the big-block range has 2 MB ones (engine/big_blocks.h), and oneDNN's bf16
+// kernels, which stream the weights, lost to the TLB on 4 KB pages (the UNet step: 2.16 s
+// mapped against 1.71 s when this copy came, d8b37fe). Kernels that keep large page-cache folios map them
+// with 2 MB entries: there the mapped weights step as fast (1.30-1.49 s against 1.30-1.43
+// s), and the copy only costs fresh memory (1.7 GB; 1.3 s before the first step in a VM
+// that hands freed memory back to its host). A copy per weight, whose mapped pages are
 // released after it. fp32 weights stay mapped: their copies (Winograd's transformed
 // weights among them) raised a 512x512 picture's peak from 2.6 to 4.0 GB for a 1.15x
 // faster step.
@@ -81,8 +85,10 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
   // Every byte checked before any is used: a flipped bit would otherwise paint garbage
   // at every run. Streamed weights drop the pages read again (--max-memory).
   // Once per process and file version: the VAE's file is used for encoding and decoding.
+  // Kept with each: the share of its pages the kernel maps with 2 MB entries (all read
+  // just now).
   static std::mutex mutex;
-  static std::set<std::string> verified;
+  static std::map<std::string, double> verified;
   // By inode (a rewritten file is a new one), not time: using the file touches its time.
   struct stat st {};
   ::stat(file.c_str(), &st);
@@ -96,8 +102,10 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
       discard(file, checksum == SafetensorsFile::Checksum::absent ? "have no checksum" : "are damaged (checksum mismatch)");
       return 0;
     }
-    verified.insert(identity);
+    const SafetensorsFile::MappedBytes mapped = kept->mapped_bytes();
+    verified[identity] = mapped.resident > 0 ? mapped.in_2mb_pages / mapped.resident : 0;
   }
+  const bool copy = compute.precision == Precision::bf16 && !compute.policy.stream_weights && verified[identity] < 0.5;
   lock.unlock();
   const TensorMap tensors = tensors_of(kept);
   size_t used = 0;
@@ -107,7 +115,6 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
     std::string bytes;
     if (ref == tensors.end() || layout == kept->metadata().end() || !layout_from_hex(layout->second, &bytes)) continue;
     const at::Tensor mapped = view_of(ref->second);
-    const bool copy = compute.precision == Precision::bf16 && !compute.policy.stream_weights;
     used += restore_packed(*slot, copy ? into_memory(mapped) : mapped, bytes) ? 1 : 0;
   }
   fs::last_write_time(file, fs::file_time_type::clock::now(), ec);  // used last

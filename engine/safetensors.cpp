@@ -6,12 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <thread>
-#include <atomic>
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
@@ -188,6 +189,25 @@ void release_mapped_pages(const void* data, size_t size) {
   // but stay inside the range so nothing outside it is touched.
   const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
   if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+SafetensorsFile::MappedBytes SafetensorsFile::mapped_bytes() const {
+  MappedBytes bytes;
+  if (!mapped_) return bytes;
+  std::ifstream smaps("/proc/self/smaps");
+  char start[32];
+  std::snprintf(start, sizeof start, "%08lx-", static_cast<unsigned long>(reinterpret_cast<uintptr_t>(base_)));
+  std::string line;
+  while (std::getline(smaps, line) && line.rfind(start, 0) != 0) {
+  }
+  // The mapping's fields (in kB), up to the next mapping's line (which starts with its address).
+  while (std::getline(smaps, line) && line.find(':') < line.find(' ')) {
+    const size_t colon = line.find(':');
+    const std::string key = line.substr(0, colon);
+    if (key == "Rss") bytes.resident = 1024 * std::atof(line.c_str() + colon + 1);
+    if (key == "FilePmdMapped") bytes.in_2mb_pages = 1024 * std::atof(line.c_str() + colon + 1);
+  }
+  return bytes;
 }
 
 const TensorInfo* SafetensorsFile::find(const std::string& name) const {

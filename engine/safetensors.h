@@ -53,6 +53,14 @@ class SafetensorsFile {
   enum class Checksum { absent, ok, mismatch };
   Checksum verify_checksum(bool release_pages = false, int threads = 1) const;
 
+  // This mapping's pages in memory now, and how many of those bytes the kernel maps with
+  // 2 MB entries (large page-cache folios): /proc/self/smaps' Rss and FilePmdMapped.
+  // Zeros when the file is not mapped or the kernel does not say.
+  struct MappedBytes {
+    double resident = 0, in_2mb_pages = 0;
+  };
+  MappedBytes mapped_bytes() const;
+
  private:
   SafetensorsFile() = default;
   void parse();

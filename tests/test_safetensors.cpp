@@ -215,3 +215,22 @@ TEST_CASE("safetensors checksum: one digest per 64 MiB chunk, checked on several
   std::ofstream(d / "plain.st", std::ios::binary) << image.substr(0, 8) << header << "abc";
   CHECK(checked(d / "plain.st", 1) != C::ok);
 }
+
+TEST_CASE("safetensors: a mapping's resident bytes and those in 2 MB pages, as the kernel reports them") {
+  const fs::path d = test::temp_dir("st-mapped");
+  const size_t mib = size_t(1) << 20;
+  const fs::path path = checksummed(d, "m.st", {8 * mib});
+  const auto file = SafetensorsFile::open(path);
+  REQUIRE(file->verify_checksum() == SafetensorsFile::Checksum::ok);  // reads every page
+  const SafetensorsFile::MappedBytes read = file->mapped_bytes();
+  CHECK(read.resident >= double(8 * mib));
+  CHECK(read.resident <= double(fs::file_size(path) + 4096));
+  CHECK(read.in_2mb_pages <= read.resident);
+  release_mapped_pages(file->data(file->tensors()[0]), 8 * mib);
+  CHECK(file->mapped_bytes().resident < double(mib));  // the header's page may stay
+  // Memory that is not a mapped file: nothing to say.
+  std::ifstream in(checksummed(d, "small.st", {16}), std::ios::binary);
+  const std::string image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto copy = SafetensorsFile::from_memory(reinterpret_cast<const uint8_t*>(image.data()), image.size(), "copy");
+  CHECK(copy->mapped_bytes().resident == 0);
+}
