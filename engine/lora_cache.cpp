@@ -63,31 +63,36 @@ fs::path lora_cache_entry(const ModelSource& model, const std::vector<LoraSpec>&
 bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras) {
   const fs::path entry = lora_cache_entry(model, loras);
   remove_stale_partials(entry.parent_path());
-  if (adapted(model).empty() || !fs::exists(entry / kComplete)) return false;
+  if (loras.empty() || !fs::exists(entry / kComplete)) return false;
   if (read_text(entry / kComplete) != description(model, loras)) {
     discard(entry, "was made from other files");
     return false;
   }
   // Every replacement found and checked, every byte of every file, before any is made.
+  // The entry holds each adapted weight of each adapted component (write_lora_cache):
+  // all of them replace the model's, whether or not the LoRAs were applied before.
   std::vector<std::pair<TensorRef*, TensorRef>> replace;
   try {
     for (auto& [key, c] : model.components) {
-      if (c.loras.empty()) continue;
-      const auto file = SafetensorsFile::open(entry / (c.name + ".safetensors"));
+      const fs::path merged = entry / (c.name + ".safetensors");
+      if (c.loras.empty() && !fs::exists(merged)) continue;
+      const auto file = SafetensorsFile::open(merged);
       if (file->verify_checksum(/*release_pages=*/true, at::get_num_threads()) != SafetensorsFile::Checksum::ok)
         throw Error(file->label() + ": checksum missing or wrong");
-      for (const auto& [name, factors] : c.loras) {
-        const TensorInfo* info = file->find(name);
-        TensorRef& ref = c.tensors.at(name);
-        if (!info || info->dtype != ref.info->dtype || info->shape != ref.shape)
-          throw Error(file->label() + ": " + name + " missing or of another shape");
-        replace.push_back({&ref, TensorRef{file, info, ref.shape, 0}});
+      for (const auto& [name, factors] : c.loras)
+        if (!file->find(name)) throw Error(file->label() + ": " + name + " missing");
+      for (const TensorInfo& info : file->tensors()) {
+        const auto ref = c.tensors.find(info.name);
+        if (ref == c.tensors.end() || info.dtype != ref->second.info->dtype || info.shape != ref->second.shape)
+          throw Error(file->label() + ": " + info.name + " is not one of " + c.name + "'s weights, or of another shape");
+        replace.push_back({&ref->second, TensorRef{file, &info, ref->second.shape, 0}});
       }
     }
   } catch (const Error& e) {
     discard(entry, std::string("is damaged (") + e.what() + ")");
     return false;
   }
+  if (replace.empty()) return false;
   for (auto& [ref, cached] : replace) *ref = cached;
   for (auto& [name, c] : model.components) c.loras.clear();
   std::error_code ec;

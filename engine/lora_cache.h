@@ -19,9 +19,10 @@ namespace inpaint {
 // paths, sizes and modification times and the scales, so a changed file is a new entry.
 std::filesystem::path lora_cache_entry(const ModelSource& model, const std::vector<LoraSpec>& loras);
 
-// `model` with `loras` applied (apply_lora): when the cache holds them merged, points
-// the merged weights at the cache and drops the model's LoRA factors; true. Otherwise
-// (no entry, or a damaged one) `model` is untouched; false. The pages read for the
+// When the cache holds `loras` merged into `model`'s weights, points those weights at the
+// cache and drops any LoRA factors applied already (apply_lora); true. Called before
+// apply_lora, it spares reading the LoRA files (their factors widened to f32: 0.4 GB for
+// LCM-LoRA). Otherwise (no entry, or a damaged one) `model` is untouched; false. The pages read for the
 // checksum are dropped: packed weights (kept, or packed from them, reading the pages
 // again) or streamed ones replace them. Held, they added their 1.7 GB to an LCM
 // picture's peak (4.2 GB against 2.5 GB).

@@ -286,6 +286,12 @@ TEST_CASE("LoRA cache: merged once, used on the next run with the same output, r
   CHECK(test::max_abs_diff(view_of(second.component("unet").tensors.at(conv.module + ".weight")),
                            by_hand(w, down, up, 0.5, 2.0)) < 1e-6);
   CHECK(test::max_abs_diff(load_unet(second)->forward({}, x, 981, ctx), on_the_fly) < 1e-5);
+  // The same from the bare model, the LoRA never read (as `run` does when the entry is there).
+  ModelSource bare = ModelSource::open(model_dir);
+  REQUIRE(use_lora_cache(bare, specs));
+  CHECK(bare.component("unet").tensors.at(conv.module + ".weight").file->label() ==
+        (entry / "unet.safetensors").string());
+  CHECK(test::max_abs_diff(load_unet(bare)->forward({}, x, 981, ctx), on_the_fly) < 1e-5);
 
   // Another scale is another entry; a damaged entry is not used and changes nothing.
   CHECK_FALSE(use_lora_cache(second, {{d / "kohya.safetensors", 0.25}}));

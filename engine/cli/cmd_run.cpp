@@ -242,16 +242,17 @@ void add_run(CLI::App& app) {
       model.emplace(ModelSource::open(resolve_model(a->model), open));  // headers only
       if (a->vae != "full") gen.taesd = resolve_taesd(a->vae, model->family);
       if (!a->no_packed_cache) gen.packed_cache = cache_root() / "packed";
-      for (const std::string& text : a->loras) {
-        const LoraSpec lora = resolve_lora(text);
-        loras.push_back(lora);
-        const LoraReport r = apply_lora(*model, lora);
-        if (!a->quiet)
-          std::fprintf(stderr, "LoRA %s (x%g): %d layers merged%s\n", lora.file.c_str(), lora.scale, r.layers,
-                       r.ignored.empty() ? "" : (", " + std::to_string(r.ignored.size()) + " entries match nothing here").c_str());
-      }
+      for (const std::string& text : a->loras) loras.push_back(resolve_lora(text));
+      // The cache first: when it has them merged, the LoRA files are not read at all.
       if (!loras.empty()) lora_cache = a->no_lora_cache ? "off" : use_lora_cache(*model, loras) ? "used" : "missing";
       if (lora_cache == "used" && !a->quiet) std::fprintf(stderr, "LoRA weights merged already (cache)\n");
+      if (lora_cache != "used")
+        for (const LoraSpec& lora : loras) {
+          const LoraReport r = apply_lora(*model, lora);
+          if (!a->quiet)
+            std::fprintf(stderr, "LoRA %s (x%g): %d layers merged%s\n", lora.file.c_str(), lora.scale, r.layers,
+                         r.ignored.empty() ? "" : (", " + std::to_string(r.ignored.size()) + " entries match nothing here").c_str());
+        }
       // The memory plan before any pixel or weight is loaded: too little fails here.
       plan = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, iw, ih), picture);
       if (a->tile) plan.policy.conv_tile = a->tile;
