@@ -49,16 +49,17 @@ bool is_packed_cache_name(const std::string& name) {
 }
 
 namespace {
-// bf16 weights are read from memory of our own where the kernel maps the file with 4 KB
-// pages: the big-block range has 2 MB ones (engine/big_blocks.h), and oneDNN's bf16
-// kernels, which stream the weights, lost to the TLB on 4 KB pages (the UNet step: 2.16 s
-// mapped against 1.71 s when this copy came, d8b37fe). Kernels that keep large page-cache folios map them
-// with 2 MB entries: there the mapped weights step as fast (1.30-1.49 s against 1.30-1.43
-// s), and the copy only costs fresh memory (1.7 GB; 1.3 s before the first step in a VM
-// that hands freed memory back to its host). A copy per weight, whose mapped pages are
-// released after it. fp32 weights stay mapped: their copies (Winograd's transformed
-// weights among them) raised a 512x512 picture's peak from 2.6 to 4.0 GB for a 1.15x
-// faster step.
+// bf16 weights are read from memory of our own: the big-block range has 2 MB pages
+// (engine/big_blocks.h), and oneDNN's bf16 kernels, which stream the weights, lose to the
+// TLB on the page cache's 4 KB ones (the UNet step: 2.16 s mapped against 1.71 s when
+// this copy came, d8b37fe). Kernels that keep large page-cache folios map most of them
+// with 2 MB entries (76 % of the UNet's file here): the mapped step is then only 2-5 %
+// slower (1.57-1.64 s against 1.53-1.56 s), and for a short run the copy costs more: 1.7 GB
+// of fresh memory before the first step, 1.2-1.4 s in a VM that hands freed memory back
+// to its host (LCM's first step 1.22-1.45 s mapped against 2.58-2.86 s copied). A copy
+// per weight, whose mapped pages are released after it. fp32 weights stay mapped: their
+// copies (Winograd's transformed weights among them) raised a 512x512 picture's peak from
+// 2.6 to 4.0 GB for a 1.15x faster step.
 at::Tensor into_memory(const at::Tensor& mapped) {
   at::Tensor copy = mapped.clone();
   release_mapped_pages(mapped.data_ptr(), mapped.nbytes());
@@ -66,7 +67,7 @@ at::Tensor into_memory(const at::Tensor& mapped) {
 }
 }  // namespace
 
-size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute& compute) {
+size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute& compute, bool few_calls) {
   std::error_code ec;
   remove_stale_partials(file.parent_path());
   if (!fs::exists(file, ec)) return 0;
@@ -105,7 +106,8 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
     const SafetensorsFile::MappedBytes mapped = kept->mapped_bytes();
     verified[identity] = mapped.resident > 0 ? mapped.in_2mb_pages / mapped.resident : 0;
   }
-  const bool copy = compute.precision == Precision::bf16 && !compute.policy.stream_weights && verified[identity] < 0.5;
+  const bool copy = compute.precision == Precision::bf16 && !compute.policy.stream_weights &&
+                    !(few_calls && verified[identity] >= 0.5);
   lock.unlock();
   const TensorMap tensors = tensors_of(kept);
   size_t used = 0;

@@ -46,18 +46,23 @@ struct Stage {
 // memory): without a folder to keep them in (engine/packed_cache.h) it pays from about
 // this many evaluations. The text encoder runs once or twice per prompt: never packed.
 constexpr size_t kMinEvaluationsToPack = 8;
+// Kept bf16 weights are used from the file's mapping for runs of at most this many steps
+// (LCM's 4), where the kernel allows (engine/packed_cache.h): copying them costs 1.7 GB of
+// fresh memory before the first step, the mapping 2-5 % per step.
+constexpr size_t kFewSteps = 8;
 
 // A network from load (load_unet, load_vae) with its packed weights mapped from `dir`
 // when kept there; `slots` receives its layers' packed weights for keep_packed().
 template <class Net>
 std::unique_ptr<Net> load_packed(std::unique_ptr<Net> (*load)(const ModelSource&, PackedSlots*), const ModelSource& model,
                                  const std::string& component, const std::filesystem::path& dir, PackedSlots& slots,
-                                 const Compute& compute, StageTimes* times) {
+                                 const Compute& compute, StageTimes* times, bool few_calls = false) {
   // Streamed weights are packed per call: nothing to keep, and a kept copy mapped whole
   // would hold the memory streaming saves.
   if (dir.empty() || compute.policy.stream_weights) return load(model, nullptr);
   auto net = load(model, &slots);
-  const bool used = use_packed_cache(packed_cache_file(dir, model.component(component), compute), slots, compute) > 0;
+  const bool used =
+      use_packed_cache(packed_cache_file(dir, model.component(component), compute), slots, compute, few_calls) > 0;
   if (times) times->packed_cache[component] = used ? "used" : "missing";
   return net;
 }
@@ -235,7 +240,8 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     // bf16 runs on packed weights only: always packed then.
     const Compute unet_compute = compute_.packing(!o.packed_cache.empty() || timesteps.size() >= kMinEvaluationsToPack ||
                                                   compute_.precision == Precision::bf16);
-    const auto unet = load_packed(&load_unet, model_, "unet", o.packed_cache, unet_packed, unet_compute, times);
+    const auto unet = load_packed(&load_unet, model_, "unet", o.packed_cache, unet_packed, unet_compute, times,
+                                  /*few_calls=*/timesteps.size() <= kFewSteps);
     const at::Tensor mask_in_batch = cfg ? at::cat({mask, mask}) : mask;
     const at::Tensor masked_in_batch = cfg ? at::cat({masked_latents, masked_latents}) : masked_latents;
     const auto start = Clock::now();
