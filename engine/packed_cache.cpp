@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <mutex>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 
