@@ -87,7 +87,8 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
   // at every run. Streamed weights drop the pages read again (--max-memory).
   // Once per process and file version: the VAE's file is used for encoding and decoding.
   // Kept with each: the share of its pages the kernel maps with 2 MB entries (all read
-  // just now).
+  // just now), measured only where it decides between the mapping and a copy: reading
+  // /proc/self/smaps takes ~25 ms here (40,000 lines); 0 elsewhere.
   static std::mutex mutex;
   static std::map<std::string, double> verified;
   // By inode (a rewritten file is a new one), not time: using the file touches its time.
@@ -95,6 +96,8 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
   ::stat(file.c_str(), &st);
   const std::string identity = file.string() + " " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) +
                                " " + std::to_string(st.st_size);
+  const bool bf16_resident = compute.precision == Precision::bf16 && !compute.policy.stream_weights;
+  const bool may_map = bf16_resident && few_calls;
   std::unique_lock<std::mutex> lock(mutex);
   if (!verified.count(identity)) {
     const auto checksum = kept->verify_checksum(compute.policy.stream_weights, at::get_num_threads());
@@ -103,11 +106,14 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
       discard(file, checksum == SafetensorsFile::Checksum::absent ? "have no checksum" : "are damaged (checksum mismatch)");
       return 0;
     }
-    const SafetensorsFile::MappedBytes mapped = kept->mapped_bytes();
-    verified[identity] = mapped.resident > 0 ? mapped.in_2mb_pages / mapped.resident : 0;
+    double share = 0;
+    if (may_map) {
+      const SafetensorsFile::MappedBytes mapped = kept->mapped_bytes();
+      share = mapped.resident > 0 ? mapped.in_2mb_pages / mapped.resident : 0;
+    }
+    verified[identity] = share;
   }
-  const bool copy = compute.precision == Precision::bf16 && !compute.policy.stream_weights &&
-                    !(few_calls && verified[identity] >= 0.5);
+  const bool copy = bf16_resident && !(may_map && verified[identity] >= 0.5);
   lock.unlock();
   const TensorMap tensors = tensors_of(kept);
   size_t used = 0;
