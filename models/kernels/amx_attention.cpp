@@ -217,8 +217,7 @@ void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uin
     store(run.max + half * kTileRows, largest);
     store(run.sum + half * kTileRows, load(run.sum + half * kTileRows) * rescale + sum);
   }
-  next.all();  // what the steps above left (and the fence for their stores)
-  memory_fence();
+  next.all();  // what the steps above left; its fence covers the stores of pt too
 }
 
 // Accumulator tiles 0..n-1 (n <= 6, literal tile numbers as the instructions need).
