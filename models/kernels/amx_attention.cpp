@@ -289,7 +289,8 @@ void attend(const Task& t, float* work) {
     const V inv = splat(1.0f / run.sum[r]);
     for (int64_t ch = 0; ch < t.d; ch += kTileRows) {
       const __mmask16 live = ch + kTileRows <= t.d ? 0xFFFF : __mmask16((1u << (t.d - ch)) - 1);
-      const V value = _mm512_i32gather_ps(rows, run.acc + ch * kQueries + r, 4) * inv;
+      // Masked, as the stores (and as GCC 12 wants: the unmasked form warns).
+      const V value = _mm512_mask_i32gather_ps(splat(0.0f), live, rows, run.acc + ch * kQueries + r, 4) * inv;
       if (t.out16)  // rounded to nearest even
         _mm256_mask_storeu_epi16(t.out16 + r * t.out_stride + ch, live, (__m256i)_mm512_cvtneps_pbh(value));
       else
