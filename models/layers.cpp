@@ -229,6 +229,9 @@ Conv2d::Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out,
     : stride(stride_), padding(padding_), packed(packed_slot(p, join(name, "weight"))) {
   weight = p.take_matrix(join(name, "weight"), {out, in, kernel, kernel}, &weight_scale, &lora);
   if (has_bias) bias = p.take(join(name, "bias"), {out});
+  const int64_t parts = input_parts_of(kernel, in);
+  for (int64_t i = 0; parts > 1 && i < parts; ++i)
+    packed_parts.push_back(packed_slot(p, input_part_name(join(name, "weight"), i, parts)));
 }
 
 namespace {
@@ -330,7 +333,9 @@ at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvI
     at::Tensor t = packed_path && !on_input ? prepare_bf16(c, x, in) : at::Tensor();
     if (!t.defined()) t = prepare_whole(c, x, in);
     at::Tensor y;
-    if (packed_path) y = packed_conv2d(c, t, weight, widen(c, bias), stride, padding, packed);
+    if (packed_path && !on_input && input_parts(c, weight) > 1)
+      y = packed_conv2d_in_parts(c, t, weight, widen(c, bias), stride, padding, packed_parts);
+    if (packed_path && !y.defined()) y = packed_conv2d(c, t, weight, widen(c, bias), stride, padding, packed);
     if (!y.defined()) {
       t = t.to(at::kFloat);
       y = by_output_chunks(c, weight, weight_scale, on_input ? LoraFactors{} : lora, bias, 1,

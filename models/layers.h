@@ -117,6 +117,9 @@ struct Conv2d {
   int64_t stride = 1, padding = 0;
   // The weight in oneDNN's layout, made at the first untiled call with resident weights.
   mutable std::shared_ptr<PackedConvWeight> packed;
+  // Or in parts of its input channels, where those run faster (input_parts in
+  // models/kernels/packed_conv.h).
+  mutable std::vector<std::shared_ptr<PackedConvWeight>> packed_parts;
   Conv2d() = default;
   Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,
          int64_t stride = 1, int64_t padding = 0, bool has_bias = true);

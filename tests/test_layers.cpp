@@ -320,6 +320,64 @@ TEST_CASE("bf16 products where the processor has native bf16: convolutions and l
   CHECK(!layer_norm_bf16(at::randn({3, 20}), at::randn({20}), at::randn({20}), 1e-5).defined());  // 20: not a multiple of 16
 }
 
+TEST_CASE("bf16 3x3 convolutions over more than 640 input channels run in parts of their channels on AMX, "
+          "each adding to the output: the whole convolution's numbers, the bias once") {
+  // Equal parts of at most 640 channels, in whole blocks of 32; 3x3 kernels only.
+  CHECK(input_parts_of(3, 640) == 1);
+  CHECK(input_parts_of(3, 960) == 2);
+  CHECK(input_parts_of(3, 1280) == 2);
+  CHECK(input_parts_of(3, 1920) == 3);
+  CHECK(input_parts_of(3, 2560) == 4);
+  CHECK(input_parts_of(3, 700) == 1);  // 2 x 350: not whole blocks of 32
+  CHECK(input_parts_of(1, 2560) == 1);
+  CHECK(input_parts(Compute{}, at::empty({8, 1280, 3, 3})) == 1);  // fp32: whole
+  if (cpu_features().native_bf16().empty()) {
+    MESSAGE("no native bf16 on " << cpu_features().name << ": nothing more to check");
+    return;
+  }
+  at::manual_seed(10);
+  Compute bf16;
+  bf16.precision = Precision::bf16;
+  struct Shape { int64_t in, stride; };
+  for (const Shape s : {Shape{1280, 1}, Shape{960, 2}, Shape{1920, 1}}) {
+    CAPTURE(s.in);
+    Conv2d conv;
+    conv.weight = at::randn({32, s.in, 3, 3}).to(at::kHalf);
+    conv.bias = at::randn({32}) * 30;  // far above the products' rounding: added twice, or not, it shows
+    conv.stride = s.stride;
+    conv.padding = 1;
+    const at::Tensor x = at::randn({2, s.in, 9, 9}).contiguous(at::MemoryFormat::ChannelsLast);
+    const at::Tensor got = conv(bf16, x);
+    const at::Tensor expected = at::conv2d(x, conv.weight.to(at::kFloat), conv.bias, s.stride, 1);
+    const int64_t parts = input_parts(bf16, conv.weight);
+    MESSAGE(parts << " part(s) of " << s.in << " channels on " << cpu_features().name);
+    // Inputs and weights rounded to bf16, f32 sums: as the whole convolution (test above).
+    const double e = relative_error(got, expected);
+    CHECK(e < 1e-2);
+    CHECK(e > 1e-5);
+    if (parts == 1) continue;  // no AMX, or oneDNN 3.x: the whole weight packed
+    REQUIRE(conv.packed_parts.size() == size_t(parts));
+    at::Tensor data;
+    std::string layout;
+    for (const auto& part : conv.packed_parts) CHECK(packed_contents(*part, data, layout));
+    CHECK(!(conv.packed && packed_contents(*conv.packed, data, layout)));
+    // The same bf16 products as the whole weight packed at once, summed in another order.
+    std::shared_ptr<PackedConvWeight> whole;
+    const at::Tensor once = packed_conv2d(bf16, x, conv.weight, conv.bias, s.stride, 1, whole);
+    REQUIRE(once.defined());
+    CHECK(relative_error(got, once) < 1e-5);
+    // Parts restored from their kept copies (engine/packed_cache.h) give the same numbers.
+    Conv2d kept = conv;
+    kept.packed_parts.clear();
+    for (const auto& part : conv.packed_parts) {
+      REQUIRE(packed_contents(*part, data, layout));
+      kept.packed_parts.push_back(new_packed_slot());
+      REQUIRE(restore_packed(*kept.packed_parts.back(), data.clone(), layout));
+    }
+    CHECK(test::max_abs_diff(kept(bf16, x), got) == 0.0);
+  }
+}
+
 TEST_CASE("bf16 convolutions too large to unfold whole read a bf16 copy of their whole input: the numbers of "
           "the tiled or banded route (upsampled, normalised, end-padded input)") {
   if (cpu_features().native_bf16().empty()) {

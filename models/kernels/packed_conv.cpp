@@ -2,6 +2,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "engine/safetensors.h"
 #include "models/layers.h"
+#include "models/kernels/cpu.h"
 #include "models/kernels/onednn.h"
 #include "models/op_profile.h"
 #include "models/kernels/packed_layout.h"
@@ -58,6 +60,31 @@ bool restore_packed(PackedConvWeight& w, const at::Tensor& data, const std::stri
   return true;
 }
 
+namespace {
+constexpr int64_t kMostPartChannels = 640;
+}  // namespace
+
+int64_t input_parts_of(int64_t kernel, int64_t in_channels) {
+  if (kernel != 3 || in_channels <= kMostPartChannels) return 1;
+  const int64_t parts = (in_channels + kMostPartChannels - 1) / kMostPartChannels;
+  // Whole blocks of 32 channels (the bf16 layouts' blocking) in equal parts.
+  return in_channels % parts == 0 && in_channels / parts % 32 == 0 ? parts : 1;
+}
+
+int64_t input_parts_of(const at::Tensor& weight) {
+  return weight.dim() == 4 && weight.size(2) == weight.size(3) ? input_parts_of(weight.size(2), weight.size(1)) : 1;
+}
+
+int64_t input_parts(const Compute& c, const at::Tensor& weight) {
+  const CpuFeatures& cpu = cpu_features();
+  const bool applies = c.precision == Precision::bf16 && cpu.amx_bf16 && cpu.amx_permitted && DNNL_VERSION_MAJOR < 3;
+  return applies ? input_parts_of(weight) : 1;
+}
+
+std::string input_part_name(const std::string& weight_name, int64_t part, int64_t parts) {
+  return weight_name + ":input_part_" + std::to_string(part) + "_of_" + std::to_string(parts);
+}
+
 std::string packing_signature(const Compute& c) {
   const dnnl_version_t* v = dnnl_version();
   std::ostringstream out;
@@ -65,7 +92,7 @@ std::string packing_signature(const Compute& c) {
       << static_cast<int>(dnnl_get_effective_cpu_isa()) << " desc "
       << onednn::to_bytes(memory::desc({1}, memory::data_type::f32, memory::format_tag::a)).size()
       << " winograd from " << c.policy.winograd_from_pixels  // apart: runs with it and without don't repack each other's
-      << " precision " << precision_name(c.precision);
+      << " precision " << precision_name(c.precision) << " input parts of " << kMostPartChannels;
   return out.str();
 }
 
@@ -368,6 +395,30 @@ at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x_in, const at::Ten
   if (is_winograd(packed->layout)) ++g_winograd_convolutions;
   if (plan->from_dst) plan->from_dst->execute(stream, conv_dst, dst);
   stream.wait();
+  return y;
+}
+
+at::Tensor packed_conv2d_in_parts(const Compute& c, const at::Tensor& x, const at::Tensor& weight,
+                                  const at::Tensor& bias, int64_t stride, int64_t padding,
+                                  std::vector<std::shared_ptr<PackedConvWeight>>& packed) {
+  const int64_t parts = input_parts(c, weight), width = weight.size(1) / parts;
+  if (int64_t(packed.size()) != parts) packed.resize(size_t(parts));
+  const bool packing = std::any_of(packed.begin(), packed.end(), [](const auto& p) { return !p || !p->tried; });
+  at::Tensor y;
+  for (int64_t i = 0; i < parts; ++i) {
+    const StreamedPacking once(c, packed[size_t(i)]);
+    // A part of a channels-last input, copied whole by packed_conv2d (1-5 % of its time).
+    const at::Tensor xi = x.narrow(1, i * width, width), wi = weight.narrow(1, i * width, width);
+    if (i == 0) {
+      y = packed_conv2d(c, xi, wi, bias, stride, padding, packed[0]);
+      if (!y.defined()) return y;
+    } else if (!packed_conv2d(c, xi, wi, {}, stride, padding, packed[size_t(i)], nullptr, y, true).defined()) {
+      y.add_(at::conv2d(xi.to(at::kFloat), wi.to(at::kFloat), {}, stride, padding));  // no kernel adds this part itself
+    }
+  }
+  // Each part's packing released the pages of its own span only: a part's channels are
+  // spread over the whole weight.
+  if (packing) release_mapped_pages(weight.data_ptr(), weight.nbytes());
   return y;
 }
 

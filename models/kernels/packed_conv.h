@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/weights.h"
 #include "models/compute.h"
@@ -35,6 +36,24 @@ struct PackedConvWeight;
 at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
                          at::Tensor* widened = nullptr, const at::Tensor& out = {}, bool accumulate = false);
+
+// oneDNN 2.x's bf16 kernels on AMX run a 3x3 convolution over more than 640 input
+// channels 1.2-1.9x faster as parts of at most 640 channels, each adding its products to
+// the output (the UNet's 960-2560-channel ones, 2 threads, batch 1 and 2; the copy of
+// each part's input included). How many parts a weight's input channels make (1: none).
+// input_parts_of: by shape alone (which layers keep packed slots for parts);
+// input_parts: where it applies (bf16 products on AMX, oneDNN 2.x), else 1.
+int64_t input_parts_of(const at::Tensor& weight);
+int64_t input_parts_of(int64_t kernel, int64_t in_channels);
+int64_t input_parts(const Compute& c, const at::Tensor& weight);
+// The packed slot's name of part `part` of a weight named `weight_name`.
+std::string input_part_name(const std::string& weight_name, int64_t part, int64_t parts);
+// packed_conv2d over the input_parts(c, weight) parts of x's channels, each packed in
+// its slot of `packed` (made where missing): the first writes the output (with the
+// bias), the others add to it. Undefined where the first part does not run so.
+at::Tensor packed_conv2d_in_parts(const Compute& c, const at::Tensor& x, const at::Tensor& weight,
+                                  const at::Tensor& bias, int64_t stride, int64_t padding,
+                                  std::vector<std::shared_ptr<PackedConvWeight>>& packed);
 
 // Frees this thread's buffer for widened packed weights (up to 118 MB for the UNet's
 // largest), kept between calls. Left in place, it sits between the free memory the next
