@@ -355,7 +355,7 @@ TEST_CASE("bf16 3x3 convolutions over more than 640 input channels run in parts 
     const double e = relative_error(got, expected);
     CHECK(e < 1e-2);
     CHECK(e > 1e-5);
-    if (parts == 1) continue;  // no AMX, or oneDNN 3.x: the whole weight packed
+    if (parts == 1) continue;  // no AMX: the whole weight packed
     REQUIRE(conv.packed_parts.size() == size_t(parts));
     at::Tensor data;
     std::string layout;

@@ -77,7 +77,7 @@ int64_t input_parts_of(const at::Tensor& weight) {
 
 int64_t input_parts(const Compute& c, const at::Tensor& weight) {
   const CpuFeatures& cpu = cpu_features();
-  const bool applies = c.precision == Precision::bf16 && cpu.amx_bf16 && cpu.amx_permitted && DNNL_VERSION_MAJOR < 3;
+  const bool applies = c.precision == Precision::bf16 && cpu.amx_bf16 && cpu.amx_permitted;
   return applies ? input_parts_of(weight) : 1;
 }
 

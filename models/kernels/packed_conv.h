@@ -37,12 +37,12 @@ at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x, const at::Tensor
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
                          at::Tensor* widened = nullptr, const at::Tensor& out = {}, bool accumulate = false);
 
-// oneDNN 2.x's bf16 kernels on AMX run a 3x3 convolution over more than 640 input
-// channels 1.2-1.9x faster as parts of at most 640 channels, each adding its products to
-// the output (the UNet's 960-2560-channel ones, 2 threads, batch 1 and 2; the copy of
-// each part's input included). How many parts a weight's input channels make (1: none).
+// oneDNN's bf16 kernels on AMX run a 3x3 convolution over more than 640 input channels
+// faster as parts of at most 640 channels, each adding its products to the output: at
+// the UNet's 960-2560-channel shapes (2 threads, batch 1 and 2) 1.2-1.9x with oneDNN 2.6,
+// 1.0-1.8x with 3.7. How many parts a weight's input channels make (1: none).
 // input_parts_of: by shape alone (which layers keep packed slots for parts);
-// input_parts: where it applies (bf16 products on AMX, oneDNN 2.x), else 1.
+// input_parts: where it applies (bf16 products on AMX), else 1.
 int64_t input_parts_of(const at::Tensor& weight);
 int64_t input_parts_of(int64_t kernel, int64_t in_channels);
 int64_t input_parts(const Compute& c, const at::Tensor& weight);
