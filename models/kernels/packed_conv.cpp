@@ -92,7 +92,9 @@ std::string packing_signature(const Compute& c) {
       << static_cast<int>(dnnl_get_effective_cpu_isa()) << " desc "
       << onednn::to_bytes(memory::desc({1}, memory::data_type::f32, memory::format_tag::a)).size()
       << " winograd from " << c.policy.winograd_from_pixels  // apart: runs with it and without don't repack each other's
-      << " precision " << precision_name(c.precision) << " input parts of " << kMostPartChannels;
+      << " precision " << precision_name(c.precision);
+  // bf16 layers packed in parts (input_parts): kept copies without them are packed anew.
+  if (c.precision == Precision::bf16) out << " input parts of " << kMostPartChannels;
   return out.str();
 }
 
