@@ -409,7 +409,8 @@ at::Tensor packed_conv2d_in_parts(const Compute& c, const at::Tensor& x, const a
   at::Tensor y;
   for (int64_t i = 0; i < parts; ++i) {
     const StreamedPacking once(c, packed[size_t(i)]);
-    // A part of a channels-last input, copied whole by packed_conv2d (1-5 % of its time).
+    // A part of a channels-last input: packed_conv2d copies it into one piece (the
+    // standalone timings in bench/RESULTS.md, session 18, had their parts apart already).
     const at::Tensor xi = x.narrow(1, i * width, width), wi = weight.narrow(1, i * width, width);
     if (i == 0) {
       y = packed_conv2d(c, xi, wi, bias, stride, padding, packed[0]);
