@@ -412,14 +412,19 @@ SafetensorsWriter::SafetensorsWriter(const std::filesystem::path& path, std::vec
   if (checksum) meta[kChecksumKey] = zeros;
   if (!meta.empty()) header["__metadata__"] = meta;
   std::string text = header.dump();
-  while ((text.size() + 8) % 8 != 0) text.push_back(' ');  // keep the data 8-byte aligned
+  // The data at a multiple of 64 bytes (each tensor then where its size keeps it): packed
+  // weights are read from the mapping, and oneDNN's AMX kernels load them a cache line to
+  // a tile row. Off by 24 bytes, every row spanned two lines: the bf16 UNet step 2.13 s
+  // mapped against 1.48 s from an aligned copy.
+  while ((text.size() + 8) % kDataAlignment != 0) text.push_back(' ');
   file_ = std::fopen(partial_.c_str(), "wb");
   if (!file_) throw Error(partial_.string() + ": cannot create: " + std::strerror(errno));
+  std::setvbuf(file_, nullptr, _IONBF, 0);  // put() gathers the blocks
+  block_.resize(kWriteBlock);
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(text.size() >> (8 * i));
-  if (std::fwrite(len, 1, 8, file_) != 8 ||
-      std::fwrite(text.data(), 1, text.size(), file_) != text.size())
-    throw Error(partial_.string() + ": write failed: " + std::strerror(errno));
+  put(len, 8);
+  put(text.data(), text.size());
   if (checksum) {
     checksum_at_ = long(8 + text.find(checksum_field() + zeros) + checksum_field().size());
     hash_ = std::make_unique<Hash>();
@@ -438,6 +443,26 @@ SafetensorsWriter::~SafetensorsWriter() {
   }
 }
 
+// Whole blocks at multiples of 8 MiB: the page cache then holds the file in 2 MB folios,
+// which the kernel maps with 2 MB entries where it can (Linux 6.16+ on ext4: 99.9 % of
+// the packed UNet against 65 % when each tensor was written by itself), so oneDNN reads
+// kept bf16 weights from the mapping as fast as from memory of our own (packed_cache.cpp).
+void SafetensorsWriter::put(const void* bytes, size_t n) {
+  const auto* p = static_cast<const uint8_t*>(bytes);
+  while (n > 0) {
+    const size_t take = std::min(n, block_.size() - in_block_);
+    std::memcpy(block_.data() + in_block_, p, take);
+    p += take, n -= take, in_block_ += take;
+    if (in_block_ == block_.size()) write_block();
+  }
+}
+
+void SafetensorsWriter::write_block() {
+  if (in_block_ > 0 && std::fwrite(block_.data(), 1, in_block_, file_) != in_block_)
+    throw Error(partial_.string() + ": write failed (disk full?): " + std::strerror(errno));
+  in_block_ = 0;
+}
+
 void SafetensorsWriter::write_next(const std::string& name, const void* bytes, size_t nbytes) {
   if (next_ >= entries_.size() || entries_[next_].name != name)
     throw Error(path_.string() + ": tensor '" + name + "' written out of order");
@@ -447,8 +472,7 @@ void SafetensorsWriter::write_next(const std::string& name, const void* bytes, s
   if (nbytes != expected)
     throw Error(path_.string() + ": tensor '" + name + "' has " + std::to_string(nbytes) +
                 " bytes, expected " + std::to_string(expected));
-  if (nbytes > 0 && std::fwrite(bytes, 1, nbytes, file_) != nbytes)
-    throw Error(partial_.string() + ": write failed (disk full?): " + std::strerror(errno));
+  put(bytes, nbytes);
   if (hash_) hash_->add(static_cast<const uint8_t*>(bytes), nbytes);
   ++next_;
 }
@@ -457,6 +481,7 @@ void SafetensorsWriter::finish() {
   if (next_ != entries_.size())
     throw Error(path_.string() + ": " + std::to_string(entries_.size() - next_) +
                 " tensors were not written");
+  write_block();
   bool ok = true;
   if (hash_) {
     if (hash_->digests.size() < 16 * (1 + chunks_)) hash_->end_chunk();  // the last, shorter chunk (or an empty one)

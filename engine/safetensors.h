@@ -106,6 +106,12 @@ class SafetensorsWriter {
   std::vector<Entry> entries_;
   size_t next_ = 0;
   std::FILE* file_ = nullptr;
+  // Bytes go out in whole blocks of kWriteBlock, each at a multiple of it in the file (see
+  // put()); the last, partial one at finish().
+  std::vector<uint8_t> block_;
+  size_t in_block_ = 0;
+  void put(const void* bytes, size_t n);
+  void write_block();
   struct Hash;
   std::unique_ptr<Hash> hash_;  // with a checksum
   long checksum_at_ = 0;        // file offset of its value
@@ -116,5 +122,7 @@ class SafetensorsWriter {
 // chunks (one digest of header and data together) are still read.
 constexpr const char* kChecksumKey = "inpaint_xxh3";
 constexpr size_t kChecksumChunk = size_t(64) << 20;
+constexpr size_t kWriteBlock = size_t(8) << 20;
+constexpr size_t kDataAlignment = 64;  // where SafetensorsWriter puts the first tensor's data
 
 }  // namespace inpaint
