@@ -49,17 +49,17 @@ bool is_packed_cache_name(const std::string& name) {
 }
 
 namespace {
-// bf16 weights are read from memory of our own: the big-block range has 2 MB pages
-// (engine/big_blocks.h), and oneDNN's bf16 kernels, which stream the weights, lose to the
-// TLB on the page cache's 4 KB ones (the UNet step: 2.16 s mapped against 1.71 s when
-// this copy came, d8b37fe). Kernels that keep large page-cache folios map most of them
-// with 2 MB entries (76 % of the UNet's file here): the mapped step is then only 2-5 %
-// slower (1.57-1.64 s against 1.53-1.56 s), and for a short run the copy costs more: 1.7 GB
-// of fresh memory before the first step, 1.2-1.4 s in a VM that hands freed memory back
-// to its host (LCM's first step 1.22-1.45 s mapped against 2.58-2.86 s copied). A copy
-// per weight, whose mapped pages are released after it. fp32 weights stay mapped: their
-// copies (Winograd's transformed weights among them) raised a 512x512 picture's peak from
-// 2.6 to 4.0 GB for a 1.15x faster step.
+// Long bf16 runs may read their weights from memory of our own: the big-block range has
+// 2 MB pages (engine/big_blocks.h), and oneDNN's bf16 kernels, which stream the weights,
+// lose to the TLB on the page cache's 4 KB ones (6-8 % per UNet step, aligned data, side
+// by side). Kernels that keep large page-cache folios (Linux 6.16+ on ext4) map nearly all
+// of a file SafetensorsWriter wrote with 2 MB entries, and the mapped step is as fast
+// (1.45-1.63 s against 1.55-1.64 s) without the copy's 1.7 GB of fresh memory before the
+// first step: 1.2-2.6 s in a VM that hands freed memory back to its host. Short runs
+// (LCM's 4 steps) map in any case: 4 steps lose less to the TLB than the copy costs.
+// A copy per weight, whose mapped pages are released after it. fp32 weights stay
+// mapped: their copies (Winograd's transformed weights among them) raised a 512x512
+// picture's peak from 2.6 to 4.0 GB for a 1.15x faster step.
 at::Tensor into_memory(const at::Tensor& mapped) {
   at::Tensor copy = mapped.clone();
   release_mapped_pages(mapped.data_ptr(), mapped.nbytes());
@@ -78,6 +78,14 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
     discard(file, std::string("cannot be read (") + e.what() + ")");
     return 0;
   }
+  // Unaligned packed weights make every tile row of oneDNN's kernels span two cache lines
+  // (engine/safetensors.h): such a file (written before the writer aligned its data) is
+  // packed again once.
+  for (const TensorInfo& t : kept->tensors())
+    if (reinterpret_cast<uintptr_t>(kept->data(t)) % kDataAlignment != 0) {
+      discard(file, "are not aligned for the kernels (written by an older version)");
+      return 0;
+    }
   const auto signature = kept->metadata().find(kSignature);
   if (signature == kept->metadata().end() || signature->second != packing_signature(compute)) {
     discard(file, "were packed for another oneDNN or CPU");
@@ -87,8 +95,8 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
   // at every run. Streamed weights drop the pages read again (--max-memory).
   // Once per process and file version: the VAE's file is used for encoding and decoding.
   // Kept with each: the share of its pages the kernel maps with 2 MB entries (all read
-  // just now), measured only where it decides between the mapping and a copy: reading
-  // /proc/self/smaps takes ~25 ms here (40,000 lines); 0 elsewhere.
+  // just now), measured only where it decides between the mapping and a copy (long bf16
+  // runs): reading /proc/self/smaps takes ~25 ms here (40,000 lines); 0 elsewhere.
   static std::mutex mutex;
   static std::map<std::string, double> verified;
   // By inode (a rewritten file is a new one), not time: using the file touches its time.
@@ -97,7 +105,7 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
   const std::string identity = file.string() + " " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) +
                                " " + std::to_string(st.st_size);
   const bool bf16_resident = compute.precision == Precision::bf16 && !compute.policy.stream_weights;
-  const bool may_map = bf16_resident && few_calls;
+  const bool share_decides = bf16_resident && !few_calls;
   std::unique_lock<std::mutex> lock(mutex);
   if (!verified.count(identity)) {
     const auto checksum = kept->verify_checksum(compute.policy.stream_weights, at::get_num_threads());
@@ -107,13 +115,13 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
       return 0;
     }
     double share = 0;
-    if (may_map) {
+    if (share_decides) {
       const SafetensorsFile::MappedBytes mapped = kept->mapped_bytes();
       share = mapped.resident > 0 ? mapped.in_2mb_pages / mapped.resident : 0;
     }
     verified[identity] = share;
   }
-  const bool copy = bf16_resident && !(may_map && verified[identity] >= 0.5);
+  const bool copy = share_decides && verified[identity] < 0.5;
   lock.unlock();
   const TensorMap tensors = tensors_of(kept);
   size_t used = 0;

@@ -26,10 +26,11 @@ bool is_packed_cache_name(const std::string& name);
 // is no file, or it fails its checks (checksum of every byte, signature, layouts): then
 // it says so on stderr and deletes it, and the weights are packed in memory as without
 // it. Removes partial files of dead processes (kill -9 during a write) from the folder.
-// Streamed weights (compute.policy) drop the pages checked again. bf16 weights are copied
-// into memory of our own, unless the run is short (`few_calls`: LCM's 4 steps) and the
-// kernel maps the file with 2 MB entries: there the copy's fresh memory costs more than
-// the mapping's slower steps (engine/packed_cache.cpp).
+// Streamed weights (compute.policy) drop the pages checked again. bf16 weights stay
+// mapped where the kernel maps most of the file with 2 MB entries, or where the run is
+// short (`few_calls`: LCM's 4 steps); elsewhere they are copied into memory of our own
+// with 2 MB pages (engine/packed_cache.cpp). A file whose data is not aligned for the
+// kernels is deleted and packed again.
 size_t use_packed_cache(const std::filesystem::path& file, PackedSlots& slots, const Compute& compute,
                         bool few_calls = false);
 

@@ -47,8 +47,9 @@ struct Stage {
 // this many evaluations. The text encoder runs once or twice per prompt: never packed.
 constexpr size_t kMinEvaluationsToPack = 8;
 // Kept bf16 weights are used from the file's mapping for runs of at most this many steps
-// (LCM's 4), where the kernel allows (engine/packed_cache.h): copying them costs 1.7 GB of
-// fresh memory before the first step, the mapping 2-5 % per step.
+// (LCM's 4) even where the kernel maps them with 4 KB pages (engine/packed_cache.h):
+// copying them costs 1.7 GB of fresh memory before the first step, such a mapping 6-8 %
+// per step.
 constexpr size_t kFewSteps = 8;
 
 // A network from load (load_unet, load_vae) with its packed weights mapped from `dir`

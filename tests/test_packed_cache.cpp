@@ -14,6 +14,9 @@
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 namespace fs = std::filesystem;
 using namespace inpaint;
 
@@ -31,6 +34,29 @@ std::streamoff offset_of(const fs::path& file, const std::string& text) {
   const size_t at = bytes.find(text);
   REQUIRE(at != std::string::npos);
   return std::streamoff(at);
+}
+
+// Rewrites a kept file with its data 8 bytes further (8 spaces more in the header) and a
+// checksum made right again: a file written before the writer aligned its data.
+void shift_data(const fs::path& file) {
+  std::string image;
+  {
+    std::ifstream in(file, std::ios::binary);
+    image.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  uint64_t len = 0;
+  for (int i = 0; i < 8; ++i) len |= uint64_t(uint8_t(image[size_t(i)])) << (8 * i);
+  std::string header = image.substr(8, len) + std::string(8, ' ');
+  const std::string field = std::string("\"") + kChecksumKey + "\":\"";
+  const size_t value = header.find(field) + field.size();
+  const std::string digests = header.substr(value, header.find('"', value) - value);
+  std::string start(8, '\0');
+  for (int i = 0; i < 8; ++i) start[size_t(i)] = char(uint64_t(header.size()) >> (8 * i));
+  header.replace(value, digests.size(), std::string(digests.size(), '0'));
+  char sum[17];
+  std::snprintf(sum, sizeof sum, "%016llx", (unsigned long long)XXH3_64bits((start + header).data(), 8 + header.size()));
+  header.replace(value, digests.size(), sum + digests.substr(16));
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << start << header << image.substr(8 + len);
 }
 
 size_t packed_count(const PackedSlots& slots) {
@@ -129,6 +155,19 @@ TEST_CASE("packed weights kept on disk are verified: a flipped byte in the data 
     CHECK_FALSE(fs::exists(file));
     CHECK(at::equal(unet->forward({}, x, 981, ctx), in_memory));
     CHECK(packed_in_memory(again));
+  }
+
+  // A file whose data is not aligned for the kernels (written by an older version), its
+  // checksum right: refused, deleted and packed again.
+  REQUIRE(write_packed_cache(file, first, {}));
+  shift_data(file);
+  REQUIRE(SafetensorsFile::open(file)->verify_checksum() == SafetensorsFile::Checksum::ok);
+  {
+    PackedSlots again;
+    const auto unet = load_unet(model, &again);
+    CHECK(use_packed_cache(file, again, {}) == 0);
+    CHECK_FALSE(fs::exists(file));
+    CHECK(at::equal(unet->forward({}, x, 981, ctx), in_memory));
   }
 
   // Layouts are range-checked field by field (with the checksum right, a bad one must
