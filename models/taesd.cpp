@@ -1,5 +1,7 @@
 #include "models/taesd.h"
 
+#include <algorithm>
+
 namespace inpaint {
 namespace {
 constexpr int64_t kWidth = 64;
@@ -12,6 +14,36 @@ const int64_t kDecoderUpConvs[] = {7, 12, 17};
 
 bool pool_at(const std::vector<bool>& pools, int64_t index) {
   return index < static_cast<int64_t>(pools.size()) && pools[index];
+}
+
+// The layers at full resolution run by bands of this many full-resolution rows: at
+// 512x512 their activations are 64 MB each in one piece, memory the process touches for
+// the first time before the first step (page faults: 0.8-2.8 s per GB on the VM measured).
+constexpr int64_t kBandRows = 128;
+
+// f applied to x by bands of `band` output rows, as it would be to the whole: f makes
+// up/down times its input's rows (2/1 or 1/2), and an output row depends on input rows
+// at most `reach` from its own. Each band's input has `reach` rows more on each side,
+// whose outputs (made on f's zero padding at the band's edges) are left out. Only for
+// layers without image-wide statistics (no GroupNorm).
+template <class F>
+at::Tensor by_row_bands(const at::Tensor& x, int64_t up, int64_t down, int64_t reach, int64_t band, const F& f) {
+  const int64_t in_rows = x.size(2), out_rows = in_rows * up / down;
+  if (out_rows <= band) return f(x);
+  at::Tensor out;
+  for (int64_t o0 = 0; o0 < out_rows; o0 += band) {
+    const int64_t o1 = std::min(out_rows, o0 + band);
+    const int64_t i0 = std::max<int64_t>(0, o0 * down / up - reach), i1 = std::min(in_rows, o1 * down / up + reach);
+    const at::Tensor y = f(x.narrow(2, i0, i1 - i0));
+    if (!out.defined())
+      out = at::empty({y.size(0), y.size(1), out_rows, y.size(3)}, y.options().memory_format(y.suggest_memory_format()));
+    out.narrow(2, o0, o1 - o0).copy_(y.narrow(2, o0 - i0 * up / down, o1 - o0));
+  }
+  return out;
+}
+
+bool any_pool(const std::vector<TaesdBlock>& blocks) {
+  return std::any_of(blocks.begin(), blocks.end(), [](const TaesdBlock& b) { return b.has_pool; });
 }
 }  // namespace
 
@@ -70,10 +102,18 @@ TaesdEncoder::TaesdEncoder(const TaesdConfig& c, ParamLoader& p) {
 }
 
 at::Tensor TaesdEncoder::forward(const Compute& cp, const at::Tensor& image) const {
-  at::Tensor x = image.contiguous(cp.activation_format());
-  for (const auto& [conv, blocks] : stages_) {
-    x = conv(cp, x);
-    for (const auto& b : blocks) x = b(cp, x);
+  // Full resolution: conv 0, block 1 and the stride-2 conv after them. Six 3x3 convs deep
+  // at most 5 rows away (even, so that bands start on the stride).
+  auto full_resolution = [&](const at::Tensor& rows) {
+    at::Tensor y = stages_[0].first(cp, rows.contiguous(cp.activation_format()));
+    for (const auto& b : stages_[0].second) y = b(cp, y);
+    return stages_[1].first(cp, y);
+  };
+  const at::Tensor in = image.contiguous(cp.activation_format());
+  at::Tensor x = any_pool(stages_[0].second) ? full_resolution(in) : by_row_bands(in, 1, 2, 6, kBandRows / 2, full_resolution);
+  for (size_t s = 1; s < stages_.size(); ++s) {
+    if (s > 1) x = stages_[s].first(cp, x);
+    for (const auto& b : stages_[s].second) x = b(cp, x);
   }
   return conv_out_(cp, x).contiguous();
 }
@@ -95,12 +135,19 @@ TaesdDecoder::TaesdDecoder(const TaesdConfig& c, ParamLoader& p) {
 
 at::Tensor TaesdDecoder::forward(const Compute& cp, const at::Tensor& latent) const {
   at::Tensor x = relu_stored(conv_in_(cp, (at::tanh(latent / 3.0) * 3.0).contiguous(cp.activation_format())));
-  for (size_t s = 0; s < stages_.size(); ++s) {
+  for (size_t s = 0; s + 1 < stages_.size(); ++s) {
     for (const auto& b : stages_[s]) x = b(cp, x);
-    if (s < up_convs_.size())
-      x = up_convs_[s](cp, x, {.upsample2x = true});
+    if (s + 1 < up_convs_.size()) x = up_convs_[s](cp, x, {.upsample2x = true});
   }
-  return conv_out_(cp, x).contiguous();
+  // Full resolution: the last upsampling conv, the last block and conv 19. An output row
+  // depends on upsampled rows at most 5 away: input rows at most 3 away.
+  auto full_resolution = [&](const at::Tensor& rows) {
+    at::Tensor y = up_convs_.back()(cp, rows.contiguous(cp.activation_format()), {.upsample2x = true});
+    for (const auto& b : stages_.back()) y = b(cp, y);
+    return conv_out_(cp, y);
+  };
+  x = any_pool(stages_.back()) ? full_resolution(x) : by_row_bands(x, 2, 1, 3, kBandRows, full_resolution);
+  return x.contiguous();
 }
 
 }  // namespace inpaint
