@@ -102,8 +102,9 @@ TaesdEncoder::TaesdEncoder(const TaesdConfig& c, ParamLoader& p) {
 }
 
 at::Tensor TaesdEncoder::forward(const Compute& cp, const at::Tensor& image) const {
-  // Full resolution: conv 0, block 1 and the stride-2 conv after them. Six 3x3 convs deep
-  // at most 5 rows away (even, so that bands start on the stride).
+  // Full resolution: conv 0, block 1 and the stride-2 conv after them, five 3x3 convs: an
+  // output row depends on input rows at most 5 away (6 taken: even, so that bands start
+  // on the stride).
   auto full_resolution = [&](const at::Tensor& rows) {
     at::Tensor y = stages_[0].first(cp, rows.contiguous(cp.activation_format()));
     for (const auto& b : stages_[0].second) y = b(cp, y);
