@@ -114,12 +114,7 @@ size_t use_packed_cache(const fs::path& file, PackedSlots& slots, const Compute&
       discard(file, checksum == SafetensorsFile::Checksum::absent ? "have no checksum" : "are damaged (checksum mismatch)");
       return 0;
     }
-    double share = 0;
-    if (share_decides) {
-      const SafetensorsFile::MappedBytes mapped = kept->mapped_bytes();
-      share = mapped.resident > 0 ? mapped.in_2mb_pages / mapped.resident : 0;
-    }
-    verified[identity] = share;
+    verified[identity] = share_decides ? kept->mapped_bytes().share_in_2mb_pages() : 0;
   }
   const bool copy = share_decides && verified[identity] < 0.5;
   lock.unlock();

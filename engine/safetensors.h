@@ -58,6 +58,7 @@ class SafetensorsFile {
   // Zeros when the file is not mapped or the kernel does not say.
   struct MappedBytes {
     double resident = 0, in_2mb_pages = 0;
+    double share_in_2mb_pages() const { return resident > 0 ? in_2mb_pages / resident : 0; }
   };
   MappedBytes mapped_bytes() const;
 

@@ -239,8 +239,7 @@ namespace {
 double share_in_2mb_pages(const fs::path& path) {
   const auto file = SafetensorsFile::open(path);
   REQUIRE(file->verify_checksum() == SafetensorsFile::Checksum::ok);  // reads every page
-  const SafetensorsFile::MappedBytes m = file->mapped_bytes();
-  return m.resident > 0 ? m.in_2mb_pages / m.resident : 0;
+  return file->mapped_bytes().share_in_2mb_pages();
 }
 }  // namespace
 
