@@ -29,7 +29,10 @@ constexpr int64_t kBandRows = 128;
 template <class F>
 at::Tensor by_row_bands(const at::Tensor& x, int64_t up, int64_t down, int64_t reach, int64_t band, const F& f) {
   const int64_t in_rows = x.size(2), out_rows = in_rows * up / down;
-  if (out_rows <= band) return f(x);
+  // Whole where bands would not help, or where the rows do not divide by `down`: a
+  // stride-2 conv makes (R + 1) / 2 rows of an odd R, which the band arithmetic below does
+  // not follow (the pipeline's images are multiples of 8; other callers may not be).
+  if (out_rows <= band || in_rows % down != 0) return f(x);
   at::Tensor out;
   for (int64_t o0 = 0; o0 < out_rows; o0 += band) {
     const int64_t o1 = std::min(out_rows, o0 + band);
