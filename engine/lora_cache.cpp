@@ -13,6 +13,7 @@
 #include "engine/json_file.h"
 #include "engine/model_folder.h"
 #include "engine/own_files.h"
+#include "engine/read_checks.h"
 
 namespace fs = std::filesystem;
 
@@ -54,6 +55,14 @@ std::string read_text(const fs::path& file) {
 }
 
 void discard(const fs::path& entry, const std::string& why) { discard_entry(entry, "LoRA cache", why, "merging again"); }
+
+// The UNet's merged weights are checked at their first read: matrices only (read where
+// layers widen or pack them), with a header whose own digest matches (files written
+// since the digests were per chunk).
+bool deferrable(const Component& c, const SafetensorsFile& file) {
+  return c.name == "unet" && file.verify_header_checksum() == SafetensorsFile::Checksum::ok &&
+         std::all_of(file.tensors().begin(), file.tensors().end(), [](const TensorInfo& t) { return t.shape.size() >= 2; });
+}
 }  // namespace
 
 fs::path lora_cache_entry(const ModelSource& model, const std::vector<LoraSpec>& loras) {
@@ -68,16 +77,21 @@ bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras) {
     discard(entry, "was made from other files");
     return false;
   }
-  // Every replacement found and checked, every byte of every file, before any is made.
-  // The entry holds each adapted weight of each adapted component (write_lora_cache):
-  // all of them replace the model's, whether or not the LoRAs were applied before.
+  // Every replacement found and checked before any is made: every byte of every file,
+  // but the UNet's data, checked where it is first read (engine/read_checks.h): the kept
+  // packed weights usually replace all of it. The entry holds each adapted weight of
+  // each adapted component (write_lora_cache): all of them replace the model's, whether
+  // or not the LoRAs were applied before.
   std::vector<std::pair<TensorRef*, TensorRef>> replace;
+  std::vector<std::shared_ptr<SafetensorsFile>> check_later;
   try {
     for (auto& [key, c] : model.components) {
       const fs::path merged = entry / (c.name + ".safetensors");
       if (c.loras.empty() && !fs::exists(merged)) continue;
       const auto file = SafetensorsFile::open(merged);
-      if (file->verify_checksum(/*release_pages=*/true, at::get_num_threads()) != SafetensorsFile::Checksum::ok)
+      if (deferrable(c, *file))
+        check_later.push_back(file);
+      else if (file->verify_checksum(/*release_pages=*/true, at::get_num_threads()) != SafetensorsFile::Checksum::ok)
         throw Error(file->label() + ": checksum missing or wrong");
       for (const auto& [name, factors] : c.loras)
         if (!file->find(name)) throw Error(file->label() + ": " + name + " missing");
@@ -94,6 +108,9 @@ bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras) {
   }
   if (replace.empty()) return false;
   for (auto& [ref, cached] : replace) *ref = cached;
+  for (const auto& file : check_later)
+    check_at_first_read(file, "damaged (checksum mismatch): this LoRA cache entry was removed; run again to merge the LoRAs anew",
+                        [entry] { discard_entry(entry, "LoRA cache", "is damaged (checksum mismatch)", "the next run merges again"); });
   for (auto& [name, c] : model.components) c.loras.clear();
   std::error_code ec;
   fs::last_write_time(entry / kComplete, fs::file_time_type::clock::now(), ec);  // used last

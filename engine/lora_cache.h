@@ -26,6 +26,10 @@ std::filesystem::path lora_cache_entry(const ModelSource& model, const std::vect
 // checksum are dropped: packed weights (kept, or packed from them, reading the pages
 // again) or streamed ones replace them. Held, they added their 1.7 GB to an LCM
 // picture's peak (4.2 GB against 2.5 GB).
+// The UNet's merged weights are checked where a layer first reads them
+// (engine/read_checks.h), not here: kept packed weights usually replace them all. Found
+// damaged there, the entry is removed and that read throws Error (the run fails; the
+// next one merges again).
 bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras);
 
 // Writes the entry from the model's LoRA factors, then keeps the `keep` entries used

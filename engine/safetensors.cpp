@@ -343,15 +343,37 @@ namespace {
 size_t checksum_chunks(size_t data_size) { return std::max<size_t>(1, (data_size + kChecksumChunk - 1) / kChecksumChunk); }
 }  // namespace
 
+namespace {
+// The header as written, its checksum's value back to zeros: what the header digest
+// covers. Empty when the value is not found in it.
+std::string header_as_written(const uint8_t* base, size_t header_len, const std::string& value) {
+  std::string header(reinterpret_cast<const char*>(base + 8), header_len);
+  const size_t at = header.find(checksum_field() + value + "\"");
+  if (at == std::string::npos) return {};
+  header.replace(at + checksum_field().size(), value.size(), std::string(value.size(), '0'));
+  return header;
+}
+}  // namespace
+
+SafetensorsFile::Checksum SafetensorsFile::verify_header_checksum() const {
+  const auto kept = metadata_.find(kChecksumKey);
+  if (kept == metadata_.end()) return Checksum::absent;
+  const std::string& value = kept->second;
+  const std::string header = header_as_written(base_, header_len_, value);
+  if (header.empty() || value.size() != 16 * (1 + checksum_chunks(size_ - 8 - header_len_))) return Checksum::mismatch;
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  XXH3_64bits_update(state, base_, 8);
+  XXH3_64bits_update(state, header.data(), header.size());
+  const bool ok = hex64(XXH3_64bits_digest(state)) == value.substr(0, 16);
+  XXH3_freeState(state);
+  return ok ? Checksum::ok : Checksum::mismatch;
+}
+
 SafetensorsFile::Checksum SafetensorsFile::verify_checksum(bool release_pages, int threads) const {
   const auto kept = metadata_.find(kChecksumKey);
   if (kept == metadata_.end()) return Checksum::absent;
   const std::string& value = kept->second;
-  // The header as written: the checksum's value back to zeros.
-  std::string header(reinterpret_cast<const char*>(base_ + 8), header_len_);
-  const size_t at = header.find(checksum_field() + value + "\"");
-  if (at == std::string::npos) return Checksum::mismatch;
-  header.replace(at + checksum_field().size(), value.size(), std::string(value.size(), '0'));
   const size_t data_size = size_ - 8 - header_len_;
   auto hash_data = [&](XXH3_state_t* state, size_t begin, size_t end) {
     for (size_t done = begin; done < end; done += kChecksumChunk) {  // pages released as they go
@@ -360,20 +382,20 @@ SafetensorsFile::Checksum SafetensorsFile::verify_checksum(bool release_pages, i
       if (release_pages) release_mapped_pages(data_ + done, n);
     }
   };
-  XXH3_state_t* state = XXH3_createState();
-  XXH3_64bits_reset(state);
-  XXH3_64bits_update(state, base_, 8);
-  XXH3_64bits_update(state, header.data(), header.size());
   if (value.size() == 16) {  // an older file's: header and data as one digest, on one thread
+    const std::string header = header_as_written(base_, header_len_, value);
+    if (header.empty()) return Checksum::mismatch;
+    XXH3_state_t* state = XXH3_createState();
+    XXH3_64bits_reset(state);
+    XXH3_64bits_update(state, base_, 8);
+    XXH3_64bits_update(state, header.data(), header.size());
     hash_data(state, 0, data_size);
     const bool ok = hex64(XXH3_64bits_digest(state)) == value;
     XXH3_freeState(state);
     return ok ? Checksum::ok : Checksum::mismatch;
   }
-  const bool header_ok = hex64(XXH3_64bits_digest(state)) == value.substr(0, 16);
-  XXH3_freeState(state);
+  if (verify_header_checksum() != Checksum::ok) return Checksum::mismatch;
   const size_t chunks = checksum_chunks(data_size);
-  if (!header_ok || value.size() != 16 * (1 + chunks)) return Checksum::mismatch;
   // The chunks on all threads: a 1.7 GB file is 27 of them.
   std::atomic<size_t> next{0};
   std::atomic<bool> ok{true};

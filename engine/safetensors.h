@@ -45,6 +45,10 @@ class SafetensorsFile {
   const uint8_t* data(const TensorInfo& t) const { return data_ + t.begin; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   size_t file_size() const { return size_; }
+  // Whether p points into this file's image.
+  bool contains(const void* p) const {
+    return static_cast<const uint8_t*>(p) >= base_ && static_cast<const uint8_t*>(p) < base_ + size_;
+  }
 
   // Files we write for ourselves (the caches) carry a checksum of their header and data
   // (SafetensorsWriter's `checksum`): absent in any other file, ok, or mismatch (damaged).
@@ -52,6 +56,10 @@ class SafetensorsFile {
   // pages leave the process after it is read (streamed weights, engine/memory_plan.h).
   enum class Checksum { absent, ok, mismatch };
   Checksum verify_checksum(bool release_pages = false, int threads = 1) const;
+  // The header's part of it alone (no data read): ok where the checksum has a digest of
+  // its own for the header (files written since the digests were per chunk) and that
+  // matches; absent without a checksum; otherwise mismatch (verify_checksum decides then).
+  Checksum verify_header_checksum() const;
 
   // This mapping's pages in memory now, and how many of those bytes the kernel maps with
   // 2 MB entries (large page-cache folios): /proc/self/smaps' Rss and FilePmdMapped.

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/read_checks.h"
 
 namespace inpaint {
 
@@ -121,7 +122,11 @@ at::Tensor ParamLoader::take(const std::string& name, std::vector<int64_t> shape
   }
   // Vectors (biases, normalisation weights: a few MB in all) are widened here once, not
   // at each of their uses (about 500 small conversions per UNet evaluation).
-  if (shape.size() == 1 && d != DType::F32) return view_of(ref).to(at::kFloat);
+  if (shape.size() == 1) {  // read now (widened), or by the normalisations as they are
+    const at::Tensor v = view_of(ref);
+    check_before_read(v);
+    return d != DType::F32 ? v.to(at::kFloat) : v;
+  }
   return view_of(ref);
 }
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/read_checks.h"
 #include "engine/safetensors.h"
 #include "models/kernels/conv_bands.h"
 #include "models/kernels/amx_attention.h"
@@ -49,6 +50,7 @@ at::Tensor by_output_chunks(const Compute& c, const at::Tensor& weight, const at
 
 at::Tensor widen(const Compute& c, const at::Tensor& w) {
   if (!w.defined()) return w;
+  check_before_read(w);
   OpTimer timer(OpClass::widen, 0);
   if (!c.policy.stream_weights) return w.scalar_type() == at::kFloat ? w : w.to(at::kFloat);
   at::Tensor wide = pooled_float_buffer(c.policy, w.numel()).view(w.sizes());
@@ -59,6 +61,7 @@ at::Tensor widen(const Compute& c, const at::Tensor& w) {
 
 at::Tensor widen(const Compute& c, const at::Tensor& w, const at::Tensor& scale, const LoraFactors& lora) {
   if (!scale.defined() && !lora.defined()) return widen(c, w);
+  check_before_read(w);
   OpTimer timer(OpClass::widen, lora.defined() ? 2.0 * double(w.numel()) * double(lora.up.size(1)) : 0.0);
   at::Tensor wide;
   if (scale.defined()) {

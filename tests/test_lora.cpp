@@ -7,6 +7,8 @@
 #include "engine/lora.h"
 #include "engine/lora_cache.h"
 #include "engine/networks.h"
+#include "engine/packed_cache.h"
+#include "models/kernels/packed_conv.h"
 #include "models/layers.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
@@ -301,18 +303,65 @@ TEST_CASE("LoRA cache: merged once, used on the next run with the same output, r
   CHECK(third.components.at("unet").loras.size() == 3);
   CHECK_FALSE(fs::exists(entry));  // deleted, so that the next run writes a sound one
 
-  // One flipped byte in the merged weights (the file still parses): caught by the
-  // checksum, not used, deleted.
-  REQUIRE(write_lora_cache(first, specs, {}));
-  {
-    std::fstream f(entry / "unet.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+  // One flipped byte in the merged weights (the file still parses), caught by the
+  // checksum. In the text encoder's: at once, not used, deleted.
+  auto flip_last_bytes = [&](const std::string& file) {
+    std::fstream f(entry / file, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(-5, std::ios::end);
     f.put('\x7f');
-  }
+  };
+  REQUIRE(write_lora_cache(first, specs, {}));
+  flip_last_bytes("text_encoder.safetensors");
   ModelSource fourth = adapted_model();
   CHECK_FALSE(use_lora_cache(fourth, specs));
   CHECK(fourth.components.at("unet").loras.size() == 3);
   CHECK_FALSE(fs::exists(entry));
+  // In the UNet's: where a layer first reads it (engine/read_checks.h), since kept packed
+  // weights usually replace it all. Loading reads none of it; the first evaluation fails
+  // with the file's name, and the entry is gone for the next run.
+  REQUIRE(write_lora_cache(first, specs, {}));
+  flip_last_bytes("unet.safetensors");
+  {
+    ModelSource fifth = adapted_model();
+    REQUIRE(use_lora_cache(fifth, specs));
+    const auto unet = load_unet(fifth);
+    CHECK(fs::exists(entry));
+    const std::string said = (entry / "unet.safetensors").string() + ": damaged (checksum mismatch)";
+    CHECK_THROWS_WITH_AS(unet->forward({}, x, 981, ctx), doctest::Contains(said.c_str()), Error);
+    CHECK_FALSE(fs::exists(entry));
+    CHECK_THROWS_AS(unet->forward({}, x, 981, ctx), Error);  // and at every later read
+  }
+  ModelSource sixth = adapted_model();
+  CHECK_FALSE(use_lora_cache(sixth, specs));
+  // Kept packed weights in place of every merged layer: the damaged bytes are never read,
+  // and the output is the sound entry's (the damage left the file's time as it was, as
+  // bit rot does: the kept file is named after it).
+  {
+    REQUIRE(write_lora_cache(first, specs, {}));
+    ModelSource sound = adapted_model();
+    REQUIRE(use_lora_cache(sound, specs));
+    const Compute packing;
+    PackedSlots slots;
+    const at::Tensor sound_out = load_unet(sound, &slots)->forward(packing, x, 981, ctx);
+    const fs::path kept = packed_cache_file(d / "packed", sound.component("unet"), packing);
+    REQUIRE(write_packed_cache(kept, slots, packing));
+    const auto written = fs::last_write_time(entry / "unet.safetensors");
+    flip_last_bytes("unet.safetensors");
+    fs::last_write_time(entry / "unet.safetensors", written);
+    ModelSource damaged = adapted_model();
+    REQUIRE(use_lora_cache(damaged, specs));
+    PackedSlots restored;
+    const auto unet = load_unet(damaged, &restored);
+    REQUIRE(packed_cache_file(d / "packed", damaged.component("unet"), packing) == kept);
+    CHECK(use_packed_cache(kept, restored, packing) > 0);
+    for (const Layer& l : layers(original)) {  // the merged ones: all restored
+      at::Tensor data;
+      std::string layout;
+      if (l.component == "unet") CHECK(packed_contents(*restored.at(l.module + ".weight"), data, layout));
+    }
+    CHECK(test::max_abs_diff(unet->forward(packing, x, 981, ctx), sound_out) == 0.0);
+    CHECK(fs::exists(entry));
+  }
 
   // Two entries are kept: the oldest goes.
   for (double scale : {0.25, 0.125}) {

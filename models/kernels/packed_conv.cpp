@@ -11,6 +11,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "engine/read_checks.h"
 #include "engine/safetensors.h"
 #include "models/layers.h"
 #include "models/kernels/cpu.h"
@@ -211,6 +212,7 @@ std::atomic<int64_t> g_winograd_convolutions{0};
 // layouts: at the cost of a widening and a narrowing more). Winograd's layout holds the
 // weights transformed (6x6 values from each 3x3), which f16 would round: f32.
 void pack(const at::Tensor& weight, const memory::desc& layout, PackedConvWeight& packed) {
+  check_before_read(weight);
   const bool bf16 = is_bf16(layout);
   const at::ScalarType dtype = bf16 ? at::kBFloat16 : weight.scalar_type();
   std::vector<int64_t> sizes, strides;
@@ -416,6 +418,7 @@ at::Tensor packed_conv2d_in_parts(const Compute& c, const at::Tensor& x, const a
       y = packed_conv2d(c, xi, wi, bias, stride, padding, packed[0]);
       if (!y.defined()) return y;
     } else if (!packed_conv2d(c, xi, wi, {}, stride, padding, packed[size_t(i)], nullptr, y, true).defined()) {
+      check_before_read(weight);
       y.add_(at::conv2d(xi.to(at::kFloat), wi.to(at::kFloat), {}, stride, padding));  // no kernel adds this part itself
     }
   }
