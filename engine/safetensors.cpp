@@ -23,7 +23,19 @@
 #include <xxhash.h>
 
 namespace inpaint {
+
+void xxh3_update_avx2(XXH3_state_t* state, const void* data, size_t size);  // engine/xxh3_avx2.cpp
+
 namespace {
+// XXH3 over a checksum's data: with AVX2 where the processor has it (twice as fast).
+void hash_update(XXH3_state_t* state, const void* data, size_t size) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2)
+    xxh3_update_avx2(state, data, size);
+  else
+    XXH3_64bits_update(state, data, size);
+}
+
 // Mapped weight files (start -> length), so that release_mapped_pages never touches
 // memory it does not own: MADV_DONTNEED on anonymous memory would zero it.
 std::mutex g_mappings_mutex;
@@ -327,7 +339,7 @@ struct SafetensorsWriter::Hash {
   void add(const uint8_t* p, size_t n) {
     while (n > 0) {
       const size_t take = std::min(n, kChecksumChunk - in_chunk);
-      XXH3_64bits_update(state, p, take);
+      hash_update(state, p, take);
       p += take, n -= take, in_chunk += take;
       if (in_chunk == kChecksumChunk) end_chunk();
     }
@@ -378,7 +390,7 @@ SafetensorsFile::Checksum SafetensorsFile::verify_checksum(bool release_pages, i
   auto hash_data = [&](XXH3_state_t* state, size_t begin, size_t end) {
     for (size_t done = begin; done < end; done += kChecksumChunk) {  // pages released as they go
       const size_t n = std::min(kChecksumChunk, end - done);
-      XXH3_64bits_update(state, data_ + done, n);
+      hash_update(state, data_ + done, n);
       if (release_pages) release_mapped_pages(data_ + done, n);
     }
   };

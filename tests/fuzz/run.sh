@@ -24,7 +24,7 @@ fuzz() {
     -artifact_prefix="$work/$name-" "$work/$name-corpus"
   echo "fuzz $name: no crash in ${seconds}s"
 }
-fuzz safetensors corpus 4096 "$root/engine/safetensors.cpp" "$root/engine/own_files.cpp"
+fuzz safetensors corpus 4096 "$root/engine/safetensors.cpp" "$root/engine/xxh3_avx2.cpp" "$root/engine/own_files.cpp"
 fuzz configs corpus-configs 4096 "$root/engine/json_file.cpp" "$root/models/network_configs.cpp"
-fuzz packed_cache corpus-packed-cache 4096 "$root/engine/safetensors.cpp" "$root/engine/own_files.cpp" \
+fuzz packed_cache corpus-packed-cache 4096 "$root/engine/safetensors.cpp" "$root/engine/xxh3_avx2.cpp" "$root/engine/own_files.cpp" \
   "$root/models/kernels/packed_layout.cpp" "$root/models/kernels/onednn.cpp" -ldnnl
