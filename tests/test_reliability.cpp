@@ -14,6 +14,7 @@
 #include "engine/image.h"
 #include "engine/json_file.h"
 #include "engine/safetensors.h"
+#include "models/clip_tokenizer.h"
 #include "plugin/core/messages.h"
 #include "plugin/core/settings.h"
 #include "tests/test_support.h"
@@ -439,4 +440,34 @@ TEST_CASE("install-plugin.sh lets GIMP create a new profile itself before instal
   const int status = test::run(variable + q(d / "profile") + " timeout 300 " + start + " </dev/null", &out);
   if (!gimp3) CHECK(status == 0);  // GIMP 3 ends its batch with --quit, whose status says nothing here
   CHECK(out.find("does not exist") == std::string::npos);
+}
+
+TEST_CASE("tokenizer: vocab.json read as it is parsed; what is not a token -> integer map is refused with the reason") {
+  const fs::path d = test::temp_dir("tokenizer-files");
+  // A vocabulary of its own: bytes as CLIP names them, one merge, the special tokens.
+  const std::string specials = R"("<|startoftext|>": 7, "<|endoftext|>": 8)";
+  std::ofstream(d / "merges.txt") << "#version: 0.2\n\nh i</w>\n";
+  auto vocab = [&](const std::string& text) { std::ofstream(d / "vocab.json") << text; };
+  vocab(R"({"h": 1, "i</w>": 2, "hi</w>": 3, )" + specials + "}");
+  const ClipTokenizer tok = ClipTokenizer::load(d);
+  CHECK(tok.encode("hi") == std::vector<int64_t>{3});     // merged by the one rule
+  CHECK(tok.encode("ih") == std::vector<int64_t>{8, 8});  // "i" and "h</w>": no tokens, unknown
+  CHECK(tok.bos_id() == 7);
+  for (const auto& [text, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"{\"h\": 1,", "not valid JSON"},
+           {"[1, 2]", "not a token map"},
+           {"{}", "not a token map"},
+           {"7", "not a token map"},
+           {R"({"h": "one", )" + specials + "}", "id of 'h' is not an integer"},
+           {R"({"h": 1.5, )" + specials + "}", "id of 'h' is not an integer"},
+           {R"({"h": {"id": 1}, )" + specials + "}", "id of 'h' is not an integer"},
+           {R"({"h": [1], )" + specials + "}", "id of 'h' is not an integer"},
+           {R"({"h": 1})", "special token '<|startoftext|>' is not in the vocabulary"}}) {
+    CAPTURE(text);
+    vocab(text);
+    CHECK_THROWS_WITH_AS(ClipTokenizer::load(d), doctest::Contains(reason.c_str()), Error);
+  }
+  vocab(R"({"h": 1, )" + specials + "}");
+  std::ofstream(d / "merges.txt") << "#version: 0.2\nhi\n";
+  CHECK_THROWS_WITH_AS(ClipTokenizer::load(d), doctest::Contains("malformed line 'hi'"), Error);
 }
