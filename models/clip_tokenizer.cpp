@@ -2,10 +2,9 @@
 
 #include <glib.h>
 
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <string_view>
 
 #include "engine/error.h"
 #include "engine/json_file.h"
