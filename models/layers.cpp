@@ -61,10 +61,10 @@ at::Tensor widen(const Compute& c, const at::Tensor& w) {
 
 at::Tensor widen(const Compute& c, const at::Tensor& w, const at::Tensor& scale, const LoraFactors& lora) {
   if (!scale.defined() && !lora.defined()) return widen(c, w);
-  check_before_read(w);
   OpTimer timer(OpClass::widen, lora.defined() ? 2.0 * double(w.numel()) * double(lora.up.size(1)) : 0.0);
   at::Tensor wide;
-  if (scale.defined()) {
+  if (scale.defined()) {  // read here; the other branch reads through widen(c, w)
+    check_before_read(w);
     std::vector<int64_t> per_row(size_t(w.dim()), 1);
     per_row[0] = w.size(0);
     wide = c.policy.stream_weights ? pooled_float_buffer(c.policy, w.numel()).view(w.sizes()) : at::empty(w.sizes());
