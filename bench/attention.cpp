@@ -1,7 +1,8 @@
 // bench_attention [THREADS]: seconds and GFLOPS of attention() at SD 1.5's shapes with
 // CFG (batch 2, 8 heads; 4096 tokens of 320 channels, 1024 of 640): the fused kernel,
 // and batched matrix products at several score budgets (ComputePolicy::attention_floats),
-// and, where the processor has AMX, the bf16 kernel (--precision bf16). Not a test.
+// and, where the processor has native bf16, the bf16 kernel (--precision bf16) with each
+// of its products (AMX tiles, AVX512-BF16). Not a test.
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include <ATen/ATen.h>
 
@@ -10,7 +11,7 @@
 #include <string>
 
 #include "engine/runtime.h"
-#include "models/kernels/amx_attention.h"
+#include "models/kernels/bf16_attention.h"
 #include "models/kernels/fused_attention.h"
 #include "models/layers.h"
 
@@ -23,23 +24,27 @@ int main(int argc, char** argv) {
   for (const Shape& shape : {Shape{4096, 4096, 320}, Shape{1024, 1024, 640}, Shape{4096, 77, 320}}) {
     const int64_t n = shape.n, nk = shape.nk, c = shape.c;
     const at::Tensor q = at::randn({2, n, c}), k = at::randn({2, nk, c}), v = at::randn({2, nk, c});
-    // budget -2: bf16 on AMX tiles; -1: the fused kernel's AVX2 copy (on an AVX-512
-    // processor); 0: the best fp32 one.
-    const bool avx512 = fused_attention_isa() == "avx512", amx = amx_attention_available(c / 8);
-    for (const int64_t budget :
-         {int64_t(-2), int64_t(-1), int64_t(0), int64_t(1) << 20, int64_t(4) << 20, int64_t(16) << 20}) {
-      if ((budget == -1 && !avx512) || (budget == -2 && !amx)) continue;
+    // budget -3: bf16 with AVX512-BF16's products; -2: bf16 on AMX tiles; -1: the fused
+    // kernel's AVX2 copy (on an AVX-512 processor); 0: the best fp32 one.
+    const bool avx512 = fused_attention_isa() == "avx512";
+    const std::string best_bf16 = bf16_attention_isa();
+    for (const int64_t budget : {int64_t(-3), int64_t(-2), int64_t(-1), int64_t(0), int64_t(1) << 20,
+                                 int64_t(4) << 20, int64_t(16) << 20}) {
+      if ((budget == -1 && !avx512) || (budget == -2 && best_bf16 != "amx-bf16") || (budget == -3 && best_bf16.empty()))
+        continue;
       set_fused_attention_isa(budget == -1 ? "avx2" : "");
+      set_bf16_attention_isa(budget == -3 ? "avx512-bf16" : "");
       Compute cp;
       cp.policy.fused_attention = budget <= 0;
       if (budget > 0) cp.policy.attention_floats = budget;
-      if (budget == -2) cp.precision = Precision::bf16;
+      if (budget <= -2) cp.precision = Precision::bf16;
       attention(cp, q, k, v, 8);  // warm-up
       const auto start = std::chrono::steady_clock::now();
       constexpr int kRuns = 3;
       for (int i = 0; i < kRuns; ++i) attention(cp, q, k, v, 8);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / kRuns;
-      const std::string how = budget == -2  ? "bf16, AMX tiles"
+      const std::string how = budget == -3  ? "bf16, AVX512-BF16"
+                              : budget == -2  ? "bf16, AMX tiles"
                               : budget < 0  ? "fused, AVX2 copy"
                               : budget == 0 ? "fused kernel"
                                             : std::to_string(budget >> 20) + "M-float budget";

@@ -5,7 +5,7 @@
 #include "engine/read_checks.h"
 #include "engine/safetensors.h"
 #include "models/kernels/conv_bands.h"
-#include "models/kernels/amx_attention.h"
+#include "models/kernels/bf16_attention.h"
 #include "models/kernels/fused_attention.h"
 #include "models/kernels/norm_bf16.h"
 #include "models/op_profile.h"
@@ -492,7 +492,7 @@ at::Tensor attention_key_chunked(const at::Tensor& q, const at::Tensor& kt, cons
 }  // namespace
 
 at::ScalarType attention_input_type(const Compute& c, int64_t head_dim) {
-  return c.policy.fused_attention && c.precision == Precision::bf16 && amx_attention_available(head_dim)
+  return c.policy.fused_attention && c.precision == Precision::bf16 && bf16_attention_available(head_dim)
              ? at::kBFloat16
              : at::kFloat;
 }
@@ -503,7 +503,7 @@ at::Tensor attention(const Compute& compute, const at::Tensor& q, const at::Tens
   const int64_t d = c / heads, bh = b * heads;
   OpTimer timer(OpClass::attention, 4.0 * double(bh) * double(nq) * double(nk) * double(d));
   if (!mask.defined() && attention_input_type(compute, d) == at::kBFloat16)
-    return amx_attention(q, k, v, heads, /*bf16_out=*/true);
+    return bf16_attention(q, k, v, heads, /*bf16_out=*/true);
   if (q.scalar_type() != at::kFloat || k.scalar_type() != at::kFloat || v.scalar_type() != at::kFloat)
     return attention(compute, q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), heads, mask);
   if (compute.policy.fused_attention && fused_attention_available(d)) return fused_attention(q, k, v, heads, mask);

@@ -145,7 +145,7 @@ struct LayerNorm {
 at::Tensor attention(const Compute& c, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                      const at::Tensor& mask = {});
 // bf16 where unmasked attention over heads of `head_dim` channels rounds its inputs to
-// bf16 (AMX tiles): projections may make them so. Else f32.
+// bf16 (bf16_attention: AMX tiles or AVX512-BF16): projections may make them so. Else f32.
 at::ScalarType attention_input_type(const Compute& c, int64_t head_dim);
 
 }  // namespace inpaint

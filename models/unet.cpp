@@ -76,7 +76,7 @@ at::Tensor geglu(const at::Tensor& projected) {
 }  // namespace
 
 void TransformerBlock::operator()(const Compute& cp, at::Tensor& t, const at::Tensor& context, int64_t heads) const {
-  // Queries, keys and values in the type attention rounds them to (bf16 on AMX tiles).
+  // Queries, keys and values in the type attention rounds them to (bf16 with native bf16).
   const at::ScalarType qkv = attention_input_type(cp, t.size(2) / heads);
   at::Tensor n = norm1.for_products(cp, t);
   to_out1.add_to(cp, attention(cp, to_q1(cp, n, qkv), to_k1(cp, n, qkv), to_v1(cp, n, qkv), heads), t);

@@ -8,7 +8,7 @@
 #include "engine/networks.h"
 #include "engine/packed_cache.h"
 #include "engine/runtime.h"
-#include "models/kernels/amx_attention.h"
+#include "models/kernels/bf16_attention.h"
 #include "models/kernels/cpu.h"
 #include "models/kernels/fused_attention.h"
 #include "models/layers.h"
@@ -144,62 +144,73 @@ TEST_CASE("fused attention equals softmax(q kT / sqrt(d)) v, for SD's and CLIP's
   CHECK(fused_attention_isa() == best);
 }
 
-TEST_CASE("bf16 attention on AMX tiles is softmax(q kT / sqrt(d)) v within bf16's rounding, and runs under bf16") {
+TEST_CASE("bf16 attention (AMX tiles, AVX512-BF16) is softmax(q kT / sqrt(d)) v within bf16's rounding, and runs under bf16") {
   at::manual_seed(7);
-  if (!amx_attention_available(40)) {
-    MESSAGE("no AMX-BF16 on " << cpu_features().name << ": bf16 attention uses the fp32 kernel there");
+  const std::string best = bf16_attention_isa();
+  if (best.empty()) {
+    MESSAGE("no native bf16 on " << cpu_features().name << ": bf16 is refused there (test_layers.cpp)");
+    CHECK_FALSE(bf16_attention_available(40));
     return;
   }
+  // An AMX processor has AVX512-BF16 too: both products are checked there.
+  const std::vector<std::string> isas = best == "amx-bf16" ? std::vector<std::string>{"amx-bf16", "avx512-bf16"}
+                                                           : std::vector<std::string>{best};
   struct Shape { int64_t heads, d, nq, nk; };
   Compute bf16;
   bf16.precision = Precision::bf16;
-  // SD's and CLIP's head sizes; keys and queries not multiples of the tiles' 32 (padding),
-  // and more queries than one task's 32; 160 channels: two passes of value tiles.
-  for (const Shape s : {Shape{8, 40, 300, 513}, Shape{8, 40, 300, 77}, Shape{5, 64, 77, 77}, Shape{2, 80, 65, 600},
-                        Shape{1, 160, 33, 31}, Shape{3, 24, 9, 1}, Shape{1, 40, 1024, 1024}}) {
-    CAPTURE(s.heads);
-    CAPTURE(s.d);
-    CAPTURE(s.nq);
-    CAPTURE(s.nk);
-    const at::Tensor q = at::randn({2, s.nq, s.heads * s.d}), k = at::randn({2, s.nk, s.heads * s.d}) * 3,
-                     v = at::randn({2, s.nk, s.heads * s.d});
-    const at::Tensor expected = reference_attention(q, k, v, s.heads, at::Tensor());
-    const at::Tensor got = amx_attention(q, k, v, s.heads);
-    // q, k and v rounded to bf16 (relative error up to 2^-9 each): the scores (std 3 here)
-    // move by ~1e-2, so each probability by ~1%, and the probabilities are rounded too.
-    // Outputs are averages of values, so errors of 1-2e-2 of the largest output can show
-    // where one key dominates; 3e-2 bounds that. An fp32 kernel is within 1e-5 (above),
-    // so the lower bound shows bf16 really ran.
-    const double e = test::max_abs_diff(got, expected) / expected.abs().max().item<double>();
-    MESSAGE("AMX bf16 attention: relative error " << e);
-    CHECK(e < 3e-2);
-    CHECK(e > 1e-5);
-    // attention() under bf16 products runs it, its output rounded to bf16 for the
-    // projection after it; bf16 inputs (projections' outputs) are those it rounds to.
-    CHECK((attention_input_type(bf16, s.d) == at::kBFloat16));
-    const at::Tensor rounded = got.to(at::kBFloat16).to(at::kFloat);
-    const at::Tensor through = attention(bf16, q, k, v, s.heads, at::Tensor());
-    REQUIRE((through.scalar_type() == at::kBFloat16));
-    CHECK(test::max_abs_diff(through.to(at::kFloat), rounded) == 0.0);
-    const at::Tensor q16 = q.to(at::kBFloat16), k16 = k.to(at::kBFloat16), v16 = v.to(at::kBFloat16);
-    CHECK(test::max_abs_diff(attention(bf16, q16, k16, v16, s.heads, at::Tensor()).to(at::kFloat), rounded) == 0.0);
+  for (const std::string& isa : isas) {
+    CAPTURE(isa);
+    set_bf16_attention_isa(isa);
+    // SD's and CLIP's head sizes; keys and queries not multiples of the tiles' 32 (padding),
+    // and more queries than one task's 32; 160 channels: two passes of value tiles.
+    for (const Shape s : {Shape{8, 40, 300, 513}, Shape{8, 40, 300, 77}, Shape{5, 64, 77, 77}, Shape{2, 80, 65, 600},
+                          Shape{1, 160, 33, 31}, Shape{3, 24, 9, 1}, Shape{1, 40, 1024, 1024}}) {
+      CAPTURE(s.heads);
+      CAPTURE(s.d);
+      CAPTURE(s.nq);
+      CAPTURE(s.nk);
+      const at::Tensor q = at::randn({2, s.nq, s.heads * s.d}), k = at::randn({2, s.nk, s.heads * s.d}) * 3,
+                       v = at::randn({2, s.nk, s.heads * s.d});
+      const at::Tensor expected = reference_attention(q, k, v, s.heads, at::Tensor());
+      const at::Tensor got = bf16_attention(q, k, v, s.heads);
+      // q, k and v rounded to bf16 (relative error up to 2^-9 each): the scores (std 3 here)
+      // move by ~1e-2, so each probability by ~1%, and the probabilities are rounded too.
+      // Outputs are averages of values, so errors of 1-2e-2 of the largest output can show
+      // where one key dominates; 3e-2 bounds that. An fp32 kernel is within 1e-5 (above),
+      // so the lower bound shows bf16 really ran.
+      const double e = test::max_abs_diff(got, expected) / expected.abs().max().item<double>();
+      MESSAGE(isa << " attention: relative error " << e);
+      CHECK(e < 3e-2);
+      CHECK(e > 1e-5);
+      // attention() under bf16 products runs it, its output rounded to bf16 for the
+      // projection after it; bf16 inputs (projections' outputs) are those it rounds to.
+      CHECK((attention_input_type(bf16, s.d) == at::kBFloat16));
+      const at::Tensor rounded = got.to(at::kBFloat16).to(at::kFloat);
+      const at::Tensor through = attention(bf16, q, k, v, s.heads, at::Tensor());
+      REQUIRE((through.scalar_type() == at::kBFloat16));
+      CHECK(test::max_abs_diff(through.to(at::kFloat), rounded) == 0.0);
+      const at::Tensor q16 = q.to(at::kBFloat16), k16 = k.to(at::kBFloat16), v16 = v.to(at::kBFloat16);
+      CHECK(test::max_abs_diff(attention(bf16, q16, k16, v16, s.heads, at::Tensor()).to(at::kFloat), rounded) == 0.0);
+    }
+    // Keys past the first 256-key block with scores far above the first block's (by ~100:
+    // 2^140 relative to its largest): probabilities relative to the running largest would
+    // overflow, so that block takes its own largest and the products so far are rescaled.
+    // Inputs already bf16, so that only the kernel's own rounding (probabilities, output)
+    // separates it from the reference: ~1e-2 at most, as above.
+    {
+      const at::Tensor q = at::randn({1, 64, 40}).to(at::kBFloat16).to(at::kFloat),
+                       v = at::randn({1, 700, 40}).to(at::kBFloat16).to(at::kFloat);
+      at::Tensor k = at::randn({1, 700, 40});
+      k.narrow(1, 300, 400).mul_(40);
+      k = k.to(at::kBFloat16).to(at::kFloat);
+      const at::Tensor expected = reference_attention(q, k, v, 1, at::Tensor());
+      const double e = test::max_abs_diff(bf16_attention(q, k, v, 1), expected) / expected.abs().max().item<double>();
+      MESSAGE(isa << " attention, a later block's scores far larger: relative error " << e);
+      CHECK(e < 1e-2);
+    }
   }
-  // Keys past the first 256-key block with scores far above the first block's (by ~100:
-  // 2^140 relative to its largest): probabilities relative to the running largest would
-  // overflow, so that block takes its own largest and the products so far are rescaled.
-  // Inputs already bf16, so that only the kernel's own rounding (probabilities, output)
-  // separates it from the reference: ~1e-2 at most, as above.
-  {
-    const at::Tensor q = at::randn({1, 64, 40}).to(at::kBFloat16).to(at::kFloat),
-                     v = at::randn({1, 700, 40}).to(at::kBFloat16).to(at::kFloat);
-    at::Tensor k = at::randn({1, 700, 40});
-    k.narrow(1, 300, 400).mul_(40);
-    k = k.to(at::kBFloat16).to(at::kFloat);
-    const at::Tensor expected = reference_attention(q, k, v, 1, at::Tensor());
-    const double e = test::max_abs_diff(amx_attention(q, k, v, 1), expected) / expected.abs().max().item<double>();
-    MESSAGE("AMX bf16 attention, a later block's scores far larger: relative error " << e);
-    CHECK(e < 1e-2);
-  }
+  set_bf16_attention_isa("");
+  CHECK(bf16_attention_isa() == best);
   // fp32 products: f32 inputs; bf16 ones given all the same are widened.
   CHECK((attention_input_type(Compute{}, 40) == at::kFloat));
   // A mask (CLIP's causal one) goes through the fp32 kernel.

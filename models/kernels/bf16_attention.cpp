@@ -1,4 +1,4 @@
-#include "models/kernels/amx_attention.h"
+#include "models/kernels/bf16_attention.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "models/kernels/cpu.h"
@@ -17,7 +18,8 @@ namespace inpaint {
 namespace {
 
 // An AMX tile holds 16 rows of 64 bytes: 16 f32, or 32 bf16 (16 pairs). Every tile here
-// is used whole, so one configuration serves all.
+// is used whole, so one configuration serves all. An AVX-512 register holds one such row:
+// the products without AMX (AVX512-BF16's VDPBF16PS) read the same layouts a row at a time.
 constexpr int64_t kTileRows = 16, kRowBf16 = 32;
 constexpr int64_t kTileElements = kTileRows * kRowBf16;  // bf16 in an A or B tile
 constexpr int64_t kQueries = 2 * kTileRows;              // query columns a task takes at once
@@ -48,6 +50,7 @@ TileConfig whole_tiles() {
 // One task: 32 queries of one head, against all its keys. Everything is computed
 // transposed (keys or channels as rows, the 32 queries as columns): the softmax then
 // runs down columns, 16 queries to a register, with no sums across a register's lanes.
+// The products run on AMX tiles (`tiles`) or on AVX512-BF16 registers.
 struct Task {
   const uint16_t* q;   // the 32 queries as B tiles: [2][dk / 32] tiles of 16 channel pairs x 16 queries x 2
   const uint16_t* k;   // key j's dk channels at k + j * dk (bf16, zero past the keys and d)
@@ -56,6 +59,7 @@ struct Task {
   uint16_t* out16;     // at out16 + r * out_stride (bf16)
   int64_t out_stride, queries, nk, nkp, vt_stride, d, dk, dv;
   float scale;  // log2(e) / sqrt(d): the softmax's, in base 2
+  bool tiles;
 };
 
 // The softmax so far of the task's queries (columns), over the keys seen.
@@ -95,6 +99,13 @@ inline V exp2_nonpositive(V x) {
 // vector code's stores and loads of the same buffers.
 inline void memory_fence() { asm volatile("" ::: "memory"); }
 
+// Two bf16 at p (a pair of channels or keys) as one 32-bit word, for a broadcast.
+inline int bf16_pair(const uint16_t* p) {
+  int pair;
+  std::memcpy(&pair, p, 4);
+  return pair;
+}
+
 // The scores of a block of keys into st [keys][32], 32 keys at a time (tiles 0-3: keys
 // j..j+15 / j+16..j+31 against queries 0-15 / 16-31; 4, 5: keys; 6, 7: queries), in
 // pieces: each group's channel steps, then its stores. All at once (the first block), or
@@ -109,6 +120,7 @@ struct BlockScores {
 
   void next() {
     if (j >= keys) return;
+    if (!t.tiles) return on_vectors();
     const int64_t steps = t.dk / kRowBf16;
     if (step == 0) {
       _tile_zero(0);
@@ -142,6 +154,32 @@ struct BlockScores {
   void all() {
     while (j < keys) next();
     memory_fence();
+  }
+
+  // Without AMX, a piece is the scores of 8 keys against the 32 queries: 16 registers
+  // of f32 sums, each channel pair's two query rows loaded once for the 8 keys (whose
+  // pairs are broadcast). Only the d channels' pairs: the tiles' padding to dk (64 for
+  // SD's 40) is zero.
+  void on_vectors() {
+    constexpr int kKeys = 8;
+    V a[kKeys][2];
+    for (int i = 0; i < kKeys; ++i) a[i][0] = a[i][1] = splat(0.0f);
+    const uint16_t* k0 = t.k + (j0 + j) * t.dk;
+    const uint16_t* q1 = t.q + t.dk / kRowBf16 * kTileElements;  // queries 16-31
+    for (int64_t pair = 0; pair < (t.d + 1) / 2; ++pair) {
+      const __m512bh q0v = (__m512bh)_mm512_loadu_si512(t.q + pair * kRowBf16);
+      const __m512bh q1v = (__m512bh)_mm512_loadu_si512(q1 + pair * kRowBf16);
+      for (int i = 0; i < kKeys; ++i) {
+        const __m512bh kv = (__m512bh)_mm512_set1_epi32(bf16_pair(k0 + i * t.dk + 2 * pair));
+        a[i][0] = _mm512_dpbf16_ps(a[i][0], kv, q0v);
+        a[i][1] = _mm512_dpbf16_ps(a[i][1], kv, q1v);
+      }
+    }
+    for (int i = 0; i < kKeys; ++i) {
+      store(st + (j + i) * kQueries, a[i][0]);
+      store(st + (j + i) * kQueries + kTileRows, a[i][1]);
+    }
+    j += kKeys;
   }
 };
 
@@ -233,9 +271,37 @@ void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uin
 #define STORE_TILE(i, n) \
   if (i < n) _tile_stored(i, ot + (g0 + i) * kTileRows * kQueries + half * kTileRows, ot_stride);
 
+// Without AMX: acc = acc * rescale + vᵀ pᵀ over keys [j0, j0 + keys), 8 channels at a
+// time: 16 registers of sums, each key pair's two probability rows loaded once for the 8
+// channels (whose value pairs are broadcast). The d channels rounded up to 8, not to the
+// tiles' 16 (dv).
+void add_weighted_values_on_vectors(const Task& t, int64_t j0, int64_t keys, const uint16_t* pt, const Running& run) {
+  constexpr int kChannels = 8;
+  const V rescale[2] = {load(run.rescale), load(run.rescale + kTileRows)};
+  const uint16_t* p1 = pt + keys / kRowBf16 * kTileElements;  // queries 16-31
+  for (int64_t ch0 = 0; ch0 < t.d; ch0 += kChannels) {
+    V a[kChannels][2];
+    for (int c = 0; c < kChannels; ++c)
+      for (int h = 0; h < 2; ++h) a[c][h] = load(run.acc + (ch0 + c) * kQueries + h * kTileRows) * rescale[h];
+    const uint16_t* vt = t.vt + ch0 * t.vt_stride + j0;
+    for (int64_t pair = 0; pair < keys / 2; ++pair) {
+      const __m512bh p0v = (__m512bh)_mm512_loadu_si512(pt + pair * kRowBf16);
+      const __m512bh p1v = (__m512bh)_mm512_loadu_si512(p1 + pair * kRowBf16);
+      for (int c = 0; c < kChannels; ++c) {
+        const __m512bh vv = (__m512bh)_mm512_set1_epi32(bf16_pair(vt + c * t.vt_stride + 2 * pair));
+        a[c][0] = _mm512_dpbf16_ps(a[c][0], vv, p0v);
+        a[c][1] = _mm512_dpbf16_ps(a[c][1], vv, p1v);
+      }
+    }
+    for (int c = 0; c < kChannels; ++c)
+      for (int h = 0; h < 2; ++h) store(run.acc + (ch0 + c) * kQueries + h * kTileRows, a[c][h]);
+  }
+}
+
 // acc = acc * rescale + vᵀ pᵀ over keys [j0, j0 + keys), through ot [dv][32].
 // Tiles 0-5: products (16 channels x 16 queries each), 6: values of 16 channels, 7: probabilities.
 void add_weighted_values(const Task& t, int64_t j0, int64_t keys, const uint16_t* pt, float* ot, const Running& run) {
+  if (!t.tiles) return add_weighted_values_on_vectors(t, j0, keys, pt, run);
   const int64_t groups = t.dv / kTileRows, vt_bytes = t.vt_stride * 2, ot_stride = kQueries * 4;
   for (int64_t half = 0; half < 2; ++half) {
     const uint16_t* p = pt + half * keys / kRowBf16 * kTileElements;
@@ -351,17 +417,41 @@ void transpose_values(const uint16_t* v, int64_t nk, int64_t stride, int64_t d, 
   }
 }
 
-}  // namespace
-
-bool amx_attention_available(int64_t head_dim) {
+bool cpu_has(const std::string& isa) {
   const CpuFeatures& cpu = cpu_features();
-  return cpu.amx_bf16 && cpu.amx_permitted && cpu.avx512_bf16 && cpu.avx512 &&
-         head_dim <= kFusedAttentionMaxHeadDim;
+  const bool vectors = cpu.avx512 && cpu.avx512_bf16;  // the softmax's, and the products' without AMX
+  if (isa == "amx-bf16") return vectors && cpu.amx_bf16 && cpu.amx_permitted;
+  return isa == "avx512-bf16" && vectors;
 }
 
-at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads, bool bf16_out) {
+std::string best_isa() {
+  for (const char* isa : {"amx-bf16", "avx512-bf16"})
+    if (cpu_has(isa)) return isa;
+  return "";
+}
+
+std::string& isa_in_use() {
+  static std::string isa = best_isa();
+  return isa;
+}
+
+}  // namespace
+
+std::string bf16_attention_isa() { return isa_in_use(); }
+
+void set_bf16_attention_isa(const std::string& isa) {
+  TORCH_CHECK(isa.empty() || cpu_has(isa), "bf16 attention: this processor cannot run the ", isa, " products");
+  isa_in_use() = isa.empty() ? best_isa() : isa;
+}
+
+bool bf16_attention_available(int64_t head_dim) {
+  return !isa_in_use().empty() && head_dim <= kFusedAttentionMaxHeadDim;
+}
+
+at::Tensor bf16_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads, bool bf16_out) {
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2), d = c / heads;
-  TORCH_CHECK(amx_attention_available(d), "amx_attention: no AMX, or head size ", d);
+  TORCH_CHECK(bf16_attention_available(d), "bf16_attention: no native bf16, or head size ", d);
+  const bool tiles = isa_in_use() == "amx-bf16";
   // Padded sizes: channels to whole tile rows (q kᵀ) and tiles (vᵀ pᵀ); keys to whole
   // tile rows (scores past the last key are left out, values there are zero); queries
   // to whole tasks.
@@ -393,7 +483,7 @@ at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
   const float scale = float(kLog2e / std::sqrt(double(d)));
   at::parallel_for(0, b * heads * tasks_per_head, 1, [&](int64_t begin, int64_t end) {
     float* own = work.data_ptr<float>() + floats * size_t(at::get_thread_num());
-    configure_tiles();
+    if (tiles) configure_tiles();
     for (int64_t i = begin; i < end; ++i) {
       const int64_t bh = i / tasks_per_head, batch = bh / heads, head = bh % heads;
       const int64_t query0 = i % tasks_per_head * kQueries;
@@ -402,10 +492,10 @@ at::Tensor amx_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
                    bits(vt) + bh * dv * vt_stride,
                    bf16_out ? nullptr : out.data_ptr<float>() + (batch * nq + query0) * c + head * d,
                    bf16_out ? bits(out) + (batch * nq + query0) * c + head * d : nullptr,
-                   c, std::min(kQueries, nq - query0), nk, nkp, vt_stride, d, dk, dv, scale};
+                   c, std::min(kQueries, nq - query0), nk, nkp, vt_stride, d, dk, dv, scale, tiles};
       attend(t, own);
     }
-    release_tiles();
+    if (tiles) release_tiles();
   });
   return out;
 }
