@@ -280,6 +280,8 @@ at::Tensor pad_end_bf16(const at::Tensor& x, int64_t pad) {
 // undefined elsewhere.
 at::Tensor prepare_bf16(const Compute& c, const at::Tensor& x, const ConvInput& in) {
   if (c.precision != Precision::bf16) return {};
+  const bool no_steps = !in.norm && in.activation == ConvInput::kNone && !in.upsample2x && !in.pad_end;
+  if (no_steps && x.scalar_type() == at::kBFloat16) return x;  // a product's bf16 result (ConvOutput::bf16)
   const bool steps_alone = !in.norm && in.activation == ConvInput::kNone && x.dim() == 4 &&
                            x.is_contiguous(at::MemoryFormat::ChannelsLast);
   if (steps_alone && in.upsample2x && !in.pad_end) return upsample2x_bf16(x);
@@ -305,7 +307,15 @@ int64_t tile_side(const ComputePolicy& policy, int64_t unfolded_per_pixel) {
 
 }  // namespace
 
-at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvInput& in) const {
+at::Tensor relu_in_place(at::Tensor y) {
+  if (y.scalar_type() == at::kHalf)
+    y.masked_fill_(y.lt(0), 0);
+  else
+    y.relu_();
+  return y;
+}
+
+at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvInput& in, const ConvOutput& o) const {
   const StreamedPacking once(c, packed);
   const ComputePolicy& policy = c.policy;
   const int64_t k = weight.size(2), up = in.upsample2x ? 2 : 1;
@@ -338,6 +348,16 @@ at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvI
     at::Tensor y;
     if (packed_path && !on_input && input_parts(c, weight) > 1)
       y = packed_conv2d_in_parts(c, t, weight, widen(c, bias), stride, padding, packed_parts);
+    // The output's steps taken by the kernel (bf16 products only: fp32 keeps its kernels).
+    const bool fused = c.precision == Precision::bf16 && packed_path && !on_input && (o.relu || o.bf16);
+    if (fused && !y.defined()) {
+      const at::MemoryFormat format = t.suggest_memory_format();
+      const at::Tensor out = o.bf16 ? at::empty({x.size(0), weight.size(0), ho, wo},
+                                                t.options().dtype(at::kBFloat16).memory_format(format))
+                                    : at::Tensor();
+      y = packed_conv2d(c, t, weight, widen(c, bias), stride, padding, packed, nullptr, out, false, o.relu);
+      if (y.defined()) return y;
+    }
     if (packed_path && !y.defined()) y = packed_conv2d(c, t, weight, widen(c, bias), stride, padding, packed);
     if (!y.defined()) {
       t = t.to(at::kFloat);
@@ -351,6 +371,7 @@ at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvI
       const at::Tensor reduced = at::conv2d(t, lora.down.view({rank, weight.size(1), k, k}), {}, {stride, stride}, {padding, padding});
       y.add_(at::conv2d(reduced, lora.up.view({weight.size(0), rank, 1, 1})));
     }
+    if (o.relu) relu_in_place(y);
     return y;
   }
 
@@ -359,8 +380,11 @@ at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvI
   at::Tensor scale, shift;  // once, for the bands or the tiles
   if (in.norm) std::tie(scale, shift) = in.norm->affine(c, x);
   if (policy.conv_bands && packable && !half && bands_apply(x, in, k, stride, padding)) {
-    const at::Tensor y = conv_in_bands(c, x, in, scale, shift, weight, widen(c, bias), packed, kBandFloats, policy.conv_tile);
-    if (y.defined()) return y;
+    at::Tensor y = conv_in_bands(c, x, in, scale, shift, weight, widen(c, bias), packed, kBandFloats, policy.conv_tile);
+    if (y.defined()) {
+      if (o.relu) relu_in_place(y);
+      return y;
+    }
   }
   at::Tensor packed_wide;
   at::Tensor w = packable ? at::Tensor() : widen(c, weight, weight_scale, lora);  // else widened if needed
@@ -400,6 +424,7 @@ at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvI
       out.narrow(2, oy, oy1 - oy).narrow(3, ox, ox1 - ox).copy_(y);
     }
   }
+  if (o.relu) relu_in_place(out);
   return out;
 }
 

@@ -110,6 +110,17 @@ struct ConvInput {
   int64_t pad_end = 0;       // extra zeros after the last row and column (the VAE encoder)
 };
 
+// max(0, y), written over y (returned); f16 activations (kept so under --max-memory) too,
+// which libtorch 1.13 has no relu for on the CPU.
+at::Tensor relu_in_place(at::Tensor y);
+
+// Steps on a convolution's result. Under bf16 products, on packed weights, the kernel
+// takes them as it writes the result (no pass of their own); elsewhere they follow it.
+struct ConvOutput {
+  bool relu = false;  // max(0, y)
+  bool bf16 = false;  // y may be bf16 (under bf16 products only): for a bf16 product after it
+};
+
 struct Conv2d {
   at::Tensor weight, bias;
   at::Tensor weight_scale;  // set when the weight is stored as int8
@@ -123,7 +134,8 @@ struct Conv2d {
   Conv2d() = default;
   Conv2d(ParamLoader& p, const std::string& name, int64_t in, int64_t out, int64_t kernel,
          int64_t stride = 1, int64_t padding = 0, bool has_bias = true);
-  at::Tensor operator()(const Compute& c, const at::Tensor& x, const ConvInput& input = {}) const;
+  at::Tensor operator()(const Compute& c, const at::Tensor& x, const ConvInput& input = {},
+                        const ConvOutput& output = {}) const;
 };
 
 struct LayerNorm {

@@ -76,19 +76,16 @@ TaesdBlock::TaesdBlock(ParamLoader& p, const std::string& n, bool pool)
   }
 }
 
-namespace {
-// ReLU that also takes activations kept in f16 under --max-memory: libtorch 1.13 has no
-// f16 relu on the CPU.
-at::Tensor relu_stored(const at::Tensor& t) {
-  return t.scalar_type() == at::kHalf ? t.masked_fill(t.lt(0), 0) : at::relu(t);
-}
-}  // namespace
-
 at::Tensor TaesdBlock::operator()(const Compute& cp, const at::Tensor& in) const {
-  at::Tensor x = has_pool ? in + pool3(cp, relu_stored(pool1(cp, pool0(cp, in)))) : in;
-  const at::Tensor h =
-      conv4(cp, conv2(cp, conv0(cp, x), {.activation = ConvInput::kRelu}), {.activation = ConvInput::kRelu});
-  return relu_stored(h + x);
+  at::Tensor x = has_pool ? in + pool3(cp, relu_in_place(pool1(cp, pool0(cp, in)))) : in;
+  // The ReLUs between the convolutions taken by the kernels as they write (bf16 products:
+  // bf16 results, read as they are by the next), not passes over 64-channel images.
+  const ConvOutput relu_for_products{.relu = true, .bf16 = true};
+  at::Tensor h = conv4(cp, conv2(cp, conv0(cp, x, {}, relu_for_products), {}, relu_for_products));
+  // In place, with no fresh 64-channel image for the sum nor its ReLU, where h holds the
+  // sum's type (not where f16 storage made h f16 and x is f32).
+  const bool in_place = at::promote_types(h.scalar_type(), x.scalar_type()) == h.scalar_type();
+  return relu_in_place(in_place ? h.add_(x) : h + x);
 }
 
 TaesdEncoder::TaesdEncoder(const TaesdConfig& c, ParamLoader& p) {
@@ -138,7 +135,7 @@ TaesdDecoder::TaesdDecoder(const TaesdConfig& c, ParamLoader& p) {
 }
 
 at::Tensor TaesdDecoder::forward(const Compute& cp, const at::Tensor& latent) const {
-  at::Tensor x = relu_stored(conv_in_(cp, (at::tanh(latent / 3.0) * 3.0).contiguous(cp.activation_format())));
+  at::Tensor x = relu_in_place(conv_in_(cp, (at::tanh(latent / 3.0) * 3.0).contiguous(cp.activation_format())));
   for (size_t s = 0; s + 1 < stages_.size(); ++s) {
     for (const auto& b : stages_[s]) x = b(cp, x);
     if (s + 1 < up_convs_.size()) x = up_convs_[s](cp, x, {.upsample2x = true});

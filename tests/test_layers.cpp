@@ -251,10 +251,27 @@ TEST_CASE("bf16 products where the processor has native bf16: convolutions and l
       conv.bias = at::randn({64});
       conv.padding = k / 2;
       const at::Tensor x = at::randn({2, 48, 16, 16}).contiguous(at::MemoryFormat::ChannelsLast);
-      const double e = relative_error(conv(bf16, x), at::conv2d(x, conv.weight.to(at::kFloat), conv.bias, 1, k / 2));
+      const at::Tensor y = conv(bf16, x);
+      const double e = relative_error(y, at::conv2d(x, conv.weight.to(at::kFloat), conv.bias, 1, k / 2));
       MESSAGE("bf16 convolution " << k << "x" << k << ": relative error " << e);
       CHECK(e < 1e-2);
       CHECK(e > 1e-5);
+      // ReLU taken by the kernel, the result written as bf16: the f32 one's ReLU rounded
+      // (within one bf16 unit: the kernel writing bf16 may sum in another order); read
+      // as it is by a convolution after it. fp32 products: the ReLU after, f32 exactly.
+      const at::Tensor fused = conv(bf16, x, {}, {.relu = true, .bf16 = true});
+      REQUIRE((fused.scalar_type() == at::kBFloat16));
+      const at::Tensor relu = at::relu(y);
+      CHECK(((fused.to(at::kFloat) - relu).abs() - relu / 128 - 1e-6).max().item<double>() <= 0.0);
+      CHECK(fused.min().item<float>() == 0.0f);
+      CHECK(test::max_abs_diff(conv(bf16, x, {}, {.relu = true}), relu) <= 1e-6 * relu.max().item<double>());
+      Conv2d next;
+      next.weight = at::randn({8, 64, 3, 3});
+      next.padding = 1;
+      CHECK(test::max_abs_diff(next(bf16, fused), next(bf16, fused.to(at::kFloat))) == 0.0);
+      const at::Tensor fp32 = conv(Compute{}, x, {}, {.relu = true, .bf16 = true});
+      CHECK((fp32.scalar_type() == at::kFloat));
+      CHECK(test::max_abs_diff(fp32, at::relu(conv(Compute{}, x))) == 0.0);
     }
     Linear linear;
     linear.weight = at::randn({80, 64}).to(dtype);

@@ -6,6 +6,7 @@
 #include "engine/image.h"
 #include "engine/installed_models.h"
 #include "engine/networks.h"
+#include "models/kernels/cpu.h"
 #include "models/layers.h"
 #include "tests/parity_support.h"
 #include "tests/test_support.h"
@@ -48,6 +49,36 @@ TEST_CASE("TAESD and TAEF2 match the upstream reference (f32 and bf16 weights)")
     CHECK(e_latent <= kTolerance);
     CHECK(e_decoded <= kTolerance);
   }
+}
+
+TEST_CASE("TAESD under bf16 products (where the processor has them) stays within bf16's rounding of the reference") {
+  REQUIRE_SHARED(dir, "assets/taesd");
+  if (cpu_features().native_bf16().empty()) {
+    MESSAGE("SKIPPED: no native bf16 on " << cpu_features().name << " (bf16 is refused there: test_layers.cpp)");
+    return;
+  }
+  const auto taesd = load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
+  const auto ref = test::fixture_file(dir / "taesd_ref_astronaut_256.safetensors");
+  Compute bf16;
+  bf16.precision = Precision::bf16;
+  const at::Tensor latent = taesd->encoder->forward(bf16, ref.get("input"));
+  const at::Tensor decoded = taesd->decoder->forward(bf16, ref.get("latent"));
+  const double e_latent = test::max_abs_diff(latent, ref.get("latent")) / ref.get("latent").abs().max().item<double>();
+  const double mean_latent = (latent - ref.get("latent")).abs().mean().item<double>() / ref.get("latent").abs().mean().item<double>();
+  const double e_decoded = test::max_abs_diff(decoded, ref.get("decoded_raw"));
+  const double mean_decoded = (decoded - ref.get("decoded_raw")).abs().mean().item<double>();
+  MESSAGE("bf16: latent max abs error " << e_latent << " of the largest, mean " << mean_latent << " of the mean; decoded max "
+                                        << e_decoded << ", mean " << mean_decoded);
+  // Each of the ~15 convolutions on a path rounds its input and weight to bf16 (relative
+  // error up to 2^-9 each, sums in f32): errors near 2^-8 of the scale per layer, which
+  // add up along the path. A worst element: 15 x 2^-9 ~ 3e-2 of the scale; on average
+  // they partly cancel, a few times less. Images in [0, 1]: the mean within half an
+  // 8-bit level (2e-3). The lower bound shows bf16 really ran (fp32 is within 1.2e-5).
+  CHECK(e_latent <= 3e-2);
+  CHECK(mean_latent <= 1e-2);
+  CHECK(mean_latent > 1e-4);
+  CHECK(e_decoded <= 3e-2 * ref.get("decoded_raw").abs().max().item<double>());
+  CHECK(mean_decoded <= 2e-3);
 }
 
 TEST_CASE("TAESD with large activations in f16 storage (as under --max-memory) stays close to f32") {

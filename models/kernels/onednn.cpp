@@ -28,6 +28,14 @@ dnnl::convolution_forward::primitive_desc convolution(const dnnl::engine& engine
 #endif
 }
 
+void append_relu(dnnl::post_ops& ops) {
+#if DNNL_VERSION_MAJOR >= 3
+  ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+#else  // with a scale first
+  ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+#endif
+}
+
 #if DNNL_VERSION_MAJOR >= 3  // descriptors are opaque: read through queries and blobs
 
 bool is_bf16(const memory::desc& desc) { return desc.get_data_type() == memory::data_type::bf16; }

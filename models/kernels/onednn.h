@@ -25,6 +25,9 @@ dnnl::convolution_forward::primitive_desc convolution(const dnnl::engine& engine
 // Whether the descriptor's elements are bf16.
 bool is_bf16(const memory::desc& desc);
 
+// Appends max(0, x) to post-ops.
+void append_relu(dnnl::post_ops& ops);
+
 // A descriptor's layout as plain numbers, read field by field (never trusting counts:
 // a descriptor read back from disk may hold anything).
 struct Layout {

@@ -125,9 +125,11 @@ struct Plan {
 // their own (small) one: their descriptor is empty.
 // bf16: the input (converted by the to_src reorder) and the weight in bf16, products
 // accumulated and written in f32.
-// accumulate: the products added to what y holds (oneDNN's sum post-op).
+// accumulate: the products added to what y holds (oneDNN's sum post-op); relu: max(0, ·)
+// of that (an eltwise post-op).
 Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
-               int64_t stride, int64_t padding, dnnl::algorithm algorithm, Precision precision, bool accumulate) {
+               int64_t stride, int64_t padding, dnnl::algorithm algorithm, Precision precision, bool accumulate,
+               bool relu) {
   using namespace dnnl;
   const memory::desc src = strided_desc(x), dst = strided_desc(y);
   const memory::dims w_dims = weight.sizes().vec(), s{stride, stride}, p{padding, padding};
@@ -139,10 +141,11 @@ Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weigh
                                      : memory::desc();
   primitive_attr attr;
   if (algorithm == algorithm::convolution_winograd) attr.set_scratchpad_mode(scratchpad_mode::user);
-  if (accumulate) {
-    post_ops sum;
-    sum.append_sum(1.0f);
-    attr.set_post_ops(sum);
+  if (accumulate || relu) {
+    post_ops ops;
+    if (accumulate) ops.append_sum(1.0f);
+    if (relu) onednn::append_relu(ops);
+    attr.set_post_ops(ops);
   }
   Plan plan{onednn::convolution(cpu_engine(), algorithm, any_src, any_w, bias, any_dst, s, p, attr), {}, {}, {}};
   plan.conv = convolution_forward(plan.pd);
@@ -151,11 +154,11 @@ Plan make_plan(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weigh
   return plan;
 }
 
-// Plans by shape, layout, algorithm, precision and accumulation; nullptr where oneDNN has
-// no kernel for it.
+// Plans by shape, layout, algorithm, precision and post-ops; nullptr where oneDNN has no
+// kernel for it.
 const Plan* plan_for(const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
                      int64_t stride, int64_t padding, dnnl::algorithm algorithm, Precision precision,
-                     bool accumulate = false) {
+                     bool accumulate = false, bool relu = false) {
   cpu_engine();  // made before the plans (which use it), so destroyed after them
   static std::mutex mutex;
   static std::map<std::string, std::optional<Plan>> plans;
@@ -166,13 +169,13 @@ const Plan* plan_for(const at::Tensor& x, const at::Tensor& y, const at::Tensor&
     key << t->scalar_type() << '|';
   }
   key << has_bias << '|' << stride << '|' << padding << '|' << static_cast<int>(algorithm) << '|'
-      << precision_name(precision) << '|' << accumulate;
+      << precision_name(precision) << '|' << accumulate << '|' << relu;
   std::lock_guard<std::mutex> lock(mutex);
   auto it = plans.find(key.str());
   if (it == plans.end()) {
     std::optional<Plan> plan;
     try {
-      plan = make_plan(x, y, weight, has_bias, stride, padding, algorithm, precision, accumulate);
+      plan = make_plan(x, y, weight, has_bias, stride, padding, algorithm, precision, accumulate, relu);
     } catch (const dnnl::error&) {
       // no kernel for this shape: at::conv2d runs it
     }
@@ -274,11 +277,14 @@ bool winograd_suits(const Compute& c, const at::Tensor& weight, int64_t stride, 
 //   do not repack the cache in turn.
 // nullptr: no kernel reads the packed layout at this shape (at::conv2d runs it).
 const Plan* choose_plan(const Compute& c, const at::Tensor& x, const at::Tensor& y, const at::Tensor& weight, bool has_bias,
-                        int64_t stride, int64_t padding, bool accumulate, const PackedConvWeight& packed, bool& repack) {
+                        int64_t stride, int64_t padding, bool accumulate, bool relu, const PackedConvWeight& packed,
+                        bool& repack) {
   using dnnl::algorithm;
   repack = false;
-  const bool winograd = winograd_suits(c, weight, stride, y) && !accumulate;
-  auto plan = [&](algorithm a) { return plan_for(x, y, weight, has_bias, stride, padding, a, c.precision, accumulate); };
+  const bool winograd = winograd_suits(c, weight, stride, y) && !accumulate && !relu;
+  auto plan = [&](algorithm a) {
+    return plan_for(x, y, weight, has_bias, stride, padding, a, c.precision, accumulate, relu);
+  };
   if (!packed.tried) {
     const Plan* p = winograd ? plan(algorithm::convolution_winograd) : nullptr;
     return p ? p : plan(algorithm::convolution_direct);
@@ -322,7 +328,7 @@ bool winograd_available() {
 
 at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x_in, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
-                         at::Tensor* widened, const at::Tensor& out, bool accumulate) {
+                         at::Tensor* widened, const at::Tensor& out, bool accumulate, bool relu) {
   // bf16 inputs (already rounded, as bf16 products would) only where products are bf16.
   const bool input_ok = x_in.scalar_type() == at::kFloat ||
                         (x_in.scalar_type() == at::kBFloat16 && c.precision == Precision::bf16);
@@ -342,7 +348,7 @@ at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x_in, const at::Ten
   at::Tensor y = out.defined() ? out : at::empty(y_size, x.options().dtype(at::kFloat).memory_format(layout));
   if (!packed) packed = new_packed_slot();
   bool repack = false;
-  const Plan* plan = choose_plan(c, x, y, weight, bias.defined(), stride, padding, accumulate, *packed, repack);
+  const Plan* plan = choose_plan(c, x, y, weight, bias.defined(), stride, padding, accumulate, relu, *packed, repack);
   // Accumulating needs the kernel to write y itself (not through a reorder).
   if (!plan || (accumulate && plan->from_dst)) return {};
   if (repack) *packed = PackedConvWeight{};  // and kept anew

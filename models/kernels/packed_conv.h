@@ -33,9 +33,12 @@ struct PackedConvWeight;
 // result goes (of the result's size and x's layout; it is returned).
 // `accumulate`: the result is added to what `out` (f32) holds; undefined (out untouched)
 // where the kernel cannot do that itself.
+// `relu`: max(0, ·) of the result (after the accumulation), applied by the kernel as it
+// writes it (oneDNN's eltwise post-op): no pass of its own.
 at::Tensor packed_conv2d(const Compute& c, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                          int64_t stride, int64_t padding, std::shared_ptr<PackedConvWeight>& packed,
-                         at::Tensor* widened = nullptr, const at::Tensor& out = {}, bool accumulate = false);
+                         at::Tensor* widened = nullptr, const at::Tensor& out = {}, bool accumulate = false,
+                         bool relu = false);
 
 // oneDNN's bf16 kernels on AMX run a 3x3 convolution over more than 640 input channels
 // faster as parts of at most 640 channels, each adding its products to the output: at
