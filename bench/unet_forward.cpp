@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
     inpaint::Compute keeping;
     keeping.precision = precision == "bf16" ? inpaint::Precision::bf16 : inpaint::Precision::fp32;
     const auto kept = conv == "kept"
-                          ? inpaint::packed_cache_file(inpaint::cache_root() / "packed", model.component("unet"), keeping)
+                          ? inpaint::packed_cache_file(inpaint::cache_root() / "packed", model.component("unet"), keeping,
+                                                       inpaint::unet_shapes(batch, 64, 64))
                           : std::filesystem::path();
     if (conv == "kept" && inpaint::use_packed_cache(kept, slots, keeping) == 0) {
       std::printf("packing into %s first\n", kept.c_str());

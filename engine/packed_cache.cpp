@@ -31,13 +31,22 @@ std::string layout_key(const std::string& name) { return "layout:" + name; }
 void discard(const fs::path& file, const std::string& why) { discard_entry(file, "packed weights", why, "packing again"); }
 }  // namespace
 
-fs::path packed_cache_file(const fs::path& dir, const Component& component, const Compute& compute) {
+fs::path packed_cache_file(const fs::path& dir, const Component& component, const Compute& compute,
+                           const std::string& shapes) {
   std::set<std::string> files;
   for (const auto& [name, ref] : component.tensors) files.insert(ref.file->label());
   std::ostringstream text;
-  text << component.name << "\n" << packing_signature(compute) << "\n";
+  text << component.name << "\n" << packing_signature(compute) << "\n" << shapes << "\n";
   for (const std::string& f : files) text << file_identity(f) << "\n";
   return dir / (component.name + "-" + stable_name(text.str()) + ".safetensors");
+}
+
+std::string unet_shapes(int64_t batch, int64_t latent_height, int64_t latent_width) {
+  return "batch " + std::to_string(batch) + ", latents " + std::to_string(latent_height) + "x" + std::to_string(latent_width);
+}
+
+std::string vae_shapes(int64_t height, int64_t width) {
+  return "image " + std::to_string(height) + "x" + std::to_string(width);
 }
 
 bool is_packed_cache_name(const std::string& name) {

@@ -15,9 +15,16 @@ namespace inpaint {
 
 // The file for a network's packed weights under `dir`: named after the component, the
 // files its tensors map (paths, sizes, modification times: a LoRA cache's merged file
-// counts) and oneDNN's version and instruction set, and what of `compute` decides layouts.
+// counts) and oneDNN's version and instruction set, what of `compute` decides layouts,
+// and `shapes`: what the network runs on (batch, latent or image size), which decides
+// them too. oneDNN blocks a weight by the rows it multiplies: the UNet at batch 1
+// (guidance 1) and at batch 2 (CFG) packs some layers differently, and runs alternating
+// them repacked and rewrote one 1.7 GB file in turn (4.2-5.0 s each, bf16, Zen 5).
 std::filesystem::path packed_cache_file(const std::filesystem::path& dir, const Component& component,
-                                        const Compute& compute);
+                                        const Compute& compute, const std::string& shapes);
+// `shapes` for packed_cache_file: a UNet's batch and latents, a VAE's image.
+std::string unet_shapes(int64_t batch, int64_t latent_height, int64_t latent_width);
+std::string vae_shapes(int64_t height, int64_t width);
 
 // Whether `name` is a file name packed_cache_file() makes (pruning removes only those).
 bool is_packed_cache_name(const std::string& name);

@@ -53,27 +53,28 @@ constexpr size_t kMinEvaluationsToPack = 8;
 constexpr size_t kFewSteps = 8;
 
 // A network from load (load_unet, load_vae) with its packed weights mapped from `dir`
-// when kept there; `slots` receives its layers' packed weights for keep_packed().
+// when kept there for these `shapes`; `slots` receives its layers' packed weights for
+// keep_packed().
 template <class Net>
 std::unique_ptr<Net> load_packed(std::unique_ptr<Net> (*load)(const ModelSource&, PackedSlots*), const ModelSource& model,
-                                 const std::string& component, const std::filesystem::path& dir, PackedSlots& slots,
-                                 const Compute& compute, StageTimes* times, bool few_calls = false) {
+                                 const std::string& component, const std::string& shapes, const std::filesystem::path& dir,
+                                 PackedSlots& slots, const Compute& compute, StageTimes* times, bool few_calls = false) {
   // Streamed weights are packed per call: nothing to keep, and a kept copy mapped whole
   // would hold the memory streaming saves.
   if (dir.empty() || compute.policy.stream_weights) return load(model, nullptr);
   auto net = load(model, &slots);
   const bool used =
-      use_packed_cache(packed_cache_file(dir, model.component(component), compute), slots, compute, few_calls) > 0;
+      use_packed_cache(packed_cache_file(dir, model.component(component), compute, shapes), slots, compute, few_calls) > 0;
   if (times) times->packed_cache[component] = used ? "used" : "missing";
   return net;
 }
 
 // Keeps what was packed in memory for the next run. A failure only warns: the picture goes on.
-void keep_packed(const ModelSource& model, const std::string& component, const std::filesystem::path& dir,
-                 const PackedSlots& slots, const Compute& compute, StageTimes* times) {
+void keep_packed(const ModelSource& model, const std::string& component, const std::string& shapes,
+                 const std::filesystem::path& dir, const PackedSlots& slots, const Compute& compute, StageTimes* times) {
   if (dir.empty() || !packed_in_memory(slots)) return;
   try {
-    if (write_packed_cache(packed_cache_file(dir, model.component(component), compute), slots, compute) && times)
+    if (write_packed_cache(packed_cache_file(dir, model.component(component), compute, shapes), slots, compute) && times)
       times->packed_cache[component] = "written";
   } catch (const Error& e) {
     std::fprintf(stderr, "inpaint: packed weights not kept: %s\n", e.what());
@@ -223,7 +224,8 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     Stage s("encode image", progress, times, release);
     const auto taesd = o.taesd.empty() ? nullptr : open_taesd(o.taesd);
     PackedSlots vae_packed;
-    const auto vae = taesd ? nullptr : load_packed(&load_vae, model_, "vae", o.packed_cache, vae_packed, compute_, times);
+    const auto vae =
+        taesd ? nullptr : load_packed(&load_vae, model_, "vae", vae_shapes(h, w), o.packed_cache, vae_packed, compute_, times);
     if (in_channels == 4 || !full_strength) image_latents = encode_latents(compute_, vae.get(), taesd.get(), image, gen);
     noise = at::randn({1, 4, h / 8, w / 8}, gen);
     latents = full_strength ? noise * static_cast<float>(scheduler->init_noise_sigma())
@@ -232,7 +234,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     masked_latents = encode_latents(compute_, vae.get(), taesd.get(), image * (mask_bin < 0.5).to(at::kFloat), gen);
     require_finite(masked_latents, "the image encoder (VAE)", kWeightsCause);
     if (image_latents.defined()) require_finite(image_latents, "the image encoder (VAE)", kWeightsCause);
-    keep_packed(model_, "vae", o.packed_cache, vae_packed, compute_, times);
+    keep_packed(model_, "vae", vae_shapes(h, w), o.packed_cache, vae_packed, compute_, times);
   }
 
   PackedSlots unet_packed;
@@ -241,8 +243,8 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     // bf16 runs on packed weights only: always packed then.
     const Compute unet_compute = compute_.packing(!o.packed_cache.empty() || timesteps.size() >= kMinEvaluationsToPack ||
                                                   compute_.precision == Precision::bf16);
-    const auto unet = load_packed(&load_unet, model_, "unet", o.packed_cache, unet_packed, unet_compute, times,
-                                  /*few_calls=*/timesteps.size() <= kFewSteps);
+    const auto unet = load_packed(&load_unet, model_, "unet", unet_shapes(cfg ? 2 : 1, h / 8, w / 8), o.packed_cache, unet_packed,
+                                  unet_compute, times, /*few_calls=*/timesteps.size() <= kFewSteps);
     const at::Tensor mask_in_batch = cfg ? at::cat({mask, mask}) : mask;
     const at::Tensor masked_in_batch = cfg ? at::cat({masked_latents, masked_latents}) : masked_latents;
     const auto start = Clock::now();
@@ -285,7 +287,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
 
   if (!o.packed_cache.empty() && packed_in_memory(unet_packed)) {
     Stage s("keep packed weights", progress, times, release);  // the first run with a model: ~1-2 s
-    keep_packed(model_, "unet", o.packed_cache, unet_packed, compute_, times);
+    keep_packed(model_, "unet", unet_shapes(cfg ? 2 : 1, h / 8, w / 8), o.packed_cache, unet_packed, compute_, times);
   }
   unet_packed.clear();  // the UNet's packed weights go now, not after decoding
   release_widening_buffer();
@@ -297,10 +299,10 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     return decoded.clamp(0, 1);
   }
   PackedSlots vae_packed;
-  const auto vae = load_packed(&load_vae, model_, "vae", o.packed_cache, vae_packed, compute_, times);
+  const auto vae = load_packed(&load_vae, model_, "vae", vae_shapes(h, w), o.packed_cache, vae_packed, compute_, times);
   const at::Tensor decoded = vae->decode(compute_, latents / static_cast<float>(vae->config().scaling_factor));
   require_finite(decoded, "the image decoder (VAE)", std::string(kWeightsCause) + ", or its scaling_factor is wrong");
-  keep_packed(model_, "vae", o.packed_cache, vae_packed, compute_, times);  // the decoder's, at the first run
+  keep_packed(model_, "vae", vae_shapes(h, w), o.packed_cache, vae_packed, compute_, times);  // the decoder's, at the first run
   return (decoded / 2 + 0.5).clamp(0, 1);
 }
 

@@ -343,7 +343,7 @@ TEST_CASE("LoRA cache: merged once, used on the next run with the same output, r
     const Compute packing;
     PackedSlots slots;
     const at::Tensor sound_out = load_unet(sound, &slots)->forward(packing, x, 981, ctx);
-    const fs::path kept = packed_cache_file(d / "packed", sound.component("unet"), packing);
+    const fs::path kept = packed_cache_file(d / "packed", sound.component("unet"), packing, unet_shapes(1, 8, 8));
     REQUIRE(write_packed_cache(kept, slots, packing));
     const auto written = fs::last_write_time(entry / "unet.safetensors");
     flip_last_bytes("unet.safetensors");
@@ -352,7 +352,7 @@ TEST_CASE("LoRA cache: merged once, used on the next run with the same output, r
     REQUIRE(use_lora_cache(damaged, specs));
     PackedSlots restored;
     const auto unet = load_unet(damaged, &restored);
-    REQUIRE(packed_cache_file(d / "packed", damaged.component("unet"), packing) == kept);
+    REQUIRE(packed_cache_file(d / "packed", damaged.component("unet"), packing, unet_shapes(1, 8, 8)) == kept);
     CHECK(use_packed_cache(kept, restored, packing) > 0);
     for (const Layer& l : layers(original)) {  // the merged ones: all restored
       at::Tensor data;

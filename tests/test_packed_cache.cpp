@@ -81,7 +81,7 @@ TinyUnet tiny_unet(const fs::path& model_dir, const std::string& folder) {
   const auto un = test::fixture_file(test::shared("fixtures/A/tiny-sd15-inpaint") / "unet.safetensors");
   t.x = un.get("sample0");
   t.ctx = un.get("encoder_hidden_states");
-  t.file = packed_cache_file(t.dir, t.model.component("unet"), {});
+  t.file = packed_cache_file(t.dir, t.model.component("unet"), {}, unet_shapes(1, 8, 8));
   return t;
 }
 }  // namespace
@@ -120,8 +120,13 @@ TEST_CASE("packed weights kept on disk: mapped at the next load, same output, no
   CHECK(at::equal(again->forward({}, x, 981, ctx), in_memory));
   CHECK(packed_in_memory(third));
 
-  // Another model's file is another name; four files are kept, the oldest goes.
-  CHECK(packed_cache_file(d, model.component("vae"), {}) != file);
+  // Another model's file is another name, as is the same model's at another batch or
+  // latent size (layouts depend on them: a file each, not one rewritten in turn); four
+  // files are kept, the oldest goes.
+  CHECK(packed_cache_file(d, model.component("vae"), {}, unet_shapes(1, 8, 8)) != file);
+  CHECK(packed_cache_file(d, model.component("unet"), {}, unet_shapes(2, 8, 8)) != file);
+  CHECK(packed_cache_file(d, model.component("unet"), {}, unet_shapes(1, 8, 16)) != file);
+  CHECK(packed_cache_file(d, model.component("unet"), {}, unet_shapes(1, 8, 8)) == file);
   REQUIRE(write_packed_cache(file, third, {}));
   for (int i = 0; i < 4; ++i)
     REQUIRE(write_packed_cache(d / ("unet-" + std::string(15, '0') + std::to_string(i) + ".safetensors"), third, {}));
