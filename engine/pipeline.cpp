@@ -185,6 +185,8 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   const int64_t h = image.size(2), w = image.size(3);
   if (h % 8 || w % 8) throw Error("pipeline: image size must be a multiple of 8");
   const bool cfg = o.guidance > 1.0;
+  // What the UNet and the VAE run on, which names their kept packed weights (packed_cache_file).
+  const std::string unet_shape = unet_shapes(cfg ? 2 : 1, h / 8, w / 8), vae_shape = vae_shapes(h, w);
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
   const bool release = compute_.policy.release_between_levels;
 
@@ -225,7 +227,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     const auto taesd = o.taesd.empty() ? nullptr : open_taesd(o.taesd);
     PackedSlots vae_packed;
     const auto vae =
-        taesd ? nullptr : load_packed(&load_vae, model_, "vae", vae_shapes(h, w), o.packed_cache, vae_packed, compute_, times);
+        taesd ? nullptr : load_packed(&load_vae, model_, "vae", vae_shape, o.packed_cache, vae_packed, compute_, times);
     if (in_channels == 4 || !full_strength) image_latents = encode_latents(compute_, vae.get(), taesd.get(), image, gen);
     noise = at::randn({1, 4, h / 8, w / 8}, gen);
     latents = full_strength ? noise * static_cast<float>(scheduler->init_noise_sigma())
@@ -234,7 +236,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     masked_latents = encode_latents(compute_, vae.get(), taesd.get(), image * (mask_bin < 0.5).to(at::kFloat), gen);
     require_finite(masked_latents, "the image encoder (VAE)", kWeightsCause);
     if (image_latents.defined()) require_finite(image_latents, "the image encoder (VAE)", kWeightsCause);
-    keep_packed(model_, "vae", vae_shapes(h, w), o.packed_cache, vae_packed, compute_, times);
+    keep_packed(model_, "vae", vae_shape, o.packed_cache, vae_packed, compute_, times);
   }
 
   PackedSlots unet_packed;
@@ -243,7 +245,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     // bf16 runs on packed weights only: always packed then.
     const Compute unet_compute = compute_.packing(!o.packed_cache.empty() || timesteps.size() >= kMinEvaluationsToPack ||
                                                   compute_.precision == Precision::bf16);
-    const auto unet = load_packed(&load_unet, model_, "unet", unet_shapes(cfg ? 2 : 1, h / 8, w / 8), o.packed_cache, unet_packed,
+    const auto unet = load_packed(&load_unet, model_, "unet", unet_shape, o.packed_cache, unet_packed,
                                   unet_compute, times, /*few_calls=*/timesteps.size() <= kFewSteps);
     const at::Tensor mask_in_batch = cfg ? at::cat({mask, mask}) : mask;
     const at::Tensor masked_in_batch = cfg ? at::cat({masked_latents, masked_latents}) : masked_latents;
@@ -287,7 +289,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
 
   if (!o.packed_cache.empty() && packed_in_memory(unet_packed)) {
     Stage s("keep packed weights", progress, times, release);  // the first run with a model: ~1-2 s
-    keep_packed(model_, "unet", unet_shapes(cfg ? 2 : 1, h / 8, w / 8), o.packed_cache, unet_packed, compute_, times);
+    keep_packed(model_, "unet", unet_shape, o.packed_cache, unet_packed, compute_, times);
   }
   unet_packed.clear();  // the UNet's packed weights go now, not after decoding
   release_widening_buffer();
@@ -299,10 +301,10 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
     return decoded.clamp(0, 1);
   }
   PackedSlots vae_packed;
-  const auto vae = load_packed(&load_vae, model_, "vae", vae_shapes(h, w), o.packed_cache, vae_packed, compute_, times);
+  const auto vae = load_packed(&load_vae, model_, "vae", vae_shape, o.packed_cache, vae_packed, compute_, times);
   const at::Tensor decoded = vae->decode(compute_, latents / static_cast<float>(vae->config().scaling_factor));
   require_finite(decoded, "the image decoder (VAE)", std::string(kWeightsCause) + ", or its scaling_factor is wrong");
-  keep_packed(model_, "vae", vae_shapes(h, w), o.packed_cache, vae_packed, compute_, times);  // the decoder's, at the first run
+  keep_packed(model_, "vae", vae_shape, o.packed_cache, vae_packed, compute_, times);  // the decoder's, at the first run
   return (decoded / 2 + 0.5).clamp(0, 1);
 }
 
