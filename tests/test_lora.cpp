@@ -293,6 +293,14 @@ TEST_CASE("LoRA cache: merged once, used on the next run with the same output, r
   REQUIRE(use_lora_cache(bare, specs));
   CHECK(bare.component("unet").tensors.at(conv.module + ".weight").file->label() ==
         (entry / "unet.safetensors").string());
+  // The model named by a relative path finds the same entry.
+  const fs::path cwd = fs::current_path();
+  fs::current_path(fs::path(model_dir).parent_path());
+  ModelSource relative = ModelSource::open(fs::path(model_dir).filename());
+  const fs::path relative_entry = lora_cache_entry(relative, specs);
+  fs::current_path(cwd);
+  CHECK(relative.path.is_relative());
+  CHECK(relative_entry == entry);
   CHECK(test::max_abs_diff(load_unet(bare)->forward({}, x, 981, ctx), on_the_fly) < 1e-5);
 
   // Another scale is another entry; a damaged entry is not used and changes nothing.
