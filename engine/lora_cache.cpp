@@ -121,17 +121,21 @@ bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras) {
   return true;
 }
 
+bool lora_cache_can_merge(const ModelSource& model) {
+  const std::vector<const Component*> components = adapted(model);
+  for (const Component* c : components)
+    for (const auto& [name, factors] : c->loras)
+      if (c->tensors.at(name).info->dtype == DType::I8) return false;
+  return !components.empty();
+}
+
 bool write_lora_cache(const ModelSource& model, const std::vector<LoraSpec>& loras,
                       const std::function<void(const std::string&)>& progress, int keep) {
+  if (!lora_cache_can_merge(model)) return false;
   const std::vector<const Component*> components = adapted(model);
   double bytes = 0;
   for (const Component* c : components)
-    for (const auto& [name, factors] : c->loras) {
-      const TensorRef& ref = c->tensors.at(name);
-      if (ref.info->dtype == DType::I8) return false;  // merging would re-quantise
-      bytes += double(ref.nbytes());
-    }
-  if (components.empty()) return false;
+    for (const auto& [name, factors] : c->loras) bytes += double(c->tensors.at(name).nbytes());
   const fs::path entry = lora_cache_entry(model, loras);
   std::error_code ec;
   fs::create_directories(entry.parent_path(), ec);

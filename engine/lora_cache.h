@@ -32,6 +32,10 @@ std::filesystem::path lora_cache_entry(const ModelSource& model, const std::vect
 // next one merges again).
 bool use_lora_cache(ModelSource& model, const std::vector<LoraSpec>& loras);
 
+// Whether write_lora_cache can merge the model's LoRAs: some are applied, none to int8
+// weights (merging would re-quantise them).
+bool lora_cache_can_merge(const ModelSource& model);
+
 // Writes the entry from the model's LoRA factors, then keeps the `keep` entries used
 // last. False, writing nothing, for int8 models (merging would re-quantise) or too
 // little free space. Throws Error on a failed write, leaving no partial entry behind.

@@ -287,7 +287,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
       }
   }
 
-  if (!o.packed_cache.empty() && packed_in_memory(unet_packed)) {
+  if (!o.packed_cache.empty() && o.keep_unet_packed && packed_in_memory(unet_packed)) {
     Stage s("keep packed weights", progress, times, release);  // the first run with a model: ~1-2 s
     keep_packed(model_, "unet", unet_shape, o.packed_cache, unet_packed, compute_, times);
   }

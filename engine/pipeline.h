@@ -33,6 +33,11 @@ struct GenerationOptions {
   // A folder where the UNet's and the VAE's packed weights are kept for later runs
   // (engine/packed_cache.h). Empty: packed in memory at every load.
   std::filesystem::path packed_cache;
+  // False: the UNet's packed weights are used from packed_cache but not kept there. For a
+  // run that merges its LoRAs into the LoRA cache after the picture: later runs read the
+  // merged weights, whose packed file is another, and writing this one cost 4 s and
+  // 1.5 GB of disk (bf16, Zen 5) for nothing.
+  bool keep_unet_packed = true;
 };
 
 // Receives stages and steps; returning false from step() (or stage()) cancels.

@@ -268,8 +268,16 @@ TEST_CASE("inpaint run: LCM with a LoRA, TAESD instead of the VAE, and --profile
                                                fast + "--precision fp32 --report " + (d / (name + ".json")).string()),
                               &out) == 0, out);
     std::ifstream in(d / (name + ".json"));
-    CHECK(nlohmann::json::parse(in)["lora_cache"] == (name == "first" ? "written" : "used"));
+    const auto r = nlohmann::json::parse(in);
+    CHECK(r["lora_cache"] == (name == "first" ? "written" : "used"));
+    // The first run's UNet (the LoRA apart) is not kept packed: the second reads the
+    // merged weights, and keeps those.
+    CHECK(r["packed_cache"]["unet"] == (name == "first" ? "missing" : "written"));
   }
+  int packed_unets = 0;
+  for (const auto& f : fs::directory_iterator(d / "cache" / "packed"))
+    packed_unets += f.path().filename().string().rfind("unet-", 0) == 0;
+  CHECK(packed_unets == 1);
   const Image first = load_image(d / "first.png"), second = load_image(d / "second.png");
   REQUIRE(first.pixels.size() == second.pixels.size());
   int most = 0;

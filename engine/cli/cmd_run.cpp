@@ -253,6 +253,8 @@ void add_run(CLI::App& app) {
             std::fprintf(stderr, "LoRA %s (x%g): %d layers merged%s\n", lora.file.c_str(), lora.scale, r.layers,
                          r.ignored.empty() ? "" : (", " + std::to_string(r.ignored.size()) + " entries match nothing here").c_str());
         }
+      // Merged after the picture: the UNet's weights packed with the LoRAs apart are not kept.
+      gen.keep_unet_packed = !(lora_cache == "missing" && lora_cache_can_merge(*model));
       // The memory plan before any pixel or weight is loaded: too little fails here.
       plan = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, iw, ih), picture);
       if (a->tile) plan.policy.conv_tile = a->tile;

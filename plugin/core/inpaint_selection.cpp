@@ -129,6 +129,8 @@ int32_t inpaint_selection(int32_t image, int32_t drawable, const Settings& s) {
     model.emplace(ModelSource::open(resolve_model(s.model)));
     loras = apply_loras(*model, s.loras);
     lora_cached = !loras.empty() && use_lora_cache(*model, loras);
+    // Merged after the picture: the UNet's weights packed with the LoRAs apart are not kept.
+    gen.keep_unet_packed = lora_cached || !lora_cache_can_merge(*model);
     if (s.taesd[0]) gen.taesd = resolve_taesd(s.taesd, model->family);
     Compute compute;
     compute.policy = plan_memory(*model, max_memory, working_side(Pipeline(*model), io.roi, area.width, area.height)).policy;
