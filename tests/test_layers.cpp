@@ -7,6 +7,7 @@
 #include <set>
 
 #include "models/layers.h"
+#include "models/kernels/bf16_packing.h"
 #include "models/kernels/conv_bands.h"
 #include "models/kernels/cpu.h"
 #include "models/kernels/geglu.h"
@@ -444,4 +445,47 @@ TEST_CASE("bf16 convolutions too large to unfold whole read a bf16 copy of their
     if (in.pad_end) t = at::constant_pad_nd(t, {0, 1, 0, 1});
     CHECK(relative_error(got, at::conv2d(t, conv.weight.to(at::kFloat), conv.bias, layer.stride, layer.padding)) < 1e-2);
   }
+}
+
+TEST_CASE("bf16 weights packed by pack_bf16_pairs: bit for bit the strided copy's, for the layouts that pair "
+          "input channels; other layouts are left to it") {
+  if (cpu_features().native_bf16().empty()) {
+    MESSAGE("no native bf16 on " << cpu_features().name << ": bf16 weights are never packed here");
+    return;
+  }
+  at::manual_seed(10);
+  struct Case {
+    int64_t out, in, k, bo;
+    at::ScalarType dtype;
+    bool in_parts;  // a part of the input channels, as packed_conv2d_in_parts packs it (not contiguous)
+  };
+  // 1x1 and 3x3; pairs in whole groups of 16 and with some left (40 channels: 20 pairs);
+  // blocks of 16, 32, 64 output channels; f16, f32 and bf16 weights.
+  for (const Case& c : {Case{64, 40, 1, 64, at::kHalf, false}, Case{128, 64, 1, 32, at::kHalf, false},
+                        Case{32, 96, 3, 16, at::kHalf, false}, Case{64, 40, 3, 64, at::kFloat, false},
+                        Case{48, 34, 1, 16, at::kBFloat16, false}, Case{64, 128, 3, 32, at::kHalf, true}}) {
+    CAPTURE(c.out);
+    CAPTURE(c.in);
+    CAPTURE(c.k);
+    CAPTURE(c.bo);
+    CAPTURE(c.dtype);
+    at::Tensor weight = (at::randn({c.out, c.in * (c.in_parts ? 2 : 1), c.k, c.k}) * 3).to(c.dtype);
+    if (c.in_parts) weight = weight.narrow(1, c.in, c.in);
+    REQUIRE(weight.is_contiguous() != c.in_parts);
+    // [O/bo][KH][KW][I/2][bo][2], as oneDNN's AcdB{bo}a2b; sizes and strides per weight dim.
+    const int64_t pair = 2 * c.bo, tap = c.in / 2 * pair, row = c.k * tap, block = c.k * row;
+    const std::vector<int64_t> sizes{c.out / c.bo, c.bo, c.in / 2, 2, c.k, 1, c.k, 1},
+        strides{block, 2, pair, 1, row, 1, tap, 1};
+    at::Tensor reference = at::zeros({c.out * c.in * c.k * c.k}, at::kBFloat16);
+    reference.as_strided(sizes, strides).copy_(weight.reshape(sizes));
+    at::Tensor packed = at::full({reference.numel()}, 7.0, at::kBFloat16);
+    REQUIRE(pack_bf16_pairs(weight, sizes, strides, reinterpret_cast<uint16_t*>(packed.data_ptr<at::BFloat16>())));
+    CHECK(at::equal(packed.view(at::kShort), reference.view(at::kShort)));
+  }
+  // Not its form: output channels innermost (stride 1), and a block of 8 output channels.
+  const at::Tensor w = at::randn({32, 32, 1, 1}).to(at::kHalf);
+  at::Tensor out = at::empty({32 * 32}, at::kBFloat16);
+  uint16_t* bits = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
+  CHECK_FALSE(pack_bf16_pairs(w, {1, 32, 16, 2, 1, 1, 1, 1}, {1024, 1, 64, 32, 1024, 1, 1024, 1}, bits));
+  CHECK_FALSE(pack_bf16_pairs(w, {4, 8, 16, 2, 1, 1, 1, 1}, {256, 2, 16, 1, 1024, 1, 1024, 1}, bits));
 }
