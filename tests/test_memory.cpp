@@ -162,9 +162,10 @@ TEST_CASE("bf16 attention (AMX tiles, AVX512-BF16) is softmax(q kT / sqrt(d)) v 
     CAPTURE(isa);
     set_bf16_attention_isa(isa);
     // SD's and CLIP's head sizes; keys and queries not multiples of the tiles' 32 (padding),
-    // and more queries than one task's 32; 160 channels: two passes of value tiles.
+    // and more queries than one task's 32; 160 channels: two passes of value tiles; the
+    // VAE's single head of 512 channels.
     for (const Shape s : {Shape{8, 40, 300, 513}, Shape{8, 40, 300, 77}, Shape{5, 64, 77, 77}, Shape{2, 80, 65, 600},
-                          Shape{1, 160, 33, 31}, Shape{3, 24, 9, 1}, Shape{1, 40, 1024, 1024}}) {
+                          Shape{1, 160, 33, 31}, Shape{3, 24, 9, 1}, Shape{1, 40, 1024, 1024}, Shape{1, 512, 100, 300}}) {
       CAPTURE(s.heads);
       CAPTURE(s.d);
       CAPTURE(s.nq);

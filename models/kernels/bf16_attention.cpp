@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "models/kernels/cpu.h"
-#include "models/kernels/fused_attention.h"
 
 namespace inpaint {
 namespace {
@@ -445,7 +444,7 @@ void set_bf16_attention_isa(const std::string& isa) {
 }
 
 bool bf16_attention_available(int64_t head_dim) {
-  return !isa_in_use().empty() && head_dim <= kFusedAttentionMaxHeadDim;
+  return !isa_in_use().empty() && head_dim <= kBf16AttentionMaxHeadDim;
 }
 
 at::Tensor bf16_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads, bool bf16_out) {
