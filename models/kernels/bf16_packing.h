@@ -14,12 +14,13 @@
 
 namespace inpaint {
 
-// Writes `weight` ([O, I, KH, KW], contiguous, f16, f32 or bf16) into `out` at the bf16
-// layout described by `sizes` and `strides` (per weight dim: its outer blocks', then its
-// inner block's, in elements), rounded to nearest even as at::Tensor::to(kBFloat16).
-// False, writing nothing, for layouts not of that form (the inner block of input
-// channels 2, of output channels a multiple of 16 at stride 2; none for KH, KW) or
-// without AVX-512 with AVX512-BF16.
+// Writes `weight` ([O, I, KH, KW], any strides: a part of the input channels too; f16,
+// f32 or bf16) into `out` at the bf16 layout described by `sizes` and `strides` (per
+// weight dim: its outer blocks', then its inner block's, in elements), rounded to
+// nearest even as at::Tensor::to(kBFloat16) (but f32 denormals, below 1.2e-38, become 0:
+// VCVTNE2PS2BF16 flushes them; f16 values have none in f32). False, writing nothing,
+// for layouts not of that form (the inner block of input channels 2, of output channels
+// a multiple of 16 at stride 2; none for KH, KW) or without AVX-512 with AVX512-BF16.
 bool pack_bf16_pairs(const at::Tensor& weight, const std::vector<int64_t>& sizes, const std::vector<int64_t>& strides,
                      uint16_t* out);
 
