@@ -21,10 +21,15 @@ fs::path cache_root() {
   return fs::path(home && *home ? home : ".") / ".cache" / "inpaint";
 }
 
-std::string file_identity(const fs::path& file) {
+fs::path resolved_path(const fs::path& path) {
   std::error_code ec;
-  fs::path p = fs::weakly_canonical(file, ec);
-  if (ec) p = file;
+  const fs::path p = fs::weakly_canonical(path, ec);
+  return ec ? path : p;
+}
+
+std::string file_identity(const fs::path& file) {
+  const fs::path p = resolved_path(file);
+  std::error_code ec;
   const auto size = fs::file_size(p, ec);  // a missing file: size -1, the earliest time
   const auto time = fs::last_write_time(p, ec).time_since_epoch().count();
   std::ostringstream out;

@@ -11,7 +11,11 @@ namespace inpaint {
 // $INPAINT_CACHE, else $XDG_CACHE_HOME/inpaint, else ~/.cache/inpaint.
 std::filesystem::path cache_root();
 
-// A file's canonical path, size and modification time: a changed file reads differently.
+// A path with symbolic links, "." and ".." resolved and made absolute (as given where
+// that fails): one name for one file or folder in the caches' names.
+std::filesystem::path resolved_path(const std::filesystem::path& path);
+
+// A file's resolved path, size and modification time: a changed file reads differently.
 std::string file_identity(const std::filesystem::path& file);
 
 // 16 hex digits from `text` (FNV-1a), the same across runs and builds.

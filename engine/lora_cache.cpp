@@ -25,11 +25,9 @@ const char* const kComplete = "entry.txt";  // written last: what the entry was 
 // The text an entry is named after (and keeps in kComplete).
 std::string description(const ModelSource& model, const std::vector<LoraSpec>& loras) {
   std::ostringstream out;
-  // The model's path as the files' (file_identity): a relative and an absolute path to
-  // one model are one entry, not two of 1.7 GB.
-  std::error_code ec;
-  const fs::path path = fs::weakly_canonical(model.path, ec);
-  out << "model " << (ec ? model.path : path).string() << "\n";
+  // Resolved, as the files' paths (file_identity): a relative and an absolute path to one
+  // model are one entry, not two of 1.7 GB.
+  out << "model " << resolved_path(model.path).string() << "\n";
   for (const auto& [name, c] : model.components)
     for (const std::string& f : c.files) out << name << " " << file_identity(f) << "\n";
   for (const LoraSpec& l : loras) out << "lora " << file_identity(l.file) << " scale " << l.scale << "\n";
