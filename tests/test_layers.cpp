@@ -12,6 +12,7 @@
 #include "models/kernels/cpu.h"
 #include "models/kernels/geglu.h"
 #include "models/kernels/norm_bf16.h"
+#include "models/kernels/onednn.h"
 #include "engine/error.h"
 #include "models/kernels/packed_conv.h"
 #include "tests/parity_support.h"
@@ -447,45 +448,76 @@ TEST_CASE("bf16 convolutions too large to unfold whole read a bf16 copy of their
   }
 }
 
-TEST_CASE("bf16 weights packed by pack_bf16_pairs: bit for bit the strided copy's, for the layouts that pair "
-          "input channels; other layouts are left to it") {
+TEST_CASE("bf16 weights packed by pack_bf16_pairs: bit for bit oneDNN's own reorder, for the layouts that pair "
+          "input channels (AVX512-BF16's and AMX's); other layouts are left to it") {
+  using tag = dnnl::memory::format_tag;
+  // The weight in `layout` as oneDNN's reorder writes it from f32 (round to nearest even).
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  const auto reordered = [&](const at::Tensor& weight, const dnnl::memory::desc& layout) {
+    const at::Tensor plain = weight.to(at::kFloat).contiguous();
+    at::Tensor out = at::empty({int64_t(layout.get_size() / 2)}, at::kBFloat16);
+    const dnnl::memory::desc from_desc(plain.sizes().vec(), dnnl::memory::data_type::f32, tag::oihw);
+    dnnl::memory from(from_desc, engine, plain.data_ptr()), to(layout, engine, out.data_ptr());
+    dnnl::stream stream(engine);
+    dnnl::reorder(from, to).execute(stream, from, to);
+    stream.wait();
+    return out;
+  };
+  const auto bf16_layout = [](const at::Tensor& weight, tag t) {
+    return dnnl::memory::desc(weight.sizes().vec(), dnnl::memory::data_type::bf16, t);
+  };
   if (cpu_features().native_bf16().empty()) {
     MESSAGE("no native bf16 on " << cpu_features().name << ": bf16 weights are never packed here");
     return;
   }
   at::manual_seed(10);
   struct Case {
-    int64_t out, in, k, bo;
+    int64_t out, in, k;
+    tag layout;
     at::ScalarType dtype;
     bool in_parts;  // a part of the input channels, as packed_conv2d_in_parts packs it (not contiguous)
   };
   // 1x1 and 3x3; pairs in whole groups of 16 and with some left (40 channels: 20 pairs);
-  // blocks of 16, 32, 64 output channels; f16, f32 and bf16 weights.
-  for (const Case& c : {Case{64, 40, 1, 64, at::kHalf, false}, Case{128, 64, 1, 32, at::kHalf, false},
-                        Case{32, 96, 3, 16, at::kHalf, false}, Case{64, 40, 3, 64, at::kFloat, false},
-                        Case{48, 34, 1, 16, at::kBFloat16, false}, Case{64, 128, 3, 32, at::kHalf, true}}) {
+  // blocks of 16-64 output channels; f16, f32 and bf16 weights. AVX512-BF16's layouts
+  // (OhwI{bo}o2i), then AMX's (OhwI16i{bo}o2i, its brgemm kernels'; OIhw{8,16}i{bo}o2i).
+  for (const Case& c :
+       {Case{64, 40, 1, tag::AcdB64a2b, at::kHalf, false}, Case{128, 64, 1, tag::AcdB32a2b, at::kHalf, false},
+        Case{32, 96, 3, tag::AcdB16a2b, at::kHalf, false}, Case{64, 40, 3, tag::AcdB64a2b, at::kFloat, false},
+        Case{48, 34, 1, tag::AcdB48a2b, at::kBFloat16, false}, Case{64, 128, 3, tag::AcdB32a2b, at::kHalf, true},
+        Case{128, 64, 3, tag::AcdB16b64a2b, at::kHalf, false}, Case{64, 96, 1, tag::AcdB16b32a2b, at::kHalf, false},
+        Case{128, 128, 3, tag::AcdB16b64a2b, at::kHalf, true}, Case{48, 64, 1, tag::AcdB16b48a2b, at::kFloat, false},
+        Case{32, 64, 3, tag::ABcd16b16a2b, at::kHalf, false}, Case{64, 48, 3, tag::ABcd8b32a2b, at::kBFloat16, false}}) {
     CAPTURE(c.out);
     CAPTURE(c.in);
     CAPTURE(c.k);
-    CAPTURE(c.bo);
+    CAPTURE(static_cast<int>(c.layout));
     CAPTURE(c.dtype);
     at::Tensor weight = (at::randn({c.out, c.in * (c.in_parts ? 2 : 1), c.k, c.k}) * 3).to(c.dtype);
     if (c.in_parts) weight = weight.narrow(1, c.in, c.in);
     REQUIRE(weight.is_contiguous() != c.in_parts);
-    // [O/bo][KH][KW][I/2][bo][2], as oneDNN's AcdB{bo}a2b; sizes and strides per weight dim.
-    const int64_t pair = 2 * c.bo, tap = c.in / 2 * pair, row = c.k * tap, block = c.k * row;
-    const std::vector<int64_t> sizes{c.out / c.bo, c.bo, c.in / 2, 2, c.k, 1, c.k, 1},
-        strides{block, 2, pair, 1, row, 1, tap, 1};
-    at::Tensor reference = at::zeros({c.out * c.in * c.k * c.k}, at::kBFloat16);
-    reference.as_strided(sizes, strides).copy_(weight.reshape(sizes));
+    const dnnl::memory::desc layout = bf16_layout(weight, c.layout);
+    const auto view = blocked_view(onednn::layout_of(layout));
+    REQUIRE(view);
+    const at::Tensor reference = reordered(weight, layout);
     at::Tensor packed = at::full({reference.numel()}, 7.0, at::kBFloat16);
-    REQUIRE(pack_bf16_pairs(weight, sizes, strides, reinterpret_cast<uint16_t*>(packed.data_ptr<at::BFloat16>())));
+    REQUIRE(pack_bf16_pairs(weight, *view, reinterpret_cast<uint16_t*>(packed.data_ptr<at::BFloat16>())));
     CHECK(at::equal(packed.view(at::kShort), reference.view(at::kShort)));
+    // The view is where the layout puts each element: the strided copy through it is the same.
+    at::Tensor copied = at::zeros({reference.numel()}, at::kBFloat16);
+    copied.as_strided(view->flat_sizes(), view->flat_strides()).copy_(weight.reshape(view->flat_sizes()));
+    CHECK(at::equal(copied.view(at::kShort), reference.view(at::kShort)));
   }
-  // Not its form: output channels innermost (stride 1), and a block of 8 output channels.
-  const at::Tensor w = at::randn({32, 32, 1, 1}).to(at::kHalf);
-  at::Tensor out = at::empty({32 * 32}, at::kBFloat16);
+  // Not its form: no output channel blocks (ohwi), output channels innermost (Ohwi16o),
+  // input channels in fours (int8's OhwI16o4i); and input channels padded (40 to 64 in
+  // AMX's blocks of 32): no view, oneDNN's reorder writes the zeros.
+  const at::Tensor w = at::randn({32, 64, 3, 3}).to(at::kHalf);
+  at::Tensor out = at::empty({32 * 64 * 9}, at::kBFloat16);
   uint16_t* bits = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
-  CHECK_FALSE(pack_bf16_pairs(w, {1, 32, 16, 2, 1, 1, 1, 1}, {1024, 1, 64, 32, 1024, 1, 1024, 1}, bits));
-  CHECK_FALSE(pack_bf16_pairs(w, {4, 8, 16, 2, 1, 1, 1, 1}, {256, 2, 16, 1, 1024, 1, 1024, 1}, bits));
+  for (tag t : {tag::ohwi, tag::Acdb16a, tag::AcdB16a4b}) {
+    CAPTURE(static_cast<int>(t));
+    const auto view = blocked_view(onednn::layout_of(bf16_layout(w, t)));
+    REQUIRE(view);
+    CHECK_FALSE(pack_bf16_pairs(w, *view, bits));
+  }
+  CHECK_FALSE(blocked_view(onednn::layout_of(bf16_layout(w.narrow(1, 0, 40), tag::AcdB16b64a2b))));
 }

@@ -12,9 +12,11 @@ namespace inpaint {
 namespace {
 
 // Where the layout puts things, in bf16 elements: output channel o, pair p, tap (h, w) at
-// out + (o / bo) * block + h * row + w * tap + p * pair + (o % bo) * 2.
+// out + (o / bo) * block + h * row + w * tap + at(p) + (o % bo) * 2.
 struct PairLayout {
-  int64_t bo, block, row, tap, pair;
+  int64_t bo, block, row, tap;
+  int64_t pairs_per_block, pair_block, pair;  // p's block of pairs and its place in it
+  int64_t at(int64_t p) const { return p / pairs_per_block * pair_block + p % pairs_per_block * pair; }
 };
 
 // The weight's element (o, c, h, w) at data + o * s[0] + c * s[1] + h * s[2] + w * s[3].
@@ -94,13 +96,13 @@ void pack_group(const Source<T>& src, const PairLayout& l, int64_t o0, uint16_t*
           }
         }
         transpose(r);
-        for (int k = 0; k < 16; ++k) _mm512_storeu_si512(tap + (p0 + k) * l.pair, r[k]);
+        for (int k = 0; k < 16; ++k) _mm512_storeu_si512(tap + l.at(p0 + k), r[k]);
       }
       for (int64_t p = full; p < npairs; ++p)  // the last pairs, fewer than 16
         for (int k = 0; k < 16; ++k)
           for (int j = 0; j < 2; ++j) {
             const c10::BFloat16 v(widen(first[k * src.s[0] + (2 * p + j) * src.s[1]]));
-            tap[p * l.pair + k * 2 + j] = v.x;
+            tap[l.at(p) + k * 2 + j] = v.x;
           }
     }
 }
@@ -118,18 +120,27 @@ void pack_all(const at::Tensor& weight, const PairLayout& l, uint16_t* out) {
 
 }  // namespace
 
-bool pack_bf16_pairs(const at::Tensor& weight, const std::vector<int64_t>& sizes, const std::vector<int64_t>& strides,
-                     uint16_t* out) {
+bool pack_bf16_pairs(const at::Tensor& weight, const BlockedView& view, uint16_t* out) {
   const CpuFeatures& cpu = cpu_features();
-  if (!cpu.avx512 || !cpu.avx512_bf16 || weight.dim() != 4 || sizes.size() != 8 || strides.size() != 8) return false;
+  if (!cpu.avx512 || !cpu.avx512_bf16 || weight.dim() != 4 || view.sizes.size() != 4) return false;
   const at::ScalarType t = weight.scalar_type();
   if (t != at::kHalf && t != at::kFloat && t != at::kBFloat16) return false;
-  // [O/bo, bo, I/2, 2, KH, 1, KW, 1]: pairs of input channels innermost, then bo output channels.
-  const bool pairs = sizes[3] == 2 && strides[3] == 1 && strides[1] == 2 && sizes[1] % 16 == 0 && sizes[5] == 1 &&
-                     sizes[7] == 1 && sizes[0] * sizes[1] == weight.size(0) && sizes[2] * 2 == weight.size(1) &&
-                     sizes[4] == weight.size(2) && sizes[6] == weight.size(3);
-  if (!pairs) return false;
-  const PairLayout l{sizes[1], strides[0], strides[4], strides[6], strides[2]};
+  const auto& s = view.sizes;
+  const auto& st = view.strides;
+  for (int64_t d = 0; d < 4; ++d) {
+    int64_t n = 1;
+    for (int64_t b : s[d]) n *= b;
+    if (n != weight.size(d)) return false;
+  }
+  // O: [O/bo, bo], bo at stride 2; I: [I/2, 2] or [I/bi, bi/2, 2], pairs at stride 1
+  // and, in blocks, one pair after another's bo; KH, KW: unblocked.
+  const bool output_blocks = s[0].size() == 2 && st[0][1] == 2 && s[0][1] % 16 == 0;
+  if (!output_blocks || s[2].size() != 1 || s[3].size() != 1) return false;
+  const int64_t bo = s[0][1];
+  const bool single_pairs = s[1].size() == 2 && s[1][1] == 2 && st[1][1] == 1;
+  const bool pair_blocks = s[1].size() == 3 && s[1][2] == 2 && st[1][2] == 1 && st[1][1] == 2 * bo;
+  if (!single_pairs && !pair_blocks) return false;
+  const PairLayout l{bo, st[0][0], st[2][0], st[3][0], single_pairs ? 1 : s[1][1], st[1][0], 2 * bo};
   if (t == at::kHalf) pack_all<c10::Half>(weight, l, out);
   else if (t == at::kFloat) pack_all<float>(weight, l, out);
   else pack_all<c10::BFloat16>(weight, l, out);

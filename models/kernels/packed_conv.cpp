@@ -185,27 +185,6 @@ const Plan* plan_for(const at::Tensor& x, const at::Tensor& y, const at::Tensor&
   return it->second ? &*it->second : nullptr;
 }
 
-// The weight's elements where `layout` puts them, as strides over the weight's own
-// dims split into outer and inner blocks; false for layouts this does not describe
-// (padded dims, more than one block per dim, an offset).
-bool blocked_view(const memory::desc& layout, std::vector<int64_t>& sizes, std::vector<int64_t>& strides) {
-  const onednn::Layout l = onednn::layout_of(layout);
-  if (l.kind != onednn::Layout::Kind::blocked || l.offset0 != 0 || l.strides.size() != l.dims.size()) return false;
-  for (size_t i = 0; i < l.dims.size(); ++i) {
-    if (l.padded_dims[i] != l.dims[i]) return false;
-    int64_t block = 1, block_stride = 1;
-    for (size_t j = 0; j < l.inner_blks.size(); ++j) {
-      if (l.inner_idxs[j] != int64_t(i)) continue;
-      if (block != 1) return false;
-      block = l.inner_blks[j];
-      for (size_t k = j + 1; k < l.inner_blks.size(); ++k) block_stride *= l.inner_blks[k];
-    }
-    sizes.insert(sizes.end(), {l.dims[i] / block, block});
-    strides.insert(strides.end(), {l.strides[i], block_stride});
-  }
-  return true;
-}
-
 bool is_winograd(const memory::desc& layout) { return onednn::layout_of(layout).kind == onednn::Layout::Kind::winograd; }
 
 std::atomic<int64_t> g_winograd_convolutions{0};
@@ -213,7 +192,8 @@ std::atomic<int64_t> g_winograd_convolutions{0};
 // The weight in `layout`: bf16 layouts in bf16, f32 ones in the weight's own dtype
 // (widened at use). Copied into the blocked order where the layout is a plain blocking
 // (3x3 and 1x1 f32 weights here: Ohwi32o; bf16 ones pairing input channels by
-// pack_bf16_pairs: SDXL's per-call packing 5.65 -> 1.28 s per step on Zen 5), else
+// pack_bf16_pairs, AMX's included: SDXL's per-call packing 5.65 -> 1.28 s per step on
+// Zen 5), else
 // reordered by oneDNN from f32 (f32 layouts: at the cost of a widening and a narrowing
 // more). Winograd's layout holds the weights transformed (6x6 values from each 3x3),
 // which f16 would round: f32.
@@ -221,12 +201,13 @@ void pack(const at::Tensor& weight, const memory::desc& layout, PackedConvWeight
   check_before_read(weight);
   const bool bf16 = is_bf16(layout);
   const at::ScalarType dtype = bf16 ? at::kBFloat16 : weight.scalar_type();
-  std::vector<int64_t> sizes, strides;
-  if (blocked_view(layout, sizes, strides)) {
+  if (const auto view = blocked_view(onednn::layout_of(layout))) {
     packed.data = at::empty({elements(layout)}, weight.options().dtype(dtype).device(at::kCPU));
     uint16_t* bits = bf16 ? reinterpret_cast<uint16_t*>(packed.data.data_ptr<at::BFloat16>()) : nullptr;
-    if (!bits || !pack_bf16_pairs(weight, sizes, strides, bits))
-      packed.data.as_strided(sizes, strides).copy_(weight.reshape(sizes));
+    if (!bits || !pack_bf16_pairs(weight, *view, bits)) {
+      const std::vector<int64_t> sizes = view->flat_sizes();
+      packed.data.as_strided(sizes, view->flat_strides()).copy_(weight.reshape(sizes));
+    }
   } else {
     const at::Tensor plain = weight.to(at::kFloat).contiguous();
     at::Tensor blocked = at::empty({elements(layout)}, at::TensorOptions().dtype(bf16 ? at::kBFloat16 : at::kFloat));

@@ -33,6 +33,45 @@ bool plausible_weight_layout(const onednn::Layout& l) {
   return false;
 }
 
+std::optional<BlockedView> blocked_view(const onednn::Layout& l) {
+  const size_t ndims = l.dims.size();
+  if (l.kind != onednn::Layout::Kind::blocked || l.offset0 != 0 || l.strides.size() != ndims ||
+      l.padded_dims.size() != ndims || l.inner_blks.size() != l.inner_idxs.size())
+    return std::nullopt;
+  BlockedView view;
+  for (size_t d = 0; d < ndims; ++d) {
+    if (l.padded_dims[d] != l.dims[d]) return std::nullopt;
+    std::vector<int64_t> sizes{0}, strides{l.strides[d]};
+    int64_t inner = 1;
+    for (size_t j = 0; j < l.inner_blks.size(); ++j) {
+      if (l.inner_idxs[j] != int64_t(d)) continue;
+      if (l.inner_blks[j] < 1) return std::nullopt;
+      int64_t stride = 1;  // the inner blocks after it
+      for (size_t k = j + 1; k < l.inner_blks.size(); ++k) stride *= l.inner_blks[k];
+      sizes.push_back(l.inner_blks[j]);
+      strides.push_back(stride);
+      inner *= l.inner_blks[j];
+    }
+    if (l.dims[d] % inner != 0) return std::nullopt;
+    sizes[0] = l.dims[d] / inner;
+    view.sizes.push_back(std::move(sizes));
+    view.strides.push_back(std::move(strides));
+  }
+  return view;
+}
+
+std::vector<int64_t> BlockedView::flat_sizes() const {
+  std::vector<int64_t> flat;
+  for (const auto& s : sizes) flat.insert(flat.end(), s.begin(), s.end());
+  return flat;
+}
+
+std::vector<int64_t> BlockedView::flat_strides() const {
+  std::vector<int64_t> flat;
+  for (const auto& s : strides) flat.insert(flat.end(), s.begin(), s.end());
+  return flat;
+}
+
 std::optional<dnnl::memory::desc> weight_layout_from_bytes(const std::string& bytes) {
   auto desc = onednn::from_bytes(bytes);
   if (!desc || !plausible_weight_layout(onednn::layout_of(*desc))) return std::nullopt;
