@@ -98,8 +98,8 @@ at::Tensor AutoencoderKL::decode(const Compute& cp, const at::Tensor& latent) co
   for (const Level& level : up_) {
     for (const auto& r : level.resnets) h = r(cp, h);
     if (level.has_sampler) h = level.sampler(cp, h, {.upsample2x = true});
-    // Each level's tensors are larger than the last's: the heap cannot reuse the freed
-    // ones and would grow by their sum; handing them back costs page faults instead.
+    // Each level's tensors are larger than the last's: under the lean policy the freed
+    // ones are handed back rather than kept for what fits in them (page faults instead).
     if (cp.policy.release_between_levels) release_free_memory();
   }
   return dec_conv_out_(cp, h, {&dec_norm_out_, ConvInput::kSilu}).to(at::kFloat).contiguous();
