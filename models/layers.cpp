@@ -379,8 +379,10 @@ at::Tensor Conv2d::operator()(const Compute& c, const at::Tensor& x, const ConvI
   // from the packed weight where it is used.
   at::Tensor scale, shift;  // once, for the bands or the tiles
   if (in.norm) std::tie(scale, shift) = in.norm->affine(c, x);
-  if (policy.conv_bands && packable && !half && bands_apply(x, in, k, stride, padding)) {
-    at::Tensor y = conv_in_bands(c, x, in, scale, shift, weight, widen(c, bias), packed, kBandFloats, policy.conv_tile);
+  if (policy.conv_bands && packable && bands_apply(x, in, k, stride, padding)) {
+    at::Tensor y = conv_in_bands(c, x, in, scale, shift, weight, widen(c, bias), packed,
+                                 std::min(kBandFloats, policy.work_floats), policy.conv_tile,
+                                 half ? at::kHalf : at::kFloat);
     if (y.defined()) {
       if (o.relu) relu_in_place(y);
       return y;

@@ -191,6 +191,19 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
           CHECK(y.is_contiguous(at::MemoryFormat::ChannelsLast));
           CHECK(relative_error(y, expected) < 1e-5);
         }
+        // Activations stored as f16 (--max-memory, SDXL): f16 in, f16 out, f32 bands.
+        const at::Tensor x16 = x.to(at::kHalf);
+        REQUIRE(x16.is_contiguous(at::MemoryFormat::ChannelsLast));
+        REQUIRE(bands_apply(x16, k.in, k.kernel, 1, k.kernel / 2));
+        std::shared_ptr<PackedConvWeight> packed;
+        at::Tensor scale, shift;
+        if (k.in.norm) std::tie(scale, shift) = k.in.norm->affine({}, x16);
+        const at::Tensor y16 = conv_in_bands({}, x16, k.in, scale, shift, w, b, packed, int64_t(1) << 30, 5, at::kHalf);
+        REQUIRE(y16.defined());
+        CHECK((y16.scalar_type() == at::kHalf));
+        CHECK(y16.is_contiguous(at::MemoryFormat::ChannelsLast));
+        // f16's rounding of the input and of the output: 2^-11 relative each at most.
+        CHECK(relative_error(y16.to(at::kFloat), expected) < 2e-3);
       }
       const at::Tensor x = at::randn({1, 24, 8, 8}).contiguous(at::MemoryFormat::ChannelsLast);
       CHECK_FALSE(bands_apply(x, {}, 3, 2, 1));  // strided
@@ -439,12 +452,23 @@ TEST_CASE("bf16 convolutions too large to unfold whole read a bf16 copy of their
     const double scale = bands.abs().max().item<double>();
     MESSAGE("bf16 whole input vs tiles or bands: relative difference " << test::max_abs_diff(got, bands) / scale);
     CHECK(test::max_abs_diff(got, bands) <= 2e-3 * scale);
+    // Activations stored as f16 (the memory policies): f16 in and out, the same route.
+    Compute half = banded;
+    half.policy.half_storage_above = 1;
+    const at::Tensor bands16 = layer(half, x.to(at::kHalf), in);
+    CHECK((bands16.scalar_type() == at::kHalf));
+    CHECK(bands16.is_contiguous(at::MemoryFormat::ChannelsLast));
     CHECK(got.is_contiguous(at::MemoryFormat::ChannelsLast));
-    // And it is the convolution (within bf16's rounding, as above).
+    // And they are the convolution (within bf16's rounding, as above). With f16 storage
+    // the inputs are rounded to f16 first, which moves some of their bf16 roundings by
+    // one step: an error of bf16's kind, not a bound of its own.
     at::Tensor t = in.norm ? at::silu(at::group_norm(x, 8, norm.weight, norm.bias, norm.eps)) : x;
     if (in.upsample2x) t = at::upsample_nearest2d(t, {side, side});
     if (in.pad_end) t = at::constant_pad_nd(t, {0, 1, 0, 1});
-    CHECK(relative_error(got, at::conv2d(t, conv.weight.to(at::kFloat), conv.bias, layer.stride, layer.padding)) < 1e-2);
+    const at::Tensor reference = at::conv2d(t, conv.weight.to(at::kFloat), conv.bias, layer.stride, layer.padding);
+    CHECK(relative_error(got, reference) < 1e-2);
+    MESSAGE("f16 storage against the f32 convolution: relative error " << relative_error(bands16.to(at::kFloat), reference));
+    CHECK(relative_error(bands16.to(at::kFloat), reference) < 1e-2);
   }
 }
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include <ATen/Parallel.h>
+
+#include "models/kernels/norm_bf16.h"
 #include "models/kernels/packed_conv.h"
 
 namespace inpaint {
@@ -31,20 +34,51 @@ void fill_rows(const at::Tensor& x, const ConvInput& in, const at::Tensor& scale
   }
 }
 
+// The same in bf16 for bf16 products: the steps and the rounding the kernel would do
+// in one pass (AVX-512), where the f32 rows, their activation and oneDNN's rounding of
+// them took three. False (nothing written) where it does not apply.
+bool fill_rows_bf16(const Compute& compute, const at::Tensor& x, const ConvInput& in, const at::Tensor& scale,
+                    const at::Tensor& shift, int64_t up, int64_t u0, int64_t u1, const at::Tensor& dst) {
+  const int64_t b = x.size(0), c = x.size(1), w = x.size(3);
+  if (compute.precision != Precision::bf16 || !norm_bf16_available() || c % 16 != 0 ||
+      dst.scalar_type() != at::kBFloat16 || dst.stride(1) != 1 || dst.stride(3) != c)
+    return false;
+  const PixelActivation activation = in.activation == ConvInput::kSilu   ? PixelActivation::silu
+                                     : in.activation == ConvInput::kRelu ? PixelActivation::relu
+                                                                         : PixelActivation::none;
+  const at::Tensor s = in.norm ? scale.contiguous() : at::Tensor(), t = in.norm ? shift.contiguous() : at::Tensor();
+  const bool f16 = x.scalar_type() == at::kHalf;
+  const auto* from = static_cast<const char*>(x.data_ptr());
+  auto* to = reinterpret_cast<uint16_t*>(dst.data_ptr<at::BFloat16>());
+  const int64_t rows = u1 - u0;
+  at::parallel_for(0, b * rows, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t n = i / rows, r = i % rows, source_row = (u0 + r) / up;
+      pixels_to_bf16(from + (n * x.stride(0) + source_row * x.stride(2)) * x.element_size(), f16, w, c,
+                     in.norm ? s.data_ptr<float>() + n * c : nullptr, in.norm ? t.data_ptr<float>() + n * c : nullptr,
+                     activation, up, to + n * dst.stride(0) + r * dst.stride(2));
+    }
+  });
+  return true;
+}
+
 }  // namespace
 
 bool bands_apply(const at::Tensor& x, const ConvInput& in, int64_t kernel, int64_t stride, int64_t padding) {
-  return x.scalar_type() == at::kFloat && x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+  return (x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf) && x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
          stride == 1 && in.pad_end == 0 && 2 * padding == kernel - 1;
 }
 
 at::Tensor conv_in_bands(const Compute& compute, const at::Tensor& x, const ConvInput& in, const at::Tensor& scale, const at::Tensor& shift,
                          const at::Tensor& weight, const at::Tensor& bias, std::shared_ptr<PackedConvWeight>& packed,
-                         int64_t band_floats, int64_t band_rows) {
+                         int64_t band_floats, int64_t band_rows, at::ScalarType out_type) {
   const int64_t b = x.size(0), c = x.size(1), k = weight.size(2), pad = (k - 1) / 2, up = in.upsample2x ? 2 : 1;
   const int64_t h = x.size(2) * up, w = x.size(3) * up;
-  at::Tensor out = at::empty({b, weight.size(0), h, w}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  const bool as_is = pad == 0 && !in.norm && in.activation == ConvInput::kNone && up == 1;
+  const at::TensorOptions f32 = x.options().dtype(at::kFloat).memory_format(at::MemoryFormat::ChannelsLast);
+  at::Tensor out = at::empty({b, weight.size(0), h, w}, f32.dtype(out_type));
+  const bool as_is = pad == 0 && !in.norm && in.activation == ConvInput::kNone && up == 1 && x.scalar_type() == at::kFloat;
+  // bf16 products: bands made in bf16 (fill_rows_bf16) where it applies.
+  const bool bf16_band = compute.precision == Precision::bf16 && norm_bf16_available() && c % 16 == 0;
   const int64_t per_row = b * c * (w + 2 * pad);
   const int64_t most = as_is ? h : band_rows > 0 ? band_rows : std::max<int64_t>(1, band_floats / per_row - 2 * pad);
   const int64_t bands = (h + most - 1) / most, rows = (h + bands - 1) / bands;  // even bands
@@ -58,7 +92,7 @@ at::Tensor conv_in_bands(const Compute& compute, const at::Tensor& x, const Conv
       band = x.narrow(2, o0, o1 - o0);
     } else {
       // Input rows [o0 - pad, o1 + pad), columns [-pad, w + pad): zero outside the image.
-      band = at::empty({b, c, o1 - o0 + 2 * pad, w + 2 * pad}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+      band = at::empty({b, c, o1 - o0 + 2 * pad, w + 2 * pad}, f32.dtype(bf16_band ? at::kBFloat16 : at::kFloat));
       const int64_t u0 = std::max<int64_t>(0, o0 - pad), u1 = std::min(h, o1 + pad);
       if (pad > 0) {
         band.narrow(3, 0, pad).zero_();
@@ -66,17 +100,22 @@ at::Tensor conv_in_bands(const Compute& compute, const at::Tensor& x, const Conv
         band.narrow(2, 0, u0 - (o0 - pad)).zero_();
         band.narrow(2, u1 - (o0 - pad), o1 + pad - u1).zero_();
       }
-      fill_rows(x, in, scale, shift, up, u0, u1, band.narrow(2, u0 - (o0 - pad), u1 - u0).narrow(3, pad, w));
-      if (in.activation == ConvInput::kSilu) at::silu_(band);  // the zeros stay zeros
-      if (in.activation == ConvInput::kRelu) at::relu_(band);
+      const at::Tensor rows = band.narrow(2, u0 - (o0 - pad), u1 - u0).narrow(3, pad, w);
+      if (!bf16_band || !fill_rows_bf16(compute, x, in, scale, shift, up, u0, u1, rows)) {
+        fill_rows(x, in, scale, shift, up, u0, u1, rows);
+        if (in.activation == ConvInput::kSilu) at::silu_(band);  // the zeros stay zeros
+        if (in.activation == ConvInput::kRelu) at::relu_(band);
+      }
     }
     at::Tensor target = out.narrow(2, o0, o1 - o0);
-    // One image: the band of output rows is dense; oneDNN writes it in place.
-    if (b == 1) target = target.as_strided(target.sizes(), {target.numel(), 1, w * target.size(1), target.size(1)},
-                                           target.storage_offset());
-    const at::Tensor y = packed_conv2d(compute, band, weight, bias, 1, 0, packed, &widened, b == 1 ? target : at::Tensor());
+    // One image, f32: the band of output rows is dense; oneDNN writes it in place.
+    const bool in_place = b == 1 && out_type == at::kFloat;
+    if (in_place)
+      target = target.as_strided(target.sizes(), {target.numel(), 1, w * target.size(1), target.size(1)},
+                                 target.storage_offset());
+    const at::Tensor y = packed_conv2d(compute, band, weight, bias, 1, 0, packed, &widened, in_place ? target : at::Tensor());
     if (!y.defined()) return {};  // at the first band: they all have its shape
-    if (b != 1) target.copy_(y);
+    if (!in_place) target.copy_(y);
   }
   return out;
 }

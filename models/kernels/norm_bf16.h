@@ -5,6 +5,8 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
+
 namespace inpaint {
 
 // Whether this processor runs them (AVX-512 with AVX512-BF16: every processor that runs bf16).
@@ -16,6 +18,15 @@ bool norm_bf16_available();
 // then normalises in f32.
 at::Tensor group_norm_bf16(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
                            double eps, bool silu);
+
+// act(x * scale + shift) of `pixels` channels-last pixels of c channels (c a multiple of
+// 16) as bf16, each written `repeat` times in a row (nearest-neighbour upsampling along
+// the row): rows of a convolution's bf16 input in one pass (conv_bands.cpp). x f32 or
+// f16 (`f16`); scale and shift [c] f32, or both null for x as it is. For processors
+// where norm_bf16_available().
+enum class PixelActivation { none, silu, relu };
+void pixels_to_bf16(const void* x, bool f16, int64_t pixels, int64_t c, const float* scale, const float* shift,
+                    PixelActivation activation, int64_t repeat, uint16_t* out);
 
 // layer_norm(x) over the last dimension of x [..., C] f32, as bf16. Undefined where it
 // does not apply (C not a multiple of 16).
