@@ -445,21 +445,30 @@ at::Tensor GroupNorm::operator()(const Compute& c, const at::Tensor& x) const {
 std::pair<at::Tensor, at::Tensor> GroupNorm::affine(const Compute& compute, const at::Tensor& x) const {
   OpTimer timer(OpClass::norm, 0);
   const int64_t b = x.size(0), c = x.size(1);
-  // Per-channel sums and sums of squares, band by band of rows (f16 storage is widened
-  // one band at a time; a squared band is the only temporary): within a band in float
-  // (libtorch's cascade sum, whose error stays near float's epsilon; a sum to double
+  // Per-channel sums and sums of squares. Channels last (f32 or f16): in one AVX-512 pass
+  // (channel_sums, where it applies). Elsewhere band by band of rows (f16 storage is
+  // widened one band at a time; a squared band is the only temporary): within a band in
+  // float (libtorch's cascade sum, whose error stays near float's epsilon; a sum to double
   // directly takes a scalar path, 200x slower), across bands in double, so the error does
   // not grow with the tensor.
-  at::Tensor sum = at::zeros({b, c}, at::kDouble), squares = at::zeros({b, c}, at::kDouble);
-  const int64_t band = std::max<int64_t>(1, (int64_t(4) << 20) / std::max<int64_t>(1, b * c * x.size(3)));
-  const bool nhwc = x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
-  for (int64_t r = 0; r < x.size(2); r += band) {
-    at::Tensor part = x.narrow(2, r, std::min(band, x.size(2) - r)).to(at::kFloat);
-    // Channels last: a band is pixels x channels rows, summed down its columns.
-    if (nhwc) part = part.permute({0, 2, 3, 1}).reshape({b, -1, c});
-    const std::vector<int64_t> pixels = nhwc ? std::vector<int64_t>{1} : std::vector<int64_t>{2, 3};
-    sum += part.sum(pixels).to(at::kDouble);
-    squares += part.square().sum(pixels).to(at::kDouble);
+  std::vector<double> channel_sum, channel_squares;
+  at::Tensor sum, squares;
+  if (channel_sums(x, channel_sum, channel_squares)) {
+    sum = at::tensor(channel_sum, at::kDouble).view({b, c});
+    squares = at::tensor(channel_squares, at::kDouble).view({b, c});
+  } else {
+    sum = at::zeros({b, c}, at::kDouble);
+    squares = at::zeros({b, c}, at::kDouble);
+    const int64_t band = std::max<int64_t>(1, (int64_t(4) << 20) / std::max<int64_t>(1, b * c * x.size(3)));
+    const bool nhwc = x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+    for (int64_t r = 0; r < x.size(2); r += band) {
+      at::Tensor part = x.narrow(2, r, std::min(band, x.size(2) - r)).to(at::kFloat);
+      // Channels last: a band is pixels x channels rows, summed down its columns.
+      if (nhwc) part = part.permute({0, 2, 3, 1}).reshape({b, -1, c});
+      const std::vector<int64_t> pixels = nhwc ? std::vector<int64_t>{1} : std::vector<int64_t>{2, 3};
+      sum += part.sum(pixels).to(at::kDouble);
+      squares += part.square().sum(pixels).to(at::kDouble);
+    }
   }
   const double count = double(x.numel() / (b * groups));
   const at::Tensor mean = sum.view({b, groups, -1}).sum(2) / count;

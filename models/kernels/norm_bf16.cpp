@@ -37,12 +37,19 @@ inline V silu(V y) {
   return y * numerator * reciprocal(splat(1.0f) + s);
 }
 
-// Column sums and sums of squares of `rows` rows of c floats (c a multiple of 16).
-void column_sums(const float* x, int64_t rows, int64_t c, float* sum, float* squares) {
+// 16 channels from f32 or f16.
+inline V load_channels(const float* x) { return load(x); }
+inline V load_channels(const c10::Half* x) {
+  return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+}
+
+// Column sums and sums of squares of `rows` rows of c values (c a multiple of 16).
+template <class T>
+void column_sums(const T* x, int64_t rows, int64_t c, float* sum, float* squares) {
   for (int64_t j = 0; j < c; j += 16) {
     V s = splat(0.0f), q = splat(0.0f);
     for (int64_t r = 0; r < rows; ++r) {
-      const V v = load(x + r * c + j);
+      const V v = load_channels(x + r * c + j);
       s += v;
       q += v * v;
     }
@@ -103,25 +110,47 @@ bool norm_bf16_available() {
   return cpu.avx512 && cpu.avx512_bf16;
 }
 
-at::Tensor group_norm_bf16(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
-                           double eps, bool silu) {
-  if (!norm_bf16_available() || x.dim() != 4 || x.scalar_type() != at::kFloat ||
-      !x.is_contiguous(at::MemoryFormat::ChannelsLast))
-    return {};
+bool channel_sums(const at::Tensor& x, std::vector<double>& sums, std::vector<double>& squares) {
+  if (!norm_bf16_available() || x.dim() != 4 || (x.scalar_type() != at::kFloat && x.scalar_type() != at::kHalf) ||
+      !x.is_contiguous(at::MemoryFormat::ChannelsLast) || x.size(1) % 16 != 0)
+    return false;
   const int64_t b = x.size(0), c = x.size(1), pixels = x.size(2) * x.size(3);
-  if (c % 16 != 0 || c % groups != 0) return {};
   const int64_t chunks = (pixels + kPixelChunk - 1) / kPixelChunk;
   // Per chunk of pixels: f32 sums of each channel and of its squares (pixels in a chunk
   // add up in f32, chunks in double: the error does not grow with the image).
   std::vector<float> partial(size_t(b * chunks * 2 * c));
-  const float* in = x.data_ptr<float>();
+  const bool f16 = x.scalar_type() == at::kHalf;
   at::parallel_for(0, b * chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      const int64_t batch = t / chunks, p0 = t % chunks * kPixelChunk;
-      float* sums = partial.data() + t * 2 * c;
-      column_sums(in + (batch * pixels + p0) * c, std::min(kPixelChunk, pixels - p0), c, sums, sums + c);
+      const int64_t batch = t / chunks, p0 = t % chunks * kPixelChunk, rows = std::min(kPixelChunk, pixels - p0);
+      const int64_t offset = (batch * pixels + p0) * c;
+      float* part = partial.data() + t * 2 * c;
+      if (f16) column_sums(x.data_ptr<at::Half>() + offset, rows, c, part, part + c);
+      else column_sums(x.data_ptr<float>() + offset, rows, c, part, part + c);
     }
   });
+  sums.assign(size_t(b * c), 0.0);
+  squares.assign(size_t(b * c), 0.0);
+  for (int64_t t = 0; t < b * chunks; ++t) {
+    const float* part = partial.data() + t * 2 * c;
+    double* s = sums.data() + t / chunks * c;
+    double* q = squares.data() + t / chunks * c;
+    for (int64_t j = 0; j < c; ++j) {
+      s[j] += part[j];
+      q[j] += part[c + j];
+    }
+  }
+  return true;
+}
+
+at::Tensor group_norm_bf16(const at::Tensor& x, int64_t groups, const at::Tensor& weight, const at::Tensor& bias,
+                           double eps, bool silu) {
+  if (x.dim() != 4 || x.scalar_type() != at::kFloat || x.size(1) % groups != 0) return {};
+  std::vector<double> sums, squares;
+  if (!channel_sums(x, sums, squares)) return {};
+  const int64_t b = x.size(0), c = x.size(1), pixels = x.size(2) * x.size(3);
+  const int64_t chunks = (pixels + kPixelChunk - 1) / kPixelChunk;
+  const float* in = x.data_ptr<float>();
   const at::Tensor w = weight.to(at::kFloat).contiguous(), bi = bias.to(at::kFloat).contiguous();
   std::vector<float> scale(size_t(b * c)), shift(size_t(b * c));
   const int64_t per_group = c / groups;
@@ -129,12 +158,9 @@ at::Tensor group_norm_bf16(const at::Tensor& x, int64_t groups, const at::Tensor
   for (int64_t batch = 0; batch < b; ++batch)
     for (int64_t g = 0; g < groups; ++g) {
       double s = 0, q = 0;
-      for (int64_t t = 0; t < chunks; ++t) {
-        const float* sums = partial.data() + (batch * chunks + t) * 2 * c;
-        for (int64_t j = g * per_group; j < (g + 1) * per_group; ++j) {
-          s += sums[j];
-          q += sums[c + j];
-        }
+      for (int64_t j = g * per_group; j < (g + 1) * per_group; ++j) {
+        s += sums[size_t(batch * c + j)];
+        q += squares[size_t(batch * c + j)];
       }
       const double mean = s / count, var = std::max(0.0, q / count - mean * mean);
       const double rstd = 1.0 / std::sqrt(var + eps);

@@ -6,11 +6,17 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace inpaint {
 
 // Whether this processor runs them (AVX-512 with AVX512-BF16: every processor that runs bf16).
 bool norm_bf16_available();
+
+// Per-channel sums and sums of squares of x [B, C, H, W] channels last, f32 or f16, C a
+// multiple of 16: [B * C] each, pixels summed in f32 by 256, those sums in double (the
+// error does not grow with the image). One pass, AVX-512. False where it does not apply.
+bool channel_sums(const at::Tensor& x, std::vector<double>& sums, std::vector<double>& squares);
 
 // silu(group_norm(x)) (or group_norm(x) without `silu`) of x [B, C, H, W] f32 channels
 // last, as bf16 channels last. weight and bias [C] f32. Undefined where it does not
