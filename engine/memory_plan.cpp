@@ -33,9 +33,11 @@ std::vector<Policy> policies_fastest_first() {
   streamed.weight_slot_floats = 4 << 20;
   streamed.work_floats = 4 << 20;
   streamed.half_storage_above = 8 << 20;
-  // Freed big blocks (engine/big_blocks.h) merge and are reused by the next level or
-  // stage: handing them back only makes it fault them in again (SDXL's 1024² decode
-  // 14.7-15.3 -> 14.0 s, its peak 1.52 -> 1.55 GB). The lean policy hands them back.
+  // Between stages, freed memory goes back: kept, it raised SDXL's LCM + TAESD peak
+  // from 0.75 to 0.93 GB. Between the VAE's levels it stays: freed big blocks merge
+  // (engine/big_blocks.h) and the next level reuses them, where handing them back made
+  // it fault them in again (SDXL's 1024² decode 0.5-1 s). The lean policy hands them back.
+  streamed.release_between_stages = true;
   // Streamed weights are packed at each call: the Winograd kernel's transformed weights
   // (16x the f16 size, slow to make) would be made at every call.
   streamed.winograd_from_pixels = 0;

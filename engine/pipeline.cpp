@@ -188,7 +188,7 @@ at::Tensor Pipeline::generate(const at::Tensor& image, const at::Tensor& mask_in
   // What the UNet and the VAE run on, which names their kept packed weights (packed_cache_file).
   const std::string unet_shape = unet_shapes(cfg ? 2 : 1, h / 8, w / 8), vae_shape = vae_shapes(h, w);
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
-  const bool release = compute_.policy.release_between_levels;
+  const bool release = compute_.policy.release_between_stages;
 
   PromptEmbeddings prompt;
   {

@@ -56,8 +56,11 @@ struct ComputePolicy {
   // Tiled channels-last convolutions through packed weights run in full-width bands of
   // output rows (models/kernels/conv_bands.h); false: square tiles (for comparison).
   bool conv_bands = true;
-  // Return freed heap memory between pipeline stages and the VAE's resolution levels
-  // (less memory, slower: the pages are faulted in again).
+  // Return freed heap memory between pipeline stages (whose tensors have other sizes:
+  // kept, they leave holes the next stage's do not fit), and between the VAE's resolution
+  // levels (which reuse much of each other's): less memory, slower (the pages are faulted
+  // in again).
+  bool release_between_stages = false;
   bool release_between_levels = false;
 };
 // The precision that runs under `policy`: bf16 needs packed weights (resident, or
