@@ -1,5 +1,6 @@
 // bench_attention [THREADS]: seconds and GFLOPS of attention() at SD 1.5's shapes with
-// CFG (batch 2, 8 heads; 4096 tokens of 320 channels, 1024 of 640): the fused kernel,
+// CFG (batch 2, 8 heads; 4096 tokens of 320 channels, 1024 of 640) and its VAE's (one head
+// of 512 channels, 4096 tokens): the fused kernel,
 // and batched matrix products at several score budgets (ComputePolicy::attention_floats),
 // and, where the processor has native bf16, the bf16 kernel (--precision bf16) with each
 // of its products (AMX tiles, AVX512-BF16). Not a test.
@@ -19,11 +20,14 @@ int main(int argc, char** argv) {
   using namespace inpaint;
   init_runtime(argc > 1 ? std::stoi(argv[1]) : 2);
   at::NoGradGuard no_grad;
-  // Self-attention at 64x64 and 32x32 latents; cross-attention (77 text tokens) at 64x64.
-  struct Shape { int64_t n, nk, c; };
-  for (const Shape& shape : {Shape{4096, 4096, 320}, Shape{1024, 1024, 640}, Shape{4096, 77, 320}}) {
-    const int64_t n = shape.n, nk = shape.nk, c = shape.c;
-    const at::Tensor q = at::randn({2, n, c}), k = at::randn({2, nk, c}), v = at::randn({2, nk, c});
+  // Self-attention at 64x64 and 32x32 latents; cross-attention (77 text tokens) at 64x64;
+  // the VAE's single head of 512 channels at 64x64 (a 512x512 picture; fp32 runs it as
+  // batched products, the "fused" rows there).
+  struct Shape { int64_t n, nk, c, heads, batch; };
+  for (const Shape& shape : {Shape{4096, 4096, 320, 8, 2}, Shape{1024, 1024, 640, 8, 2}, Shape{4096, 77, 320, 8, 2},
+                             Shape{4096, 4096, 512, 1, 1}}) {
+    const int64_t n = shape.n, nk = shape.nk, c = shape.c, heads = shape.heads, batch = shape.batch;
+    const at::Tensor q = at::randn({batch, n, c}), k = at::randn({batch, nk, c}), v = at::randn({batch, nk, c});
     // budget -3: bf16 with AVX512-BF16's products; -2: bf16 on AMX tiles; -1: the fused
     // kernel's AVX2 copy (on an AVX-512 processor); 0: the best fp32 one.
     const bool avx512 = fused_attention_isa() == "avx512";
@@ -38,10 +42,10 @@ int main(int argc, char** argv) {
       cp.policy.fused_attention = budget <= 0;
       if (budget > 0) cp.policy.attention_floats = budget;
       if (budget <= -2) cp.precision = Precision::bf16;
-      attention(cp, q, k, v, 8);  // warm-up
+      attention(cp, q, k, v, heads);  // warm-up
       const auto start = std::chrono::steady_clock::now();
       constexpr int kRuns = 3;
-      for (int i = 0; i < kRuns; ++i) attention(cp, q, k, v, 8);
+      for (int i = 0; i < kRuns; ++i) attention(cp, q, k, v, heads);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / kRuns;
       const std::string how = budget == -3  ? "bf16, AVX512-BF16"
                               : budget == -2  ? "bf16, AMX tiles"
@@ -49,7 +53,7 @@ int main(int argc, char** argv) {
                               : budget == 0 ? "fused kernel"
                                             : std::to_string(budget >> 20) + "M-float budget";
       std::printf("%5lld x %4lld tokens x %4lld channels, %-17s: %.4f s, %.1f GFLOPS\n", (long long)n, (long long)nk,
-                  (long long)c, how.c_str(), s, 4.0 * 16 * double(n) * double(nk) * double(c / 8) / s / 1e9);
+                  (long long)c, how.c_str(), s, 4.0 * double(batch) * double(n) * double(nk) * double(c) / s / 1e9);
     }
   }
 }
