@@ -24,7 +24,8 @@ bool bands_apply(const at::Tensor& x, const ConvInput& in, int64_t kernel, int64
 // as keep a band's input within `band_floats` floats), all of one height; undefined when
 // oneDNN does not run it through the packed weight (nothing done then). `scale` and
 // `shift` are in.norm's per-channel map of x (GroupNorm::affine; undefined without a norm).
-// Bands are f32; the result is `out_type` (f32, or f16 for activations stored so).
+// Bands are f32, or bf16 under bf16 products (made in one pass where the processor runs
+// it: norm_bf16.h); the result is `out_type` (f32, or f16 for activations stored so).
 at::Tensor conv_in_bands(const Compute& compute, const at::Tensor& x, const ConvInput& in, const at::Tensor& scale, const at::Tensor& shift,
                          const at::Tensor& weight, const at::Tensor& bias, std::shared_ptr<PackedConvWeight>& packed,
                          int64_t band_floats, int64_t band_rows = 0, at::ScalarType out_type = at::kFloat);

@@ -84,14 +84,12 @@ void layer_norm_row(const float* x, int64_t c, const float* weight, const float*
     store_bf16(out + j, (load(x + j) - splat(mean)) * rstd * load(weight + j) + load(bias + j));
 }
 
-template <bool kF16>
-void pixels_to_bf16_on(const void* x, int64_t pixels, int64_t c, const float* scale, const float* shift,
+template <class T>
+void pixels_to_bf16_on(const T* x, int64_t pixels, int64_t c, const float* scale, const float* shift,
                        PixelActivation activation, int64_t repeat, uint16_t* out) {
   for (int64_t p = 0; p < pixels; ++p)
     for (int64_t j = 0; j < c; j += 16) {
-      V y = kF16 ? _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
-                       static_cast<const uint16_t*>(x) + p * c + j)))
-                 : load(static_cast<const float*>(x) + p * c + j);
+      V y = load_channels(x + p * c + j);
       if (scale) y = y * load(scale + j) + load(shift + j);
       if (activation == PixelActivation::silu) y = silu(y);
       if (activation == PixelActivation::relu) y = _mm512_maskz_max_ps(0xFFFF, y, splat(0.0f));
@@ -184,8 +182,8 @@ at::Tensor group_norm_bf16(const at::Tensor& x, int64_t groups, const at::Tensor
 
 void pixels_to_bf16(const void* x, bool f16, int64_t pixels, int64_t c, const float* scale, const float* shift,
                     PixelActivation activation, int64_t repeat, uint16_t* out) {
-  if (f16) pixels_to_bf16_on<true>(x, pixels, c, scale, shift, activation, repeat, out);
-  else pixels_to_bf16_on<false>(x, pixels, c, scale, shift, activation, repeat, out);
+  if (f16) pixels_to_bf16_on(static_cast<const c10::Half*>(x), pixels, c, scale, shift, activation, repeat, out);
+  else pixels_to_bf16_on(static_cast<const float*>(x), pixels, c, scale, shift, activation, repeat, out);
 }
 
 at::Tensor layer_norm_bf16(const at::Tensor& x_in, const at::Tensor& weight, const at::Tensor& bias, double eps) {

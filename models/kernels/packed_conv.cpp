@@ -191,12 +191,11 @@ std::atomic<int64_t> g_winograd_convolutions{0};
 
 // The weight in `layout`: bf16 layouts in bf16, f32 ones in the weight's own dtype
 // (widened at use). Copied into the blocked order where the layout is a plain blocking
-// (3x3 and 1x1 f32 weights here: Ohwi32o; bf16 ones pairing input channels by
-// pack_bf16_pairs, AMX's included: SDXL's per-call packing 5.65 -> 1.28 s per step on
-// Zen 5), else
-// reordered by oneDNN from f32 (f32 layouts: at the cost of a widening and a narrowing
-// more). Winograd's layout holds the weights transformed (6x6 values from each 3x3),
-// which f16 would round: f32.
+// (3x3 and 1x1 f32 weights here: Ohwi32o; bf16 ones pairing input channels, AMX's
+// included, by pack_bf16_pairs: SDXL's per-call packing 5.65 -> 1.28 s per step on Zen
+// 5), else reordered by oneDNN from f32 (f32 layouts: at the cost of a widening and a
+// narrowing more; padded ones). Winograd's layout holds the weights transformed (6x6
+// values from each 3x3), which f16 would round: f32.
 void pack(const at::Tensor& weight, const memory::desc& layout, PackedConvWeight& packed) {
   check_before_read(weight);
   const bool bf16 = is_bf16(layout);
