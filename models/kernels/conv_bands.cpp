@@ -34,15 +34,13 @@ void fill_rows(const at::Tensor& x, const ConvInput& in, const at::Tensor& scale
   }
 }
 
-// The same in bf16 for bf16 products: the steps and the rounding the kernel would do
-// in one pass (AVX-512), where the f32 rows, their activation and oneDNN's rounding of
-// them took three. False (nothing written) where it does not apply.
-bool fill_rows_bf16(const Compute& compute, const at::Tensor& x, const ConvInput& in, const at::Tensor& scale,
-                    const at::Tensor& shift, int64_t up, int64_t u0, int64_t u1, const at::Tensor& dst) {
+// The same in bf16 (dst bf16, channels last), with the activation: the steps and the
+// rounding the kernel would do in one pass (AVX-512), where the f32 rows, their
+// activation and oneDNN's rounding of them took three. For processors where
+// norm_bf16_available(), and c a multiple of 16.
+void fill_rows_bf16(const at::Tensor& x, const ConvInput& in, const at::Tensor& scale, const at::Tensor& shift,
+                    int64_t up, int64_t u0, int64_t u1, const at::Tensor& dst) {
   const int64_t b = x.size(0), c = x.size(1), w = x.size(3);
-  if (compute.precision != Precision::bf16 || !norm_bf16_available() || c % 16 != 0 ||
-      dst.scalar_type() != at::kBFloat16 || dst.stride(1) != 1 || dst.stride(3) != c)
-    return false;
   const PixelActivation activation = in.activation == ConvInput::kSilu   ? PixelActivation::silu
                                      : in.activation == ConvInput::kRelu ? PixelActivation::relu
                                                                          : PixelActivation::none;
@@ -59,7 +57,6 @@ bool fill_rows_bf16(const Compute& compute, const at::Tensor& x, const ConvInput
                      activation, up, to + n * dst.stride(0) + r * dst.stride(2));
     }
   });
-  return true;
 }
 
 }  // namespace
@@ -77,7 +74,7 @@ at::Tensor conv_in_bands(const Compute& compute, const at::Tensor& x, const Conv
   const at::TensorOptions f32 = x.options().dtype(at::kFloat).memory_format(at::MemoryFormat::ChannelsLast);
   at::Tensor out = at::empty({b, weight.size(0), h, w}, f32.dtype(out_type));
   const bool as_is = pad == 0 && !in.norm && in.activation == ConvInput::kNone && up == 1 && x.scalar_type() == at::kFloat;
-  // bf16 products: bands made in bf16 (fill_rows_bf16) where it applies.
+  // bf16 products: bands made in bf16 (fill_rows_bf16) where the processor runs it.
   const bool bf16_band = compute.precision == Precision::bf16 && norm_bf16_available() && c % 16 == 0;
   const int64_t per_row = b * c * (w + 2 * pad);
   const int64_t most = as_is ? h : band_rows > 0 ? band_rows : std::max<int64_t>(1, band_floats / per_row - 2 * pad);
@@ -101,7 +98,9 @@ at::Tensor conv_in_bands(const Compute& compute, const at::Tensor& x, const Conv
         band.narrow(2, u1 - (o0 - pad), o1 + pad - u1).zero_();
       }
       const at::Tensor rows = band.narrow(2, u0 - (o0 - pad), u1 - u0).narrow(3, pad, w);
-      if (!bf16_band || !fill_rows_bf16(compute, x, in, scale, shift, up, u0, u1, rows)) {
+      if (bf16_band) {
+        fill_rows_bf16(x, in, scale, shift, up, u0, u1, rows);
+      } else {
         fill_rows(x, in, scale, shift, up, u0, u1, rows);
         if (in.activation == ConvInput::kSilu) at::silu_(band);  // the zeros stay zeros
         if (in.activation == ConvInput::kRelu) at::relu_(band);

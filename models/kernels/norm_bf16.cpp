@@ -58,16 +58,6 @@ void column_sums(const T* x, int64_t rows, int64_t c, float* sum, float* squares
   }
 }
 
-// rows rows of c: (x * scale + shift), through silu if asked, as bf16.
-void scale_rows(const float* x, int64_t rows, int64_t c, const float* scale, const float* shift, bool with_silu,
-                uint16_t* out) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < c; j += 16) {
-      const V y = load(x + r * c + j) * load(scale + j) + load(shift + j);
-      store_bf16(out + r * c + j, with_silu ? silu(y) : y);
-    }
-}
-
 // One row of c: (x - mean) / sqrt(var + eps) * weight + bias as bf16; mean and variance
 // from the row (two passes over it, in L1).
 void layer_norm_row(const float* x, int64_t c, const float* weight, const float* bias, float eps, uint16_t* out) {
@@ -84,6 +74,8 @@ void layer_norm_row(const float* x, int64_t c, const float* weight, const float*
     store_bf16(out + j, (load(x + j) - splat(mean)) * rstd * load(weight + j) + load(bias + j));
 }
 
+// act(x * scale + shift) of `pixels` pixels of c, each written `repeat` times, as bf16
+// (pixels_to_bf16; group_norm_bf16's output).
 template <class T>
 void pixels_to_bf16_on(const T* x, int64_t pixels, int64_t c, const float* scale, const float* shift,
                        PixelActivation activation, int64_t repeat, uint16_t* out) {
@@ -173,8 +165,8 @@ at::Tensor group_norm_bf16(const at::Tensor& x, int64_t groups, const at::Tensor
   at::parallel_for(0, b * chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t batch = t / chunks, p0 = t % chunks * kPixelChunk, offset = (batch * pixels + p0) * c;
-      scale_rows(in + offset, std::min(kPixelChunk, pixels - p0), c, scale.data() + batch * c, shift.data() + batch * c,
-                 silu, to + offset);
+      pixels_to_bf16_on(in + offset, std::min(kPixelChunk, pixels - p0), c, scale.data() + batch * c,
+                        shift.data() + batch * c, silu ? PixelActivation::silu : PixelActivation::none, 1, to + offset);
     }
   });
   return out;
