@@ -307,6 +307,12 @@ int64_t tile_side(const ComputePolicy& policy, int64_t unfolded_per_pixel) {
 
 }  // namespace
 
+at::Tensor as_activations(const Compute& c, const at::Tensor& x) {
+  const at::MemoryFormat format = c.activation_format();
+  if (x.is_contiguous(format) && x.suggest_memory_format() == format) return x;
+  return at::empty(x.sizes(), x.options().memory_format(format)).copy_(x);
+}
+
 at::Tensor relu_in_place(at::Tensor y) {
   if (y.scalar_type() == at::kHalf)
     y.masked_fill_(y.lt(0), 0);

@@ -106,11 +106,11 @@ at::Tensor TaesdEncoder::forward(const Compute& cp, const at::Tensor& image) con
   // output row depends on input rows at most 5 away (6 taken: even, so that bands start
   // on the stride).
   auto full_resolution = [&](const at::Tensor& rows) {
-    at::Tensor y = stages_[0].first(cp, rows.contiguous(cp.activation_format()));
+    at::Tensor y = stages_[0].first(cp, as_activations(cp, rows));
     for (const auto& b : stages_[0].second) y = b(cp, y);
     return stages_[1].first(cp, y);
   };
-  const at::Tensor in = image.contiguous(cp.activation_format());
+  const at::Tensor in = as_activations(cp, image);
   at::Tensor x = any_pool(stages_[0].second) ? full_resolution(in) : by_row_bands(in, 1, 2, 6, kBandRows / 2, full_resolution);
   for (size_t s = 1; s < stages_.size(); ++s) {
     if (s > 1) x = stages_[s].first(cp, x);
@@ -135,7 +135,7 @@ TaesdDecoder::TaesdDecoder(const TaesdConfig& c, ParamLoader& p) {
 }
 
 at::Tensor TaesdDecoder::forward(const Compute& cp, const at::Tensor& latent) const {
-  at::Tensor x = relu_in_place(conv_in_(cp, (at::tanh(latent / 3.0) * 3.0).contiguous(cp.activation_format())));
+  at::Tensor x = relu_in_place(conv_in_(cp, as_activations(cp, at::tanh(latent / 3.0) * 3.0)));
   for (size_t s = 0; s + 1 < stages_.size(); ++s) {
     for (const auto& b : stages_[s]) x = b(cp, x);
     if (s + 1 < up_convs_.size()) x = up_convs_[s](cp, x, {.upsample2x = true});
@@ -143,7 +143,7 @@ at::Tensor TaesdDecoder::forward(const Compute& cp, const at::Tensor& latent) co
   // Full resolution: the last upsampling conv, the last block and conv 19. An output row
   // depends on upsampled rows at most 5 away: input rows at most 3 away.
   auto full_resolution = [&](const at::Tensor& rows) {
-    at::Tensor y = up_convs_.back()(cp, rows.contiguous(cp.activation_format()), {.upsample2x = true});
+    at::Tensor y = up_convs_.back()(cp, as_activations(cp, rows), {.upsample2x = true});
     for (const auto& b : stages_.back()) y = b(cp, y);
     return conv_out_(cp, y);
   };

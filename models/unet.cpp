@@ -250,7 +250,7 @@ at::Tensor UNet::forward(const Compute& compute, const at::Tensor& sample, doubl
                          const at::Tensor& context, const AddedConditions& added) const {
   const Compute& cp = compute;
   const at::Tensor temb = time_embedding(cp, timestep, sample.size(0), added);
-  at::Tensor h = conv_in_(cp, sample.contiguous(cp.activation_format()));
+  at::Tensor h = conv_in_(cp, as_activations(cp, sample));
   std::vector<at::Tensor> skips{h};
   for (const Block& block : down_) {
     for (size_t j = 0; j < block.resnets.size(); ++j) {

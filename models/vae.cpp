@@ -80,7 +80,7 @@ AutoencoderKL::AutoencoderKL(const VaeConfig& c, ParamLoader& p) : config_(c) {
 }
 
 LatentDistribution AutoencoderKL::encode(const Compute& cp, const at::Tensor& image) const {
-  at::Tensor h = enc_conv_in_(cp, image.contiguous(cp.activation_format()));
+  at::Tensor h = enc_conv_in_(cp, as_activations(cp, image));
   for (const Level& level : down_) {
     for (const auto& r : level.resnets) h = r(cp, h);
     // diffusers pads right and bottom by one, then a stride-2 conv without padding.
@@ -94,7 +94,7 @@ LatentDistribution AutoencoderKL::encode(const Compute& cp, const at::Tensor& im
 }
 
 at::Tensor AutoencoderKL::decode(const Compute& cp, const at::Tensor& latent) const {
-  at::Tensor h = dec_mid_(cp, dec_conv_in_(cp, post_quant_conv_(cp, latent.contiguous(cp.activation_format()))));
+  at::Tensor h = dec_mid_(cp, dec_conv_in_(cp, post_quant_conv_(cp, as_activations(cp, latent))));
   for (const Level& level : up_) {
     for (const auto& r : level.resnets) h = r(cp, h);
     if (level.has_sampler) h = level.sampler(cp, h, {.upsample2x = true});

@@ -226,6 +226,36 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
   }
 }
 
+TEST_CASE("as_activations: an image made from HWC pixels (batch stride 3) becomes channels last that the "
+          "kernels see as such, and convolutions of it stay channels last; tensors already so are not copied") {
+  at::manual_seed(3);
+  const Compute nhwc;  // channels last, the default
+  const at::Tensor pixels = at::rand({24, 20, 3});
+  const at::Tensor image = pixels.permute({2, 0, 1}).unsqueeze(0);  // as engine/inpaint.cpp makes it
+  // libtorch alone: channels last by is_contiguous, NCHW by suggest_memory_format.
+  REQUIRE(image.is_contiguous(at::MemoryFormat::ChannelsLast));
+  REQUIRE(image.suggest_memory_format() == at::MemoryFormat::Contiguous);
+  const at::Tensor in = as_activations(nhwc, image);
+  CHECK(in.suggest_memory_format() == at::MemoryFormat::ChannelsLast);
+  CHECK(in.equal(image));
+  Conv2d conv;
+  conv.weight = at::randn({8, 3, 3, 3});
+  conv.bias = at::randn({8});
+  conv.padding = 1;
+  const at::Tensor y = conv(nhwc, in);
+  CHECK(y.suggest_memory_format() == at::MemoryFormat::ChannelsLast);
+  CHECK(relative_error(y, at::conv2d(image.contiguous(), conv.weight, conv.bias, 1, 1)) < 1e-6);
+  // A channels-last tensor, and a band of its rows, are used as they are.
+  const at::Tensor activations = at::randn({1, 16, 12, 10}).contiguous(at::MemoryFormat::ChannelsLast);
+  CHECK(as_activations(nhwc, activations).data_ptr() == activations.data_ptr());
+  const at::Tensor band = activations.narrow(2, 4, 5);
+  CHECK(as_activations(nhwc, band).data_ptr() == band.data_ptr());
+  // Under NCHW activations, the image is made contiguous.
+  Compute nchw;
+  nchw.policy.channels_last = false;
+  CHECK(as_activations(nchw, image).is_contiguous());
+}
+
 TEST_CASE("GroupNorm::affine is the normalisation as a per-channel map: channels last in f32 and f16 (one "
           "AVX-512 pass where the processor runs it), NCHW, with the statistics of the whole tensor") {
   at::manual_seed(12);
