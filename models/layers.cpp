@@ -4,6 +4,7 @@
 
 #include "engine/read_checks.h"
 #include "engine/safetensors.h"
+#include "models/kernels/f16_arithmetic.h"
 #include "models/kernels/conv_bands.h"
 #include "models/kernels/bf16_attention.h"
 #include "models/kernels/fused_attention.h"
@@ -313,11 +314,17 @@ at::Tensor as_activations(const Compute& c, const at::Tensor& x) {
   return at::empty(x.sizes(), x.options().memory_format(format)).copy_(x);
 }
 
+at::Tensor add_in_place(at::Tensor y, const at::Tensor& x, bool relu) {
+  if (add_f16(y, x, relu)) return y;
+  y.add_(x);
+  return relu ? relu_in_place(y) : y;
+}
+
 at::Tensor relu_in_place(at::Tensor y) {
-  if (y.scalar_type() == at::kHalf)
-    y.masked_fill_(y.lt(0), 0);
-  else
+  if (y.scalar_type() != at::kHalf)
     y.relu_();
+  else if (!relu_f16(y))
+    y.masked_fill_(y.lt(0), 0);
   return y;
 }
 

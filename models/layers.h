@@ -118,6 +118,10 @@ struct ConvInput {
 // photo: fp32 3.0 -> 1.6 s, bf16 1.6 -> 1.3 s; TAESD's 0.23 -> 0.16 s).
 at::Tensor as_activations(const Compute& c, const at::Tensor& x);
 
+// y + x written over y (y holds the sum's type), then max(0, ·) where `relu`: for
+// activations stored as f16 in one vector pass (models/kernels/f16_arithmetic.h).
+at::Tensor add_in_place(at::Tensor y, const at::Tensor& x, bool relu = false);
+
 // max(0, y), written over y (returned); f16 activations (kept so under --max-memory) too,
 // which libtorch 1.13 has no relu for on the CPU.
 at::Tensor relu_in_place(at::Tensor y);

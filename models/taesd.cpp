@@ -85,7 +85,7 @@ at::Tensor TaesdBlock::operator()(const Compute& cp, const at::Tensor& in) const
   // In place, with no fresh 64-channel image for the sum nor its ReLU, where h holds the
   // sum's type (not where f16 storage made h f16 and x is f32).
   const bool in_place = at::promote_types(h.scalar_type(), x.scalar_type()) == h.scalar_type();
-  return relu_in_place(in_place ? h.add_(x) : h + x);
+  return in_place ? add_in_place(h, x, /*relu=*/true) : relu_in_place(h + x);
 }
 
 TaesdEncoder::TaesdEncoder(const TaesdConfig& c, ParamLoader& p) {

@@ -29,7 +29,7 @@ at::Tensor ResnetBlock::operator()(const Compute& compute, const at::Tensor& x, 
   at::Tensor h = conv1(compute, x, {&norm1, ConvInput::kSilu});
   if (has_time) h.add_(time_emb_proj(compute, at::silu(temb)).unsqueeze(-1).unsqueeze(-1));
   h = conv2(compute, h, {&norm2, ConvInput::kSilu});
-  return h.add_(has_shortcut ? conv_shortcut(compute, x) : x);
+  return add_in_place(h, has_shortcut ? conv_shortcut(compute, x) : x);
 }
 
 SpatialTransformer::SpatialTransformer(ParamLoader& p, const std::string& n, int64_t c, int64_t heads_,

@@ -10,6 +10,7 @@
 #include "models/kernels/bf16_packing.h"
 #include "models/kernels/conv_bands.h"
 #include "models/kernels/cpu.h"
+#include "models/kernels/f16_arithmetic.h"
 #include "models/kernels/geglu.h"
 #include "models/kernels/norm_bf16.h"
 #include "models/kernels/onednn.h"
@@ -254,6 +255,52 @@ TEST_CASE("as_activations: an image made from HWC pixels (batch stride 3) become
   Compute nchw;
   nchw.policy.channels_last = false;
   CHECK(as_activations(nchw, image).is_contiguous());
+}
+
+TEST_CASE("f16 sums and ReLUs (add_f16, relu_f16) are libtorch's bit for bit: rounding, overflow, subnormals, "
+          "NaN and -0; tensors they do not take are left to libtorch") {
+  if (!cpu_features().avx2 || !cpu_features().f16c) {
+    MESSAGE("skipped: no AVX2 and F16C here");
+    return;
+  }
+  at::manual_seed(5);
+  // Odd sizes (a tail shorter than a vector), channels last as the memory policies store them.
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  at::Tensor a = (at::randn({1, 24, 13, 7}) * 3).to(at::kHalf).contiguous(cl);
+  at::Tensor b = (at::randn({1, 24, 13, 7}) * 3).to(at::kHalf).contiguous(cl);
+  auto flat = [](at::Tensor& t) { return t.permute({0, 2, 3, 1}).reshape({-1}); };
+  const float specials[][2] = {{NAN, 1}, {-0.0f, -0.0f}, {-0.0f, 0.0f}, {60000, 60000}, {-60000, -60000},
+                               {INFINITY, -1}, {6e-8f, 6e-8f}, {1e-5f, -2e-5f}, {2049, 1}, {-1, 1}};
+  for (int i = 0; i < 10; ++i) {
+    flat(a)[i] = specials[i][0];
+    flat(b)[i] = specials[i][1];
+  }
+  for (const bool relu : {false, true}) {
+    CAPTURE(relu);
+    at::Tensor ours = a.clone(), theirs = a.clone();
+    REQUIRE(add_f16(ours, b, relu));
+    theirs.add_(b);
+    if (relu) theirs.masked_fill_(theirs.lt(0), 0);
+    // Bit for bit (NaN included): compared as the raw 16-bit words.
+    CHECK(ours.view(at::kShort).equal(theirs.view(at::kShort)));
+  }
+  at::Tensor alone = a.clone(), expected = a.clone();
+  REQUIRE(relu_f16(alone));
+  expected.masked_fill_(expected.lt(0), 0);
+  CHECK(alone.view(at::kShort).equal(expected.view(at::kShort)));
+  // Not taken: other strides, f32, columns of a channels-last image (not dense); y left
+  // as it was. (A band of rows of one image is dense: taken.)
+  at::Tensor y = a.clone();
+  CHECK(!add_f16(y, b.contiguous(), false));
+  at::Tensor f32 = a.to(at::kFloat);
+  CHECK(!add_f16(f32, b.to(at::kFloat), false));
+  at::Tensor columns = y.narrow(3, 2, 3);
+  CHECK(!add_f16(columns, b.narrow(3, 2, 3), false));
+  CHECK(y.view(at::kShort).equal(a.view(at::kShort)));
+  // add_in_place takes either way, with the same sums.
+  const at::Tensor sum = (a + b).contiguous(cl);
+  CHECK(add_in_place(a.clone(), b).view(at::kShort).equal(sum.view(at::kShort)));
+  CHECK(add_in_place(a.clone(), b.contiguous()).view(at::kShort).equal(sum.view(at::kShort)));
 }
 
 TEST_CASE("GroupNorm::affine is the normalisation as a per-channel map: channels last in f32 and f16 (one "

@@ -59,6 +59,7 @@ CpuFeatures detect() {
   const Regs l1 = cpuid(1, 0), l7 = cpuid(7, 0), l7s1 = cpuid(7, 1);
   f.fma = ymm && bit(l1.c, 12);
   f.avx2 = ymm && bit(l7.b, 5);
+  f.f16c = ymm && bit(l1.c, 29);
   f.avx512 = zmm && bit(l7.b, 16) && bit(l7.b, 17) && bit(l7.b, 30) && bit(l7.b, 31);
   f.avx512_bf16 = f.avx512 && bit(l7s1.a, 5);
   f.amx_bf16 = bit(l7.d, 22) && bit(l7.d, 24);  // AMX-BF16 and AMX-TILE

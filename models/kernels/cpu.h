@@ -9,6 +9,7 @@ namespace inpaint {
 struct CpuFeatures {
   std::string name;          // the model name /proc/cpuinfo gives, or the CPUID brand string
   bool avx2 = false, fma = false;
+  bool f16c = false;         // f16 <-> f32 conversions in vector registers
   bool avx512 = false;       // F, DQ, BW and VL: what the AVX-512 kernels use
   bool avx512_bf16 = false;  // bf16 dot products in AVX-512 registers (Zen 4/5, Xeon from Cooper Lake)
   bool amx_bf16 = false;     // bf16 matrix tiles (Xeon from Sapphire Rapids) ...
