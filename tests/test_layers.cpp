@@ -192,19 +192,25 @@ TEST_CASE("convolutions and linear layers on packed weights equal at::conv2d and
           CHECK(y.is_contiguous(at::MemoryFormat::ChannelsLast));
           CHECK(relative_error(y, expected) < 1e-5);
         }
-        // Activations stored as f16 (--max-memory, SDXL): f16 in, f16 out, f32 bands.
+        // Activations stored as f16 (--max-memory, SDXL): f16 in, f16 out, f32 bands; bands
+        // of 5 rows, and bands as many rows as hold 4 rows of the f32 result (which outgrows
+        // the input's rows where there are more output channels).
         const at::Tensor x16 = x.to(at::kHalf);
         REQUIRE(x16.is_contiguous(at::MemoryFormat::ChannelsLast));
         REQUIRE(bands_apply(x16, k.in, k.kernel, 1, k.kernel / 2));
-        std::shared_ptr<PackedConvWeight> packed;
-        at::Tensor scale, shift;
-        if (k.in.norm) std::tie(scale, shift) = k.in.norm->affine({}, x16);
-        const at::Tensor y16 = conv_in_bands({}, x16, k.in, scale, shift, w, b, packed, int64_t(1) << 30, 5, at::kHalf);
-        REQUIRE(y16.defined());
-        CHECK((y16.scalar_type() == at::kHalf));
-        CHECK(y16.is_contiguous(at::MemoryFormat::ChannelsLast));
-        // f16's rounding of the input and of the output: 2^-11 relative each at most.
-        CHECK(relative_error(y16.to(at::kFloat), expected) < 2e-3);
+        for (const int64_t rows : {5, 0}) {
+          CAPTURE(rows);
+          std::shared_ptr<PackedConvWeight> packed;
+          at::Tensor scale, shift;
+          if (k.in.norm) std::tie(scale, shift) = k.in.norm->affine({}, x16);
+          const int64_t band_floats = 4 * k.batch * k.out * x.size(3) * (k.in.upsample2x ? 2 : 1);
+          const at::Tensor y16 = conv_in_bands({}, x16, k.in, scale, shift, w, b, packed, band_floats, rows, at::kHalf);
+          REQUIRE(y16.defined());
+          CHECK((y16.scalar_type() == at::kHalf));
+          CHECK(y16.is_contiguous(at::MemoryFormat::ChannelsLast));
+          // f16's rounding of the input and of the output: 2^-11 relative each at most.
+          CHECK(relative_error(y16.to(at::kFloat), expected) < 2e-3);
+        }
       }
       const at::Tensor x = at::randn({1, 24, 8, 8}).contiguous(at::MemoryFormat::ChannelsLast);
       CHECK_FALSE(bands_apply(x, {}, 3, 2, 1));  // strided

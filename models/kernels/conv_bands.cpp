@@ -76,7 +76,11 @@ at::Tensor conv_in_bands(const Compute& compute, const at::Tensor& x, const Conv
   const bool as_is = pad == 0 && !in.norm && in.activation == ConvInput::kNone && up == 1 && x.scalar_type() == at::kFloat;
   // bf16 products: bands made in bf16 (fill_rows_bf16) where the processor runs it.
   const bool bf16_band = compute.precision == Precision::bf16 && norm_bf16_available() && c % 16 == 0;
-  const int64_t per_row = b * c * (w + 2 * pad);
+  // One image, f32: a band of output rows is dense, and oneDNN writes it in place. Else
+  // each band's f32 result is a temporary, counted in the band's floats too: a 3-channel
+  // image's band makes 128 channels (SDXL's encoder made a 512 MB one in a single band).
+  const bool in_place = b == 1 && out_type == at::kFloat;
+  const int64_t per_row = b * std::max(c * (w + 2 * pad), in_place ? 0 : weight.size(0) * w);
   const int64_t most = as_is ? h : band_rows > 0 ? band_rows : std::max<int64_t>(1, band_floats / per_row - 2 * pad);
   const int64_t bands = (h + most - 1) / most, rows = (h + bands - 1) / bands;  // even bands
   at::Tensor widened;
@@ -107,8 +111,6 @@ at::Tensor conv_in_bands(const Compute& compute, const at::Tensor& x, const Conv
       }
     }
     at::Tensor target = out.narrow(2, o0, o1 - o0);
-    // One image, f32: the band of output rows is dense; oneDNN writes it in place.
-    const bool in_place = b == 1 && out_type == at::kFloat;
     if (in_place)
       target = target.as_strided(target.sizes(), {target.numel(), 1, w * target.size(1), target.size(1)},
                                  target.storage_offset());

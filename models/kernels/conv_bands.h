@@ -21,7 +21,8 @@ struct PackedConvWeight;
 bool bands_apply(const at::Tensor& x, const ConvInput& in, int64_t kernel, int64_t stride, int64_t padding);
 
 // The convolution of `in` applied to x, in bands of `band_rows` output rows (0: as many
-// as keep a band's input within `band_floats` floats), all of one height; undefined when
+// as keep a band's input, and its f32 result where that is a temporary, within
+// `band_floats` floats each), all of one height; undefined when
 // oneDNN does not run it through the packed weight (nothing done then). `scale` and
 // `shift` are in.norm's per-channel map of x (GroupNorm::affine; undefined without a norm).
 // Bands are f32, or bf16 under bf16 products (made in one pass where the processor runs
