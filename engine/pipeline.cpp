@@ -44,7 +44,7 @@ struct Stage {
 // Weights packed for oneDNN (models/kernels/packed_conv.h) save 0.35-0.5 s per UNet evaluation
 // at 512². Packing them in memory costs 2-6 s per load here (the copy and 1.7 GB of fresh
 // memory): without a folder to keep them in (engine/packed_cache.h) it pays from about
-// this many evaluations. The text encoder runs once or twice per prompt: never packed.
+// this many evaluations. The text encoder runs once per prompt: never packed.
 constexpr size_t kMinEvaluationsToPack = 8;
 // Kept bf16 weights are used from the file's mapping for runs of at most this many steps
 // (LCM's 4) even where the kernel maps them with 4 KB pages (engine/packed_cache.h):
@@ -87,6 +87,13 @@ at::Tensor token_ids(const ClipTokenizer& tok, const std::string& text) {
     std::fprintf(stderr, "inpaint: warning: the prompt has %zu tokens; only the first %lld are used\n",
                  padded.untruncated_length, static_cast<long long>(tok.max_length()));
   return at::tensor(padded.ids).unsqueeze(0);
+}
+
+// The texts' ids as one batch, in their order (all padded to the same length).
+at::Tensor token_ids(const ClipTokenizer& tok, const std::vector<std::string>& texts) {
+  std::vector<at::Tensor> rows;
+  for (const std::string& text : texts) rows.push_back(token_ids(tok, text));
+  return at::cat(rows);
 }
 
 // latent_dist.sample(generator) * scaling_factor, as diffusers' _encode_vae_image.
@@ -142,7 +149,8 @@ PromptEmbeddings Pipeline::prompt_embeddings(const GenerationOptions& o, bool cf
   const std::string key = o.prompt + '\0' + o.negative_prompt + '\0' + (cfg ? "cfg" : "") + (zeros ? "zeros" : "");
   auto it = prompt_cache_.find(key);
   if (it != prompt_cache_.end()) return it->second;
-  // The text encoder runs once or twice per prompt: never packed.
+  // The text encoder runs once per prompt, on the prompt and the negative one as a batch
+  // (each weight widened once for both): never packed.
   const Compute never_packed = compute_.packing(false);
   std::vector<std::string> texts = {o.prompt};
   if (cfg && !zeros) texts.insert(texts.begin(), o.negative_prompt);
@@ -150,9 +158,7 @@ PromptEmbeddings Pipeline::prompt_embeddings(const GenerationOptions& o, bool cf
   if (model_.family != Family::SDXL) {
     const ClipTokenizer tok = load_tokenizer(model_);
     const auto encoder = load_text_encoder(model_);
-    std::vector<at::Tensor> contexts;
-    for (const std::string& text : texts) contexts.push_back(encoder->forward(never_packed, token_ids(tok, text)));
-    e.context = at::cat(contexts);
+    e.context = encoder->forward(never_packed, token_ids(tok, texts));
   } else {
     // SDXL: both encoders' penultimate states side by side; the pooled embedding is the
     // second's. One encoder at a time in memory (bigG alone is 1.4 GB in fp16).
@@ -160,14 +166,9 @@ PromptEmbeddings Pipeline::prompt_embeddings(const GenerationOptions& o, bool cf
     for (const bool second : {false, true}) {
       const ClipTokenizer tok = load_tokenizer(model_, second);
       const auto encoder = load_text_encoder(model_, second ? "text_encoder_2" : "text_encoder");
-      std::vector<at::Tensor> states, pooled;
-      for (const std::string& text : texts) {
-        const ClipTextOutput out = encoder->encode(never_packed, token_ids(tok, text));
-        states.push_back(out.penultimate_hidden_state);
-        pooled.push_back(out.pooled);
-      }
-      parts.push_back(at::cat(states));
-      if (second) e.pooled = at::cat(pooled);
+      const ClipTextOutput out = encoder->encode(never_packed, token_ids(tok, texts));
+      parts.push_back(out.penultimate_hidden_state);
+      if (second) e.pooled = out.pooled;
     }
     e.context = at::cat(parts, -1);
     if (cfg && zeros) {
