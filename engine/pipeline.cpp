@@ -44,7 +44,7 @@ struct Stage {
 // Weights packed for oneDNN (models/kernels/packed_conv.h) save 0.35-0.5 s per UNet evaluation
 // at 512². Packing them in memory costs 2-6 s per load here (the copy and 1.7 GB of fresh
 // memory): without a folder to keep them in (engine/packed_cache.h) it pays from about
-// this many evaluations. The text encoder runs once per prompt: never packed.
+// this many evaluations. The text encoder runs once per prompt: text_encoder_compute.
 constexpr size_t kMinEvaluationsToPack = 8;
 // Kept bf16 weights are used from the file's mapping for runs of at most this many steps
 // (LCM's 4) even where the kernel maps them with 4 KB pages (engine/packed_cache.h):
@@ -138,6 +138,13 @@ void require_finite(const at::Tensor& t, const std::string& stage, const std::st
 const char* const kWeightsCause = "its weights (or a LoRA merged into them) hold NaN/Inf values or are far off scale";
 }  // namespace
 
+Compute text_encoder_compute(const Compute& c) {
+  if (c.precision != Precision::bf16 || !c.policy.packed_convolutions) return c.packing(false);
+  Compute packed_per_call = c;
+  packed_per_call.policy.stream_weights = true;
+  return packed_per_call;
+}
+
 Pipeline::Pipeline(const ModelSource& model, const Compute& compute) : model_(model), compute_(compute) {}
 
 int64_t Pipeline::native_resolution() const {
@@ -149,16 +156,15 @@ PromptEmbeddings Pipeline::prompt_embeddings(const GenerationOptions& o, bool cf
   const std::string key = o.prompt + '\0' + o.negative_prompt + '\0' + (cfg ? "cfg" : "") + (zeros ? "zeros" : "");
   auto it = prompt_cache_.find(key);
   if (it != prompt_cache_.end()) return it->second;
-  // The text encoder runs once per prompt, on the prompt and the negative one as a batch
-  // (each weight widened once for both): never packed.
-  const Compute never_packed = compute_.packing(false);
+  // The prompt and the negative one as a batch: each weight widened or packed once for both.
+  const Compute text_compute = text_encoder_compute(compute_);
   std::vector<std::string> texts = {o.prompt};
   if (cfg && !zeros) texts.insert(texts.begin(), o.negative_prompt);
   PromptEmbeddings e;
   if (model_.family != Family::SDXL) {
     const ClipTokenizer tok = load_tokenizer(model_);
     const auto encoder = load_text_encoder(model_);
-    e.context = encoder->forward(never_packed, token_ids(tok, texts));
+    e.context = encoder->forward(text_compute, token_ids(tok, texts));
   } else {
     // SDXL: both encoders' penultimate states side by side; the pooled embedding is the
     // second's. One encoder at a time in memory (bigG alone is 1.4 GB in fp16).
@@ -166,7 +172,7 @@ PromptEmbeddings Pipeline::prompt_embeddings(const GenerationOptions& o, bool cf
     for (const bool second : {false, true}) {
       const ClipTokenizer tok = load_tokenizer(model_, second);
       const auto encoder = load_text_encoder(model_, second ? "text_encoder_2" : "text_encoder");
-      const ClipTextOutput out = encoder->encode(never_packed, token_ids(tok, texts));
+      const ClipTextOutput out = encoder->encode(text_compute, token_ids(tok, texts));
       parts.push_back(out.penultimate_hidden_state);
       if (second) e.pooled = out.pooled;
     }

@@ -355,7 +355,7 @@ double relative_l2(const at::Tensor& got, const at::Tensor& expected) {
 // model. Bounds: networks 3e-2 relative L2 (that of diffusers, with room), pictures 3/255
 // mean abs (a bf16 picture differs in fine detail, not in what it shows). fp32's bounds
 // above stay as they are.
-TEST_CASE("parity in bf16 (where the processor has native bf16): UNet, VAE and pipeline within bf16's bounds") {
+TEST_CASE("parity in bf16 (where the processor has native bf16): text encoders, UNet and VAE within bf16's bounds") {
   if (cpu_features().native_bf16().empty()) {
     MESSAGE("SKIPPED: no native bf16 on " << cpu_features().name << " (bf16 is refused there: test_layers.cpp)");
     return;
@@ -368,6 +368,27 @@ TEST_CASE("parity in bf16 (where the processor has native bf16): UNet, VAE and p
       CAPTURE(name);
       const ModelSource model = ModelSource::open(set / "models" / name);
       const fs::path dir = set / name;
+      // The text encoders as the pipeline runs them (text_encoder_compute: weights packed
+      // per call, bf16 products); all the outputs the UNet takes.
+      for (const char* section : {"text_encoder", "text_encoder_2"}) {
+        if (!sections.contains(section)) continue;
+        const json& spec = sections[section];
+        const std::string component = spec.value("component", "text_encoder");
+        const auto ref = test::fixture_file(dir / spec["file"].get<std::string>());
+        const Compute text = text_encoder_compute(bf16);
+        REQUIRE(text.policy.stream_weights);
+        const ClipTextOutput out = load_text_encoder(model, component)->encode(text, ref.get("input_ids"));
+        for (const auto& [key, got] : std::map<std::string, at::Tensor>{{"last_hidden_state", out.last_hidden_state},
+                                                                        {"penultimate_hidden_state", out.penultimate_hidden_state},
+                                                                        {"pooler_output", out.pooled},
+                                                                        {"text_embeds", out.pooled}}) {
+          if (!spec["tensors"].contains(key)) continue;
+          const double e = relative_l2(got, ref.get(key));
+          MESSAGE(name << " " << component << " " << key << " in bf16: relative L2 error " << e);
+          CHECK(e <= 3e-2);
+          CHECK(e > 1e-5);  // bf16 really ran
+        }
+      }
       if (sections.contains("unet")) {
         const json& spec = sections["unet"];
         const auto ref = test::fixture_file(dir / spec["file"].get<std::string>());
