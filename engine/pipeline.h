@@ -75,10 +75,9 @@ struct StageTimes {
 void validate(const GenerationOptions& options);
 
 // The text encoders' compute. They run once per prompt: in bf16 each weight is packed at
-// its call and dropped after it (as the streamed policy does; packing costs about what
-// widening to f32 does, and the products run faster: SDXL's two encoders on a prompt and a
-// negative one, 1.50 -> 0.64 s on the Zen 5 EPYC); in fp32 widened, not packed (oneDNN's
-// fp32 layouts are no cheaper to make, and 77 rows gain little from them).
+// its call and dropped after it, as the streamed policy does (no f32 copy of the weights;
+// SDXL's two encoders on a prompt and a negative one 1.3-1.6 -> 0.67 s on the Zen 5 EPYC);
+// in fp32 widened, not packed, as before.
 Compute text_encoder_compute(const Compute& c);
 
 // What the text encoders give the UNet: context [B, 77, dim] and, for SDXL, the pooled

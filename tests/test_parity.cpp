@@ -64,6 +64,14 @@ void check_tokenizer(const ModelSource& model, const fs::path& dir, const json& 
   MESSAGE(spec.value("component", "tokenizer") << ": " << prompts.size() - wrong << "/" << prompts.size() << " prompts exact");
 }
 
+// A text encoder's outputs under the names the fixtures give them.
+std::map<std::string, at::Tensor> by_fixture_name(const ClipTextOutput& out) {
+  return {{"last_hidden_state", out.last_hidden_state},
+          {"penultimate_hidden_state", out.penultimate_hidden_state},
+          {"pooler_output", out.pooled},
+          {"text_embeds", out.pooled}};
+}
+
 // last_hidden_state always; the penultimate layer's states and the pooled output (SDXL
 // sets) where the set has them.
 void check_text_encoder(const Compute& cp, const ModelSource& model, const fs::path& dir, const json& spec) {
@@ -76,11 +84,7 @@ void check_text_encoder(const Compute& cp, const ModelSource& model, const fs::p
     const auto got = tok.encode_padded(spec["prompts"][i].get<std::string>()).ids;
     CHECK(at::tensor(got).equal(ids[i]));
   }
-  const ClipTextOutput out = load_text_encoder(model, component)->encode(cp, ids);
-  const std::map<std::string, at::Tensor> outputs = {{"last_hidden_state", out.last_hidden_state},
-                                                     {"penultimate_hidden_state", out.penultimate_hidden_state},
-                                                     {"pooler_output", out.pooled},
-                                                     {"text_embeds", out.pooled}};
+  const std::map<std::string, at::Tensor> outputs = by_fixture_name(load_text_encoder(model, component)->encode(cp, ids));
   for (const auto& [key, description] : spec["tensors"].items()) {
     if (key == "input_ids") continue;
     CAPTURE(key);
@@ -378,10 +382,7 @@ TEST_CASE("parity in bf16 (where the processor has native bf16): text encoders, 
         const Compute text = text_encoder_compute(bf16);
         REQUIRE(text.policy.stream_weights);
         const ClipTextOutput out = load_text_encoder(model, component)->encode(text, ref.get("input_ids"));
-        for (const auto& [key, got] : std::map<std::string, at::Tensor>{{"last_hidden_state", out.last_hidden_state},
-                                                                        {"penultimate_hidden_state", out.penultimate_hidden_state},
-                                                                        {"pooler_output", out.pooled},
-                                                                        {"text_embeds", out.pooled}}) {
+        for (const auto& [key, got] : by_fixture_name(out)) {
           if (!spec["tensors"].contains(key)) continue;
           const double e = relative_l2(got, ref.get(key));
           MESSAGE(name << " " << component << " " << key << " in bf16: relative L2 error " << e);
