@@ -5,7 +5,8 @@
 // convolutions in bands of rows, default), "tiles" (square tiles) or "both" (alternating).
 // KERNEL: "winograd" (where it suits, default), "direct" or "both" (alternating; each run
 // also prints how far its latent and picture are from the run before's). PRECISION: "fp32" (default),
-// "bf16" or "both" (alternating).
+// "bf16" or "both" (alternating, a second network for bf16 as weights are packed for one precision; each
+// bf16 run also prints its relative L2 difference from the fp32 run before it).
 // Not a test.
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h from libtorch 2)
 #include <ATen/Parallel.h>
@@ -61,11 +62,16 @@ int main(int argc, char** argv) {
     std::unique_ptr<inpaint::Taesd> tiny;
     std::optional<inpaint::ModelSource> model;
     std::unique_ptr<inpaint::AutoencoderKL> vae;
+    // Weights are packed for one precision: alternating precisions use a second network for bf16.
+    std::unique_ptr<inpaint::Taesd> tiny_bf16;
+    std::unique_ptr<inpaint::AutoencoderKL> vae_bf16;
     if (taesd) {
       tiny = inpaint::load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
+      if (precision == "both") tiny_bf16 = inpaint::load_taesd(dir / "taesd_encoder.safetensors", dir / "taesd_decoder.safetensors");
     } else {
       model.emplace(inpaint::ModelSource::open(dir));
       vae = inpaint::load_vae(*model);
+      if (precision == "both") vae_bf16 = inpaint::load_vae(*model);
     }
     const at::Tensor image = at::rand({1, 3, size, size}) * 2 - 1;
     at::NoGradGuard no_grad;
@@ -82,16 +88,27 @@ int main(int argc, char** argv) {
       if (bf16) compute.precision = inpaint::Precision::bf16;
       const std::string in = std::string(policy.channels_last ? " (nhwc, " : " (nchw, ") + (policy.conv_bands ? "bands, " : "tiles, ") +
                              (winograd ? "winograd, " : "direct, ") + (bf16 ? "bf16)" : "fp32)");
+      inpaint::Taesd* tiny_now = bf16 && tiny_bf16 ? tiny_bf16.get() : tiny.get();
+      inpaint::AutoencoderKL* vae_now = bf16 && vae_bf16 ? vae_bf16.get() : vae.get();
+      const auto decode = [&](const at::Tensor& latent) {
+        return taesd ? tiny_now->decoder->forward(compute, latent) : vae_now->decode(compute, latent);
+      };
       at::Tensor latent;
       timed("encode" + in, i, [&] {
-        latent = taesd ? tiny->encoder->forward(compute, image / 2 + 0.5) : vae->encode(compute, image).mean;
+        latent = taesd ? tiny_now->encoder->forward(compute, image / 2 + 0.5) : vae_now->encode(compute, image).mean;
         return latent.mean().item<double>();
       });
       at::Tensor picture;
       timed("decode" + in, i, [&] {
-        picture = taesd ? tiny->decoder->forward(compute, latent) : vae->decode(compute, latent);
+        picture = decode(latent);
         return picture.mean().item<double>();
       });
+      // bf16 against the fp32 run before it: the encode, and the decode of the same (fp32) latent.
+      if (bf16 && precision == "both" && last_latent.defined()) {
+        const auto relative = [](const at::Tensor& x, const at::Tensor& ref) { return ((x - ref).norm() / ref.norm()).item<double>(); };
+        std::printf("  relative L2 difference from fp32: encode %.3g, decode of the fp32 latent %.3g\n",
+                    relative(latent, last_latent), relative(decode(last_latent), last_picture));
+      }
       if (last_latent.defined())
         std::printf("  max |difference| from the run before: latent %.3g, picture %.3g\n",
                     (latent - last_latent).abs().max().item<double>(), (picture - last_picture).abs().max().item<double>());
