@@ -22,7 +22,6 @@ namespace {
 constexpr int64_t kTileRows = 16, kRowBf16 = 32;
 constexpr int64_t kTileElements = kTileRows * kRowBf16;  // bf16 in an A or B tile
 constexpr int64_t kQueries = 2 * kTileRows;              // query columns a task takes at once
-constexpr int64_t kValueTiles = 6;                       // accumulator tiles for vᵀ pᵀ (8 - A - B)
 // Keys whose scores (32 KB; and the next block's, being made) and probabilities (16 KB)
 // a task holds at a time.
 constexpr int64_t kKeyBlock = 256;
@@ -258,18 +257,6 @@ void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uin
   next.all();  // what the steps above left; its fence covers the stores of pt too
 }
 
-// Accumulator tiles 0..n-1 (n <= 6, literal tile numbers as the instructions need).
-#define FOR_VALUE_TILES(n, STEP) STEP(0, n) STEP(1, n) STEP(2, n) STEP(3, n) STEP(4, n) STEP(5, n)
-#define ZERO_TILE(i, n) \
-  if (i < n) _tile_zero(i);
-#define ADD_VALUES(i, n)                                        \
-  if (i < n) {                                                  \
-    _tile_loadd(6, vt + (g0 + i) * kTileRows * t.vt_stride, vt_bytes); \
-    _tile_dpbf16ps(i, 6, 7);                                    \
-  }
-#define STORE_TILE(i, n) \
-  if (i < n) _tile_stored(i, ot + (g0 + i) * kTileRows * kQueries + half * kTileRows, ot_stride);
-
 // Without AMX: acc = acc * rescale + vᵀ pᵀ over keys [j0, j0 + keys), 8 channels at a
 // time: 16 registers of sums, each key pair's two probability rows loaded once for the 8
 // channels (whose value pairs are broadcast). The d channels rounded up to 8, not to the
@@ -297,22 +284,42 @@ void add_weighted_values_on_vectors(const Task& t, int64_t j0, int64_t keys, con
   }
 }
 
-// acc = acc * rescale + vᵀ pᵀ over keys [j0, j0 + keys), through ot [dv][32].
-// Tiles 0-5: products (16 channels x 16 queries each), 6: values of 16 channels, 7: probabilities.
+// acc = acc * rescale + vᵀ pᵀ over keys [j0, j0 + keys), through ot [dv][32]. Channels
+// in pairs of groups of 16, each value tile used for both query halves: tiles 0-3:
+// products (groups g, g + 1 x queries 0-15, 16-31), 4, 5: probabilities of the halves,
+// 6, 7: values of the two groups. Each value tile comes from L2 once per block, where
+// one half at a time loaded it twice (the tiles' loads bound these products).
 void add_weighted_values(const Task& t, int64_t j0, int64_t keys, const uint16_t* pt, float* ot, const Running& run) {
   if (!t.tiles) return add_weighted_values_on_vectors(t, j0, keys, pt, run);
   const int64_t groups = t.dv / kTileRows, vt_bytes = t.vt_stride * 2, ot_stride = kQueries * 4;
-  for (int64_t half = 0; half < 2; ++half) {
-    const uint16_t* p = pt + half * keys / kRowBf16 * kTileElements;
-    for (int64_t g0 = 0; g0 < groups; g0 += kValueTiles) {
-      const int64_t n = std::min(kValueTiles, groups - g0);
-      FOR_VALUE_TILES(n, ZERO_TILE)
-      for (int64_t j = 0; j < keys; j += kRowBf16) {
-        _tile_loadd(7, p + j / kRowBf16 * kTileElements, 64);
-        const uint16_t* vt = t.vt + j0 + j;
-        FOR_VALUE_TILES(n, ADD_VALUES)
+  const uint16_t* p1 = pt + keys / kRowBf16 * kTileElements;  // queries 16-31
+  for (int64_t g = 0; g < groups; g += 2) {
+    const bool pair = g + 1 < groups;
+    _tile_zero(0);
+    _tile_zero(1);
+    if (pair) {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+    const uint16_t* vt = t.vt + g * kTileRows * t.vt_stride + j0;
+    for (int64_t j = 0; j < keys; j += kRowBf16) {
+      _tile_loadd(4, pt + j / kRowBf16 * kTileElements, 64);
+      _tile_loadd(5, p1 + j / kRowBf16 * kTileElements, 64);
+      _tile_loadd(6, vt + j, vt_bytes);
+      _tile_dpbf16ps(0, 6, 4);
+      _tile_dpbf16ps(1, 6, 5);
+      if (pair) {
+        _tile_loadd(7, vt + kTileRows * t.vt_stride + j, vt_bytes);
+        _tile_dpbf16ps(2, 7, 4);
+        _tile_dpbf16ps(3, 7, 5);
       }
-      FOR_VALUE_TILES(n, STORE_TILE)
+    }
+    float* o = ot + g * kTileRows * kQueries;
+    _tile_stored(0, o, ot_stride);
+    _tile_stored(1, o + kTileRows, ot_stride);
+    if (pair) {
+      _tile_stored(2, o + kTileRows * kQueries, ot_stride);
+      _tile_stored(3, o + kTileRows * kQueries + kTileRows, ot_stride);
     }
   }
   memory_fence();
@@ -324,11 +331,6 @@ void add_weighted_values(const Task& t, int64_t j0, int64_t keys, const uint16_t
     store(acc + kTileRows, load(acc + kTileRows) * rescale1 + load(o + kTileRows));
   }
 }
-
-#undef FOR_VALUE_TILES
-#undef ZERO_TILE
-#undef ADD_VALUES
-#undef STORE_TILE
 
 // The task's output: its keys block by block, then acc / sum, transposed back.
 void attend(const Task& t, float* work) {
