@@ -17,26 +17,34 @@ namespace {
 
 #include "models/kernels/avx512_vector.inc"
 
-// 1 + erf(z). With a = |z|, t = 1 / (1 + p a): erfc(a) = t (a1 + t (a2 + ... + t a5)) e^(-a^2)
-// (Abramowitz and Stegun 7.1.26: within 1.5e-7); 1 + erf(z) is erfc(a) for z < 0 (taken
-// as it is: 1 - erf(a) would cancel), 2 - erfc(a) for z >= 0.
-inline V one_plus_erf(V z) {
-  const __m512i sign = _mm512_and_si512((__m512i)z, _mm512_set1_epi32(int32_t(0x80000000u)));
-  const V a = (V)_mm512_xor_si512((__m512i)z, sign);
-  const V t = reciprocal(splat(1.0f) + splat(0.3275911f) * a);
-  V poly = splat(1.061405429f);
-  poly = poly * t + splat(-1.453152027f);
-  poly = poly * t + splat(1.421413741f);
-  poly = poly * t + splat(-0.284496736f);
-  poly = poly * t + splat(0.254829592f);
-  poly = poly * t;
-  // e^(-a^2) = 2^x, x = -a^2 log2(e) <= 0; 0 below -126.
-  const V x = -(a * a) * splat(1.4426950408889634f);
-  const __mmask16 live = _mm512_cmp_ps_mask(x, splat(-126.0f), _CMP_GE_OQ);
-  const V n = _mm512_maskz_roundscale_ps(live, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const V erfc = poly * _mm512_maskz_scalef_ps(live, exp2_fraction(x - n), n);
-  const __mmask16 negative = _mm512_cmp_ps_mask(z, splat(0.0f), _CMP_LT_OQ);
-  return _mm512_mask_blend_ps(negative, splat(2.0f) - erfc, erfc);
+// gelu(g) = g Phi(g), Phi the normal distribution. With a = |g| and P(a) = 1 + b1 a + ...
+// + b6 a^6: erfc(a / sqrt 2) = P(a)^-16 within 3e-7 (Abramowitz and Stegun 7.1.28, its
+// coefficients divided by sqrt(2)^k to take a itself). Phi(g) = erfc / 2 for g < 0 (taken
+// as it is: 1 - Phi(|g|) would cancel), 1 - erfc / 2 for g >= 0. In f32 (P's rounding,
+// raised to the 16th, dominates) Phi is within 1e-6, and gelu within 3e-4 relative where
+// |gelu| > 1e-3: an eighth of the bf16 rounding after it. About 20 vector operations per
+// 16 values where erf's polynomial and 2^x took 30: a 64x64 block's GEGLU (8192 x 1280,
+// bf16) 2.18-2.21 -> 1.69-1.70 ms on Zen 5, 2 threads.
+inline V gelu(V g) {
+  // |g| above 16: Phi there is 1 or 0 in f32 all the same, and P(a)^16 would overflow
+  // (from a ~ 19: infinity times its reciprocal 0, NaN).
+  const V a = _mm512_min_ps(_mm512_abs_ps(g), splat(16.0f));
+  V p = splat(4.30638e-5f / 8.0f);
+  p = p * a + splat(2.765672e-4f / 5.656854249492381f);
+  p = p * a + splat(1.520143e-4f / 4.0f);
+  p = p * a + splat(9.2705272e-3f / 2.8284271247461903f);
+  p = p * a + splat(4.22820123e-2f / 2.0f);
+  p = p * a + splat(7.05230784e-2f / 1.4142135623730951f);
+  p = p * a + splat(1.0f);
+  p = p * p;
+  p = p * p;
+  p = p * p;
+  p = p * p;
+  // erfc / 2 = 0.5 / p: an estimate r (14 bits), then r (1 - p r / 2) (Newton's step, halved).
+  const V r = _mm512_maskz_rcp14_ps(0xFFFF, p);
+  const V half_erfc = r * (splat(1.0f) - splat(0.5f) * (p * r));
+  const V m = g * half_erfc;  // g Phi(g) for g < 0; g - m for g >= 0
+  return _mm512_mask_sub_ps(m, _mm512_cmp_ps_mask(g, splat(0.0f), _CMP_GE_OQ), g, m);
 }
 
 // 16 values (fewer where `live` says) from f32 or bf16 (widened: bf16 is f32's upper half).
@@ -52,8 +60,7 @@ void geglu_row(const T* value, const T* gate, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 live = i + 16 <= n ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
     const V v = load(value + i, live), g = load(gate + i, live);
-    const V gelu = splat(0.5f) * g * one_plus_erf(g * splat(0.7071067811865476f));
-    const __m256bh rounded = _mm512_cvtneps_pbh(v * gelu);
+    const __m256bh rounded = _mm512_cvtneps_pbh(v * gelu(g));
     _mm256_mask_storeu_epi16(out + i, live, (__m256i)rounded);
   }
 }

@@ -11,7 +11,8 @@ namespace inpaint {
 bool geglu_bf16_available();
 
 // projected [..., 2h] f32 or bf16: value = its first h channels, gate = the last h. Returns
-// value * gelu(gate) [..., h] in bf16 (gelu with erf as libtorch's; erf within 1.5e-7).
+// value * gelu(gate) [..., h] in bf16 (gelu with erf as libtorch's: Phi within 1e-6,
+// geglu.cpp).
 at::Tensor geglu_bf16(const at::Tensor& projected);
 
 }  // namespace inpaint
