@@ -152,9 +152,12 @@ TEST_CASE("bf16 attention (AMX tiles, AVX512-BF16) is softmax(q kT / sqrt(d)) v 
     CHECK_FALSE(bf16_attention_available(40));
     return;
   }
-  // An AMX processor has AVX512-BF16 too: both products are checked there.
-  const std::vector<std::string> isas = best == "amx-bf16" ? std::vector<std::string>{"amx-bf16", "avx512-bf16"}
-                                                           : std::vector<std::string>{best};
+  // An AMX processor has AVX512-BF16 too: both products are checked there. The AMX code
+  // runs everywhere on the tile unit in software ("amx-bf16-emulated"), so that a change to
+  // it is checked on processors without AMX too.
+  const std::vector<std::string> isas = best == "amx-bf16"
+                                            ? std::vector<std::string>{"amx-bf16", "amx-bf16-emulated", "avx512-bf16"}
+                                            : std::vector<std::string>{best, "amx-bf16-emulated"};
   struct Shape { int64_t heads, d, nq, nk; };
   Compute bf16;
   bf16.precision = Precision::bf16;

@@ -97,6 +97,70 @@ inline V exp2_nonpositive(V x) {
 // vector code's stores and loads of the same buffers.
 inline void memory_fence() { asm volatile("" ::: "memory"); }
 
+// The tile unit in software: the same tiles, loads, stores and products (TDPBF16PS: row
+// m of C += each pair of row m of A dotted with the same pair of each column of B, in
+// f32), for any processor. Tests run the AMX code through it where there is no AMX
+// ("amx-bf16-emulated"); far slower than the vector products, so never chosen by itself.
+namespace emulated {
+struct alignas(64) Tile {
+  uint8_t bytes[kTileRows * 64];
+};
+inline Tile* tiles() {
+  thread_local Tile registers[8];
+  return registers;
+}
+inline float widen(uint16_t bf16) {
+  const uint32_t bits = uint32_t(bf16) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+inline void zero(int t) { std::memset(tiles()[t].bytes, 0, sizeof(Tile)); }
+inline void load(int t, const void* from, int64_t stride) {
+  for (int64_t r = 0; r < kTileRows; ++r) std::memcpy(tiles()[t].bytes + r * 64, static_cast<const uint8_t*>(from) + r * stride, 64);
+}
+inline void store(int t, void* to, int64_t stride) {
+  for (int64_t r = 0; r < kTileRows; ++r) std::memcpy(static_cast<uint8_t*>(to) + r * stride, tiles()[t].bytes + r * 64, 64);
+}
+inline void dot(int c, int a, int b) {
+  float* sums = reinterpret_cast<float*>(tiles()[c].bytes);
+  const uint16_t* x = reinterpret_cast<const uint16_t*>(tiles()[a].bytes);
+  const uint16_t* y = reinterpret_cast<const uint16_t*>(tiles()[b].bytes);
+  for (int64_t m = 0; m < kTileRows; ++m)
+    for (int64_t n = 0; n < kTileRows; ++n) {
+      float sum = sums[m * kTileRows + n];
+      for (int64_t k = 0; k < kTileRows; ++k)
+        sum += widen(x[m * kRowBf16 + 2 * k]) * widen(y[k * kRowBf16 + 2 * n]) +
+               widen(x[m * kRowBf16 + 2 * k + 1]) * widen(y[k * kRowBf16 + 2 * n + 1]);
+      sums[m * kTileRows + n] = sum;
+    }
+}
+}  // namespace emulated
+
+// Tile operations in code templated on kEmulated: AMX's instructions, or the software
+// unit above. Macros, as GCC's intrinsics spell the tile's number into the instruction:
+// it must be a literal.
+#define TILE_ZERO(tile)                                   \
+  do {                                                    \
+    if constexpr (kEmulated) emulated::zero(tile);        \
+    else _tile_zero(tile);                                \
+  } while (0)
+#define TILE_LOAD(tile, from, stride)                              \
+  do {                                                             \
+    if constexpr (kEmulated) emulated::load(tile, from, stride);   \
+    else _tile_loadd(tile, from, stride);                          \
+  } while (0)
+#define TILE_STORE(tile, to, stride)                               \
+  do {                                                             \
+    if constexpr (kEmulated) emulated::store(tile, to, stride);    \
+    else _tile_stored(tile, to, stride);                           \
+  } while (0)
+#define TILE_DOT(c, a, b)                                 \
+  do {                                                    \
+    if constexpr (kEmulated) emulated::dot(c, a, b);      \
+    else _tile_dpbf16ps(c, a, b);                         \
+  } while (0)
+
 // Two bf16 at p (a pair of channels or keys) as one 32-bit word, for a broadcast.
 inline int bf16_pair(const uint16_t* p) {
   int pair;
@@ -110,6 +174,7 @@ inline int bf16_pair(const uint16_t* p) {
 // a piece at a time between the softmax's vector steps on the block before, so that the
 // tile unit works while the vector units do: pieces short enough for the processor to
 // run the vector instructions after them meanwhile.
+template <bool kEmulated>
 struct BlockScores {
   const Task& t;
   int64_t j0, keys;  // none when keys is 0
@@ -121,31 +186,31 @@ struct BlockScores {
     if (!t.tiles) return on_vectors();
     const int64_t steps = t.dk / kRowBf16;
     if (step == 0) {
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
+      TILE_ZERO(0);
+      TILE_ZERO(1);
+      TILE_ZERO(2);
+      TILE_ZERO(3);
     }
     if (step < steps) {
       const uint16_t* k0 = t.k + (j0 + j) * t.dk + step * kRowBf16;
       const uint16_t* q = t.q + step * kTileElements;
-      _tile_loadd(4, k0, t.dk * 2);
-      _tile_loadd(5, k0 + kTileRows * t.dk, t.dk * 2);
-      _tile_loadd(6, q, 64);
-      _tile_loadd(7, q + steps * kTileElements, 64);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(3, 5, 7);
+      TILE_LOAD(4, k0, t.dk * 2);
+      TILE_LOAD(5, k0 + kTileRows * t.dk, t.dk * 2);
+      TILE_LOAD(6, q, 64);
+      TILE_LOAD(7, q + steps * kTileElements, 64);
+      TILE_DOT(0, 4, 6);
+      TILE_DOT(1, 4, 7);
+      TILE_DOT(2, 5, 6);
+      TILE_DOT(3, 5, 7);
       ++step;
       return;
     }
     float* row = st + j * kQueries;
     const int64_t stride = kQueries * 4;
-    _tile_stored(0, row, stride);
-    _tile_stored(1, row + kTileRows, stride);
-    _tile_stored(2, row + kTileRows * kQueries, stride);
-    _tile_stored(3, row + kTileRows * kQueries + kTileRows, stride);
+    TILE_STORE(0, row, stride);
+    TILE_STORE(1, row + kTileRows, stride);
+    TILE_STORE(2, row + kTileRows * kQueries, stride);
+    TILE_STORE(3, row + kTileRows * kQueries + kTileRows, stride);
     j += 2 * kTileRows;
     step = 0;
   }
@@ -209,8 +274,9 @@ V largest_score(const float* column, int64_t live, V previous) {
 // and j + 1 interleaved query by query: one row of a B tile (the tiles of successive
 // keys follow each other: 16 rows of 32). Returns their sums. Every 16 keys, a piece of
 // `next`'s scores (when given).
+template <bool kEmulated>
 V write_probabilities(const float* column, int64_t live, int64_t keys, V scale, V shift, uint16_t* to,
-                      BlockScores* next = nullptr) {
+                      BlockScores<kEmulated>* next) {
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                                               21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   V sum = splat(0.0f);
@@ -230,8 +296,9 @@ V write_probabilities(const float* column, int64_t live, int64_t keys, V scale, 
 // (the usual case: one pass over the scores, no rescaling); otherwise the block's own
 // (a second pass). The running largest scores, sums and rescale factors updated. The
 // next block's scores are made along the way (`next`).
+template <bool kEmulated>
 void probabilities(const Task& t, int64_t j0, int64_t keys, const float* st, uint16_t* pt, const Running& run,
-                   BlockScores& next) {
+                   BlockScores<kEmulated>& next) {
   const int64_t live = std::min(keys, t.nk - j0);  // >= 1: blocks start before the last key
   const V scale = splat(t.scale);
   for (int64_t half = 0; half < 2; ++half) {
@@ -289,37 +356,38 @@ void add_weighted_values_on_vectors(const Task& t, int64_t j0, int64_t keys, con
 // products (groups g, g + 1 x queries 0-15, 16-31), 4, 5: probabilities of the halves,
 // 6, 7: values of the two groups. Each value tile comes from L2 once per block, where
 // one half at a time loaded it twice (the tiles' loads bound these products).
+template <bool kEmulated>
 void add_weighted_values(const Task& t, int64_t j0, int64_t keys, const uint16_t* pt, float* ot, const Running& run) {
   if (!t.tiles) return add_weighted_values_on_vectors(t, j0, keys, pt, run);
   const int64_t groups = t.dv / kTileRows, vt_bytes = t.vt_stride * 2, ot_stride = kQueries * 4;
   const uint16_t* p1 = pt + keys / kRowBf16 * kTileElements;  // queries 16-31
   for (int64_t g = 0; g < groups; g += 2) {
     const bool pair = g + 1 < groups;
-    _tile_zero(0);
-    _tile_zero(1);
+    TILE_ZERO(0);
+    TILE_ZERO(1);
     if (pair) {
-      _tile_zero(2);
-      _tile_zero(3);
+      TILE_ZERO(2);
+      TILE_ZERO(3);
     }
     const uint16_t* vt = t.vt + g * kTileRows * t.vt_stride + j0;
     for (int64_t j = 0; j < keys; j += kRowBf16) {
-      _tile_loadd(4, pt + j / kRowBf16 * kTileElements, 64);
-      _tile_loadd(5, p1 + j / kRowBf16 * kTileElements, 64);
-      _tile_loadd(6, vt + j, vt_bytes);
-      _tile_dpbf16ps(0, 6, 4);
-      _tile_dpbf16ps(1, 6, 5);
+      TILE_LOAD(4, pt + j / kRowBf16 * kTileElements, 64);
+      TILE_LOAD(5, p1 + j / kRowBf16 * kTileElements, 64);
+      TILE_LOAD(6, vt + j, vt_bytes);
+      TILE_DOT(0, 6, 4);
+      TILE_DOT(1, 6, 5);
       if (pair) {
-        _tile_loadd(7, vt + kTileRows * t.vt_stride + j, vt_bytes);
-        _tile_dpbf16ps(2, 7, 4);
-        _tile_dpbf16ps(3, 7, 5);
+        TILE_LOAD(7, vt + kTileRows * t.vt_stride + j, vt_bytes);
+        TILE_DOT(2, 7, 4);
+        TILE_DOT(3, 7, 5);
       }
     }
     float* o = ot + g * kTileRows * kQueries;
-    _tile_stored(0, o, ot_stride);
-    _tile_stored(1, o + kTileRows, ot_stride);
+    TILE_STORE(0, o, ot_stride);
+    TILE_STORE(1, o + kTileRows, ot_stride);
     if (pair) {
-      _tile_stored(2, o + kTileRows * kQueries, ot_stride);
-      _tile_stored(3, o + kTileRows * kQueries + kTileRows, ot_stride);
+      TILE_STORE(2, o + kTileRows * kQueries, ot_stride);
+      TILE_STORE(3, o + kTileRows * kQueries + kTileRows, ot_stride);
     }
   }
   memory_fence();
@@ -333,6 +401,7 @@ void add_weighted_values(const Task& t, int64_t j0, int64_t keys, const uint16_t
 }
 
 // The task's output: its keys block by block, then acc / sum, transposed back.
+template <bool kEmulated>
 void attend(const Task& t, float* work) {
   float* st[2] = {work, work + kKeyBlock * kQueries};  // a block's scores, the next one's
   uint16_t* pt = reinterpret_cast<uint16_t*>(work + 2 * kKeyBlock * kQueries);
@@ -342,13 +411,13 @@ void attend(const Task& t, float* work) {
   std::fill(run.max, run.max + kQueries, -INFINITY);
   std::fill(run.sum, run.sum + kQueries, 0.0f);
   std::fill(run.acc, run.acc + t.dv * kQueries, 0.0f);
-  BlockScores first{t, 0, std::min(kKeyBlock, t.nkp), st[0]};
+  BlockScores<kEmulated> first{t, 0, std::min(kKeyBlock, t.nkp), st[0]};
   first.all();
   for (int64_t j0 = 0, b = 0; j0 < t.nkp; j0 += kKeyBlock, ++b) {
     const int64_t keys = std::min(kKeyBlock, t.nkp - j0), after = j0 + kKeyBlock;
-    BlockScores next{t, after, after < t.nkp ? std::min(kKeyBlock, t.nkp - after) : 0, st[(b + 1) % 2]};
+    BlockScores<kEmulated> next{t, after, after < t.nkp ? std::min(kKeyBlock, t.nkp - after) : 0, st[(b + 1) % 2]};
     probabilities(t, j0, keys, st[b % 2], pt, run, next);
-    add_weighted_values(t, j0, keys, pt, ot, run);
+    add_weighted_values<kEmulated>(t, j0, keys, pt, ot, run);
   }
   // Query r's channels are column r of acc: gathered 16 at a time (acc has dv rows).
   const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
@@ -422,7 +491,7 @@ bool cpu_has(const std::string& isa) {
   const CpuFeatures& cpu = cpu_features();
   const bool vectors = cpu.avx512 && cpu.avx512_bf16;  // the softmax's, and the products' without AMX
   if (isa == "amx-bf16") return vectors && cpu.amx_bf16 && cpu.amx_permitted;
-  return isa == "avx512-bf16" && vectors;
+  return (isa == "avx512-bf16" || isa == "amx-bf16-emulated") && vectors;
 }
 
 std::string best_isa() {
@@ -452,7 +521,7 @@ bool bf16_attention_available(int64_t head_dim) {
 at::Tensor bf16_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads, bool bf16_out) {
   const int64_t b = q.size(0), nq = q.size(1), nk = k.size(1), c = q.size(2), d = c / heads;
   TORCH_CHECK(bf16_attention_available(d), "bf16_attention: no native bf16, or head size ", d);
-  const bool tiles = isa_in_use() == "amx-bf16";
+  const bool emulated = isa_in_use() == "amx-bf16-emulated", tiles = emulated || isa_in_use() == "amx-bf16";
   // Padded sizes: channels to whole tile rows (q kᵀ) and tiles (vᵀ pᵀ); keys to whole
   // tile rows (scores past the last key are left out, values there are zero); queries
   // to whole tasks.
@@ -484,7 +553,7 @@ at::Tensor bf16_attention(const at::Tensor& q, const at::Tensor& k, const at::Te
   const float scale = float(kLog2e / std::sqrt(double(d)));
   at::parallel_for(0, b * heads * tasks_per_head, 1, [&](int64_t begin, int64_t end) {
     float* own = work.data_ptr<float>() + floats * size_t(at::get_thread_num());
-    if (tiles) configure_tiles();
+    if (tiles && !emulated) configure_tiles();
     for (int64_t i = begin; i < end; ++i) {
       const int64_t bh = i / tasks_per_head, batch = bh / heads, head = bh % heads;
       const int64_t query0 = i % tasks_per_head * kQueries;
@@ -494,9 +563,12 @@ at::Tensor bf16_attention(const at::Tensor& q, const at::Tensor& k, const at::Te
                    bf16_out ? nullptr : out.data_ptr<float>() + (batch * nq + query0) * c + head * d,
                    bf16_out ? bits(out) + (batch * nq + query0) * c + head * d : nullptr,
                    c, std::min(kQueries, nq - query0), nk, nkp, vt_stride, d, dk, dv, scale, tiles};
-      attend(t, own);
+      if (emulated)
+        attend<true>(t, own);
+      else
+        attend<false>(t, own);
     }
-    if (tiles) release_tiles();
+    if (tiles && !emulated) release_tiles();
   });
   return out;
 }

@@ -23,7 +23,9 @@ constexpr int64_t kBf16AttentionMaxHeadDim = 512;
 bool bf16_attention_available(int64_t head_dim);
 
 // The products in use: "amx-bf16", "avx512-bf16", or "" (none). Tests and benchmarks
-// select the AVX512-BF16 ones on an AMX processor to check them too; "" goes back to the
+// select the AVX512-BF16 ones on an AMX processor to check them too, and
+// "amx-bf16-emulated" (the AMX code on a tile unit in software, any processor with
+// AVX512-BF16: slow) to check the AMX code where there is no AMX; "" goes back to the
 // best.
 std::string bf16_attention_isa();
 void set_bf16_attention_isa(const std::string& isa);
