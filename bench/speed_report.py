@@ -84,7 +84,7 @@ print(f"The first run with the model (1 step): {f['seconds_total']:.1f} s, of wh
 
 if os.path.exists(f"{work}/dpm-bf16.json"):
     b = {n: json.load(open(f"{work}/{n}-bf16.json")) for n in ("dpm", "cold-taesd", "lcm-taesd")}
-    bf16_peak = max(peak_json["bf16_gemm_gflops"], peak_json["bf16_conv_gflops"])
+    bf16_peak = max(peak_json["bf16_gemm_gflops"], peak_json["bf16_conv_gflops"], peak_json.get("bf16_matmul_gflops", 0))
     print()
     print(f"### fp32 and bf16 side by side ({peak_json['native_bf16']}; each bf16 run right after its fp32 twin)")
     print()
