@@ -140,26 +140,15 @@ inline void dot(int c, int a, int b) {
 // Tile operations in code templated on kEmulated: AMX's instructions, or the software
 // unit above. Macros, as GCC's intrinsics spell the tile's number into the instruction:
 // it must be a literal.
-#define TILE_ZERO(tile)                                   \
-  do {                                                    \
-    if constexpr (kEmulated) emulated::zero(tile);        \
-    else _tile_zero(tile);                                \
+#define TILE_OP(on_emulated, on_amx)          \
+  do {                                         \
+    if constexpr (kEmulated) on_emulated;      \
+    else on_amx;                               \
   } while (0)
-#define TILE_LOAD(tile, from, stride)                              \
-  do {                                                             \
-    if constexpr (kEmulated) emulated::load(tile, from, stride);   \
-    else _tile_loadd(tile, from, stride);                          \
-  } while (0)
-#define TILE_STORE(tile, to, stride)                               \
-  do {                                                             \
-    if constexpr (kEmulated) emulated::store(tile, to, stride);    \
-    else _tile_stored(tile, to, stride);                           \
-  } while (0)
-#define TILE_DOT(c, a, b)                                 \
-  do {                                                    \
-    if constexpr (kEmulated) emulated::dot(c, a, b);      \
-    else _tile_dpbf16ps(c, a, b);                         \
-  } while (0)
+#define TILE_ZERO(tile) TILE_OP(emulated::zero(tile), _tile_zero(tile))
+#define TILE_LOAD(tile, from, stride) TILE_OP(emulated::load(tile, from, stride), _tile_loadd(tile, from, stride))
+#define TILE_STORE(tile, to, stride) TILE_OP(emulated::store(tile, to, stride), _tile_stored(tile, to, stride))
+#define TILE_DOT(c, a, b) TILE_OP(emulated::dot(c, a, b), _tile_dpbf16ps(c, a, b))
 
 // Two bf16 at p (a pair of channels or keys) as one 32-bit word, for a broadcast.
 inline int bf16_pair(const uint16_t* p) {
@@ -443,6 +432,12 @@ void configure_tiles() {
   _tile_loadconfig(&config);
 }
 void release_tiles() { _tile_release(); }
+
+#undef TILE_OP
+#undef TILE_ZERO
+#undef TILE_LOAD
+#undef TILE_STORE
+#undef TILE_DOT
 
 #pragma GCC pop_options
 
