@@ -4,10 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <thread>
 
 #include "engine/error.h"
 
@@ -53,23 +51,6 @@ std::string model_name() {
   return "unknown processor";
 }
 
-// See CpuFeatures::legacy_cache_bytes. L1d in KB (0x80000005 ECX 31:24), L2 in KB
-// (0x80000006 ECX 31:16), L3 in 512 KB (0x80000006 EDX 31:18: the whole package's,
-// hundreds of MB on an EPYC; a core's share on Zen parts is at most 4 MB, 32 MB per
-// 8-core complex).
-std::array<unsigned, 3> legacy_cache_bytes() {
-  const Regs vendor = cpuid(0, 0), topology = cpuid(0x8000001Du, 0);
-  const bool amd = vendor.b == 0x68747541u;  // "Auth"enticAMD
-  const bool hidden = amd && __get_cpuid_max(0x80000000u, nullptr) >= 0x8000001Du && (topology.a & 0x1Fu) == 0;
-  if (!hidden) return {};
-  const Regs l1 = cpuid(0x80000005u, 0), l23 = cpuid(0x80000006u, 0);
-  const unsigned long long package = (unsigned long long)(l23.d >> 18) << 19;
-  const unsigned long long share = package / std::max(1u, std::thread::hardware_concurrency());
-  const std::array<unsigned, 3> sizes{(l1.c >> 24) << 10, (l23.c >> 16) << 10,
-                                      unsigned(std::min<unsigned long long>(share, 4ull << 20))};
-  return sizes[0] > 0 && sizes[1] > 0 ? sizes : std::array<unsigned, 3>{};
-}
-
 CpuFeatures detect() {
   CpuFeatures f;
   f.name = model_name();
@@ -84,7 +65,6 @@ CpuFeatures detect() {
   f.amx_bf16 = bit(l7.d, 22) && bit(l7.d, 24);  // AMX-BF16 and AMX-TILE
   // XCR0's tile bits may stay clear until permission is granted: ask when the CPU has AMX.
   f.amx_permitted = f.amx_bf16 && request_amx();
-  f.legacy_cache_bytes = legacy_cache_bytes();
   return f;
 }
 

@@ -1,7 +1,6 @@
 // What the processor under us can do, read once at run time (the machines change: AVX2
 // only, AVX-512 with AVX512-BF16, AVX-512 with AMX), and the precision a run computes in.
 #pragma once
-#include <array>
 #include <optional>
 #include <string>
 
@@ -15,10 +14,6 @@ struct CpuFeatures {
   bool avx512_bf16 = false;  // bf16 dot products in AVX-512 registers (Zen 4/5, Xeon from Cooper Lake)
   bool amx_bf16 = false;     // bf16 matrix tiles (Xeon from Sapphire Rapids) ...
   bool amx_permitted = false;  // ... which Linux lets a process use only once it asked (arch_prctl)
-  // Where a virtual machine hides AMD's cache topology (CPUID leaf 0x8000001D present but
-  // all zeros; Firecracker does), a core's data caches L1, L2 and L3 in bytes from AMD's
-  // legacy leaves, which such machines still fill; all 0 elsewhere (models/kernels/onednn.cpp).
-  std::array<unsigned, 3> legacy_cache_bytes{};
   // The best native bf16 instructions, "amx-bf16", "avx512-bf16", or "" (none).
   std::string native_bf16() const;
 };

@@ -1,10 +1,11 @@
 #include "models/kernels/onednn.h"
 
+#include <cpuid.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstring>
-
-#include "models/kernels/cpu.h"
+#include <thread>
 
 namespace inpaint::onednn {
 namespace {
@@ -151,6 +152,42 @@ std::optional<memory::desc> from_bytes(const std::string& bytes) {
 
 #endif
 
+namespace {
+
+// AMD's cache topology (CPUID leaf 0x8000001D) is all zeros where a virtual machine hides
+// it (Firecracker does) though it reports the leaf as present.
+bool amd_cache_topology_hidden() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(0, &a, &b, &c, &d) || b != 0x68747541u) return false;  // "Auth"enticAMD
+  if (__get_cpuid_max(0x80000000u, nullptr) < 0x8000001Du) return false;
+  __cpuid_count(0x8000001Du, 0, a, b, c, d);
+  return (a & 0x1Fu) == 0;  // no cache described at all
+}
+
+// A core's data cache at `level` from AMD's legacy leaves, which such machines still fill:
+// L1d in KB (0x80000005 ECX 31:24), L2 in KB (0x80000006 ECX 31:16), L3 in 512 KB
+// (0x80000006 EDX 31:18; the whole package's, hundreds of MB on an EPYC: a core's share
+// on Zen parts is at most 4 MB, 32 MB per 8-core complex). 0 where a leaf says nothing.
+unsigned legacy_cache_size(int level) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (level == 1 && __get_cpuid(0x80000005u, &a, &b, &c, &d)) return (c >> 24) << 10;
+  if (!__get_cpuid(0x80000006u, &a, &b, &c, &d)) return 0;
+  if (level == 2) return (c >> 16) << 10;
+  if (level == 3) {
+    const unsigned long long package = (unsigned long long)(d >> 18) << 19;
+    const unsigned long long share = package / std::max(1u, std::thread::hardware_concurrency());
+    return unsigned(std::min<unsigned long long>(share, 4ull << 20));
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool cache_sizes_from_legacy_leaves() {
+  static const bool hidden = amd_cache_topology_hidden() && legacy_cache_size(1) > 0 && legacy_cache_size(2) > 0;
+  return hidden;
+}
+
 }  // namespace inpaint::onednn
 
 #if DNNL_VERSION_MAJOR >= 3
@@ -162,11 +199,10 @@ std::optional<memory::desc> from_bytes(const std::string& bytes) {
 // (bench/RESULTS.md, session 26). This definition takes the place of oneDNN's own in the
 // process (the dynamic linker prefers a program's symbols to a library's, for libtorch's
 // calls into oneDNN too): on such machines it answers from AMD's legacy leaves, elsewhere
-// it asks oneDNN's (CpuFeatures::legacy_cache_bytes says which). oneDNN 2.x takes no sizes from that leaf (it had no such fault).
+// it asks oneDNN's. oneDNN 2.x takes no sizes from that leaf (it had no such fault).
 namespace dnnl::impl::cpu::platform {
 unsigned get_per_core_cache_size(int level) {
-  const auto& legacy = inpaint::cpu_features().legacy_cache_bytes;
-  if (legacy[0] > 0) return level >= 1 && level <= 3 ? legacy[size_t(level - 1)] : 0;
+  if (inpaint::onednn::cache_sizes_from_legacy_leaves()) return inpaint::onednn::legacy_cache_size(level);
   using Query = unsigned (*)(int);
   static const auto own = reinterpret_cast<Query>(dlsym(RTLD_NEXT, "_ZN4dnnl4impl3cpu8platform23get_per_core_cache_sizeEi"));
   return own ? own(level) : 0;

@@ -52,4 +52,9 @@ Layout layout_of(const memory::desc& desc);
 std::string to_bytes(const memory::desc& desc);
 std::optional<memory::desc> from_bytes(const std::string& bytes);
 
+// Whether oneDNN's cache sizes come from AMD's legacy CPUID leaves here: where a virtual
+// machine hides AMD's cache topology, oneDNN 3.x would take 1 byte for each level and some
+// of its kernels then compute wrong results (onednn.cpp mends that for the process).
+bool cache_sizes_from_legacy_leaves();
+
 }  // namespace inpaint::onednn
